@@ -1,0 +1,30 @@
+# sessionraft — every target installs what it needs.
+SHELL := /bin/bash
+SEEDS ?= 2000
+NODE_MODULES := node_modules/.package-lock.json
+
+.PHONY: setup build typecheck test test-unit sim cluster cluster-up cluster-down cluster-status bench chaos clean help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+setup: $(NODE_MODULES) ## install npm dependencies (npm ci)
+
+build: $(NODE_MODULES) ## compile TypeScript to dist/
+	npx tsc -p tsconfig.build.json
+
+typecheck: $(NODE_MODULES) ## typecheck src, test and bench
+	npx tsc -p tsconfig.json --noEmit
+
+test: $(NODE_MODULES) typecheck build ## typecheck, build and run the whole suite
+	npx vitest run
+
+sim: $(NODE_MODULES) ## run the deterministic simulation: make sim SEEDS=N [SEED=s]
+	npx tsx test/sim/cli.ts --seeds $(SEEDS) $(if $(SEED),--seed $(SEED),)
+
+clean: ## remove build output
+	rm -rf dist

@@ -1,0 +1,68 @@
+/**
+ * Operating errors of a node, with stable codes. src/server/ maps them to gRPC status codes;
+ * nothing else in the server path knows about gRPC.
+ */
+import type { NodeId } from '../raft/index.js';
+
+export type NodeErrorCode =
+  | 'NOT_LEADER'
+  | 'OVERLOADED'
+  | 'TIMEOUT'
+  | 'SHUTTING_DOWN'
+  | 'PROPOSAL_DROPPED'
+  | 'INVALID_ARGUMENT';
+
+export class NodeError extends Error {
+  constructor(
+    readonly code: NodeErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** This node cannot serve the request; `leaderId` (0 if unknown) and its client address can. */
+export class NotLeaderError extends NodeError {
+  constructor(
+    readonly leaderId: NodeId,
+    readonly leaderAddress: string | undefined,
+  ) {
+    super(
+      'NOT_LEADER',
+      leaderId === 0
+        ? 'this node is not the leader and no leader is known yet; retry shortly'
+        : `this node is not the leader; the leader is node ${leaderId}${leaderAddress ? ` at ${leaderAddress}` : ''}`,
+    );
+  }
+}
+
+/** A named queue limit was hit: back off and retry. */
+export class OverloadedError extends NodeError {
+  constructor(
+    readonly limitName: string,
+    readonly limit: number,
+  ) {
+    super('OVERLOADED', `node overloaded: ${limitName} (${limit}) reached; back off and retry`);
+  }
+}
+
+export class TimeoutError extends NodeError {
+  constructor(what: string, timeoutMs: number) {
+    super('TIMEOUT', `${what} did not complete within ${timeoutMs} ms`);
+  }
+}
+
+/** The entry was overwritten by a new leader, or leadership was lost before it committed. */
+export class ProposalDroppedError extends NodeError {
+  constructor(reason: string) {
+    super('PROPOSAL_DROPPED', `the write was not committed: ${reason}; it is safe to retry with the same request id`);
+  }
+}
+
+export class ShuttingDownError extends NodeError {
+  constructor() {
+    super('SHUTTING_DOWN', 'the node is shutting down');
+  }
+}
