@@ -1,62 +1,15 @@
 /**
- * What the gRPC services need from a node. src/node/ implements it; tests may use a fake.
- * Errors thrown are NodeError subclasses (src/node/errors.ts).
+ * The contract the services serve against lives in src/node/ (server/ depends on node/, never
+ * the other way); it is re-exported here for the server's own files.
  */
-import type { LogIndex, NodeId, RaftStatus } from '../raft/index.js';
-import type { CommandResult, RequestId, SessionCommand, SessionQueries } from '../session/index.js';
-
-/** SYNC: answered after quorum commit and leader apply. ASYNC: after the leader's fsync. */
-export type Durability = 'sync' | 'async';
-/** LINEARIZABLE: ReadIndex. LEASE: leader lease under check-quorum. STALE: this node's state. */
-export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
-
-export interface CallOptions {
-  readonly signal?: AbortSignal;
-  readonly deadlineMs?: number;
-}
-
-export interface WriteOptions extends CallOptions {
-  /** @default the node's configured default durability */
-  readonly durability?: Durability;
-  readonly requestId?: RequestId;
-}
-
-export interface ReadOptions extends CallOptions {
-  /** @default 'linearizable' */
-  readonly consistency?: ReadConsistency;
-  /** Wait until this node has applied at least this index. @default 0 */
-  readonly minIndex?: LogIndex;
-}
-
-export interface WriteOutcome {
-  readonly index: LogIndex;
-  readonly result: CommandResult;
-  /** The durability the write was acknowledged with. */
-  readonly durability: Durability;
-}
-
-export interface MemberInfo {
-  readonly id: NodeId;
-  readonly address: string;
-  readonly voter: boolean;
-  readonly matchIndex: LogIndex;
-}
-
-export interface NodeStatus {
-  readonly raft: RaftStatus;
-  readonly members: readonly MemberInfo[];
-  /** Hex digest of the state machine at `appliedIndex`: equal on every node at the same index. */
-  readonly stateDigest: string;
-  readonly appliedIndex: LogIndex;
-  readonly clusterId: string;
-}
-
-export interface SessionBackend {
-  /** Proposes a command stamped by this node (it must lead); resolves per durability. */
-  write(command: SessionCommand, options?: WriteOptions): Promise<WriteOutcome>;
-  /** Runs `query` against applied state once the consistency and minIndex allow. */
-  read<T>(query: (view: SessionQueries, appliedIndex: LogIndex) => T, options?: ReadOptions): Promise<T>;
-  status(): NodeStatus;
-  /** The server's wall clock, for expiry filtering on reads. */
-  nowMs(): number;
-}
+export type {
+  CallOptions,
+  Durability,
+  MemberInfo,
+  NodeStatus,
+  ReadConsistency,
+  ReadOptions,
+  SessionBackend,
+  WriteOptions,
+  WriteOutcome,
+} from '../node/index.js';
