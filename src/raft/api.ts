@@ -112,8 +112,11 @@ export interface RaftNode {
   /** The answer arrives as a ReadState (or in droppedReads) in a later Ready. */
   readIndex(context: Uint8Array): void;
   transferLeadership(to: NodeId): void;
-  /** The state machine took a snapshot at `index` (≤ applied): entries up to it may be dropped. */
-  compact(index: LogIndex): void;
+  /**
+   * The state machine took a snapshot at `index` (≤ applied): entries up to it may be dropped.
+   * Returns the snapshot's meta (term and membership at `index`) for the runtime to store.
+   */
+  compact(index: LogIndex): SnapshotMeta;
   reportUnreachable(peer: NodeId): void;
   reportSnapshot(peer: NodeId, ok: boolean): void;
   hasReady(): boolean;
