@@ -26,5 +26,17 @@ test: $(NODE_MODULES) typecheck build ## typecheck, build and run the whole suit
 sim: $(NODE_MODULES) ## run the deterministic simulation: make sim SEEDS=N [SEED=s]
 	npx tsx test/sim/cli.ts --seeds $(SEEDS) $(if $(SEED),--seed $(SEED),)
 
+cluster: build ## build and run a three-node cluster on 127.0.0.1:7001-7003 (Ctrl-C stops it)
+	node dist/src/cli/main.js cluster run $(ARGS)
+
+cluster-up: build ## start the three nodes in the background
+	node dist/src/cli/main.js cluster up $(ARGS)
+
+cluster-down: ## stop the background cluster
+	node dist/src/cli/main.js cluster down $(ARGS)
+
+cluster-status: ## print the status of every node
+	node dist/src/cli/main.js cluster status $(ARGS)
+
 clean: ## remove build output
 	rm -rf dist

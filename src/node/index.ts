@@ -1,2 +1,4 @@
 export * from './errors.js';
 export type * from './backend.js';
+export { SessionNode } from './node.js';
+export { NODE_DEFAULTS, resolveNodeOptions, type NodeOptions, type NodeOptionsInput } from './options.js';

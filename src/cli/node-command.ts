@@ -1,0 +1,192 @@
+/**
+ * `sessionraft node`: runs one node. Configuration comes from flags, then SESSIONRAFT_* environment
+ * variables, then a JSON config file (--config), then defaults; the first one set wins.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import pino, { type Logger } from 'pino';
+import { NODE_DEFAULTS, SessionNode, resolveNodeOptions, type NodeOptions } from '../node/index.js';
+import type { NodeId } from '../raft/index.js';
+import { registerSessionServices } from '../server/index.js';
+import { prettyDestination } from './log-format.js';
+
+const FLAGS = {
+  config: { type: 'string', help: 'JSON file with any of these options (camelCase keys or flag names)' },
+  id: { type: 'string', help: 'this node id, a positive integer (required)' },
+  listen: { type: 'string', help: 'host:port to serve clients and peers on (default: this id in --peers)' },
+  peers: { type: 'string', help: 'every voter, this node included: "1=127.0.0.1:7001,2=127.0.0.1:7002,..." (required)' },
+  'data-dir': { type: 'string', help: 'where the log, state and snapshots live (required)' },
+  'cluster-id': { type: 'string', help: 'refuse peers of another cluster (default "sessionraft")' },
+  durability: { type: 'string', help: `default write durability: sync | async (default ${NODE_DEFAULTS.defaultDurability})` },
+  'tick-ms': { type: 'string', help: `Raft tick (default ${NODE_DEFAULTS.tickIntervalMs})` },
+  'election-ticks': { type: 'string', help: `election timeout in ticks (default ${NODE_DEFAULTS.electionTimeoutTicks})` },
+  'heartbeat-ticks': { type: 'string', help: `heartbeat interval in ticks (default ${NODE_DEFAULTS.heartbeatIntervalTicks})` },
+  'snapshot-entries': { type: 'string', help: `snapshot + compact after this many entries (default ${NODE_DEFAULTS.snapshotEntriesThreshold})` },
+  'ttl-ms': { type: 'string', help: `default idle TTL of a session (default ${NODE_DEFAULTS.defaultTtlMs})` },
+  'sweep-ms': { type: 'string', help: `expiry sweep interval (default ${NODE_DEFAULTS.expirySweepIntervalMs})` },
+  'data-bytes-max': { type: 'string', help: `size limit of a session's data (default ${NODE_DEFAULTS.dataBytesMax})` },
+  'request-timeout-ms': { type: 'string', help: `deadline of a request without one (default ${NODE_DEFAULTS.requestTimeoutMs})` },
+  'log-level': { type: 'string', help: 'trace | debug | info | warn | error (default info)' },
+  'log-format': { type: 'string', help: 'json | pretty (default: pretty on a terminal, json otherwise)' },
+  help: { type: 'boolean', help: 'show this help' },
+} as const;
+
+export function nodeHelp(): string {
+  const lines = Object.entries(FLAGS).map(([name, flag]) => `  --${name.padEnd(20)} ${flag.help}`);
+  return [
+    'Usage: sessionraft node --id N --peers 1=host:port,... --data-dir DIR [options]',
+    '',
+    'Runs one sessionraft node. Every flag can also be given as an environment variable',
+    '(--data-dir → SESSIONRAFT_DATA_DIR) or as a key of the --config JSON file.',
+    '',
+    ...lines,
+    '',
+    'Example:',
+    '  sessionraft node --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data-dir data/n1',
+  ].join('\n');
+}
+
+type FlagName = keyof typeof FLAGS;
+
+export class UsageError extends Error {}
+
+function setting(values: Record<string, unknown>, file: Record<string, unknown>, name: FlagName): string | undefined {
+  const fromFlag = values[name];
+  if (typeof fromFlag === 'string') return fromFlag;
+  const fromEnv = process.env[`SESSIONRAFT_${name.toUpperCase().replaceAll('-', '_')}`];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const camel = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const fromFile = file[name] ?? file[camel];
+  return fromFile === undefined ? undefined : String(fromFile);
+}
+
+function integer(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--${name}: expected a non-negative integer, got '${text}'`);
+  return Number(text);
+}
+
+export function parsePeers(text: string): Map<NodeId, string> {
+  const peers = new Map<NodeId, string>();
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^(\d+)=(.+)$/.exec(part);
+    if (!match) throw new UsageError(`--peers: expected id=host:port, got '${part}'`);
+    const id = Number(match[1]) as NodeId;
+    if (peers.has(id)) throw new UsageError(`--peers: node id ${id} appears twice`);
+    peers.set(id, match[2]!);
+  }
+  if (peers.size === 0) throw new UsageError('--peers: at least this node is required');
+  return peers;
+}
+
+export function nodeOptionsFromArgs(args: readonly string[]): { options: NodeOptions; logLevel: string; logFormat: string } {
+  const { values } = parseArgs({
+    args: [...args],
+    options: Object.fromEntries(Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.type }])),
+    strict: true,
+    allowPositionals: false,
+  });
+  const configPath = typeof values.config === 'string' ? values.config : process.env.SESSIONRAFT_CONFIG;
+  let file: Record<string, unknown> = {};
+  if (configPath) {
+    try {
+      file = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+    } catch (error) {
+      throw new UsageError(`--config ${configPath}: ${(error as Error).message}`);
+    }
+  }
+  const get = (name: FlagName): string | undefined => setting(values, file, name);
+  const id = integer('id', get('id'));
+  const peersText = get('peers');
+  const dataDir = get('data-dir');
+  if (id === undefined) throw new UsageError('--id is required');
+  if (peersText === undefined) throw new UsageError('--peers is required');
+  if (dataDir === undefined) throw new UsageError('--data-dir is required');
+  const peers = parsePeers(peersText);
+  const listenAddress = get('listen') ?? peers.get(id as NodeId);
+  if (listenAddress === undefined) throw new UsageError(`--listen is required when --peers does not name node ${id}`);
+  const durability = get('durability');
+  if (durability !== undefined && durability !== 'sync' && durability !== 'async') {
+    throw new UsageError(`--durability: expected sync or async, got '${durability}'`);
+  }
+  const optional = {
+    tickIntervalMs: integer('tick-ms', get('tick-ms')),
+    electionTimeoutTicks: integer('election-ticks', get('election-ticks')),
+    heartbeatIntervalTicks: integer('heartbeat-ticks', get('heartbeat-ticks')),
+    snapshotEntriesThreshold: integer('snapshot-entries', get('snapshot-entries')),
+    defaultTtlMs: integer('ttl-ms', get('ttl-ms')),
+    expirySweepIntervalMs: integer('sweep-ms', get('sweep-ms')),
+    dataBytesMax: integer('data-bytes-max', get('data-bytes-max')),
+    requestTimeoutMs: integer('request-timeout-ms', get('request-timeout-ms')),
+    defaultDurability: durability,
+  };
+  const defined = Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined));
+  let options: NodeOptions;
+  try {
+    options = resolveNodeOptions({
+      id: id as NodeId,
+      clusterId: get('cluster-id') ?? 'sessionraft',
+      listenAddress,
+      peers,
+      dataDir,
+      ...defined,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const logFormat = get('log-format') ?? (process.stdout.isTTY ? 'pretty' : 'json');
+  if (logFormat !== 'json' && logFormat !== 'pretty') {
+    throw new UsageError(`--log-format: expected json or pretty, got '${logFormat}'`);
+  }
+  return { options, logLevel: get('log-level') ?? 'info', logFormat };
+}
+
+function createLogger(level: string, format: string, nodeId: number): Logger {
+  const base = { level, base: { nodeId } };
+  return format === 'pretty' ? pino(base, prettyDestination(process.stdout)) : pino(base);
+}
+
+export async function runNode(args: readonly string[]): Promise<void> {
+  const { options, logLevel, logFormat } = nodeOptionsFromArgs(args);
+  const logger = createLogger(logLevel, logFormat, options.id);
+  const node = await SessionNode.open(options, logger.child({ module: 'node' }));
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 32 * 1024 * 1024,
+    'grpc.max_send_message_length': 32 * 1024 * 1024,
+  });
+  registerSessionServices(server, node, { dataBytesMax: options.dataBytesMax, logger: logger.child({ module: 'server' }) });
+  node.bindTransport(server);
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(options.listenAddress, grpc.ServerCredentials.createInsecure(), (error) =>
+      error ? reject(new Error(`cannot listen on ${options.listenAddress}: ${error.message}`)) : resolve(),
+    ),
+  );
+  node.start();
+  logger.info(
+    { listen: options.listenAddress, peers: Object.fromEntries(options.peers), dataDir: options.dataDir },
+    'node started',
+  );
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: handing off leadership if leading');
+    const forceExit = setTimeout(() => {
+      logger.error('clean stop took over 10 s; exiting');
+      process.exit(1);
+    }, 10_000);
+    forceExit.unref();
+    void node
+      .stop({ transferLeadership: true })
+      .catch((error: unknown) => logger.error({ err: error }, 'error while stopping'))
+      .finally(() => {
+        server.forceShutdown();
+        logger.info('stopped');
+        logger.flush?.();
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}

@@ -1,0 +1,612 @@
+/**
+ * The runtime around the pure core: one loop that turns inputs (ticks, peer messages, client
+ * writes and reads) into Readys and handles each one in the order the core demands:
+ * persist (one fsynced LevelDB batch: group commit) → send → apply → release reads → advance.
+ *
+ * Inputs arriving while a Ready is being persisted wait in bounded inboxes and are stepped into
+ * the core together before the next Ready, so the core is never touched between ready() and
+ * advance(), and every fsync covers every proposal that arrived during the previous one.
+ */
+import type { Logger } from 'pino';
+import type * as grpc from '@grpc/grpc-js';
+import {
+  RaftCore,
+  type Entry,
+  type LogIndex,
+  type Message,
+  type NodeId,
+  type ProposeResult,
+  type Ready,
+  type Term,
+} from '../raft/index.js';
+import {
+  SessionStateMachine,
+  encodeCommand,
+  type AppliedResult,
+  type CommandResult,
+  type SessionCommand,
+  type SessionQueries,
+} from '../session/index.js';
+import { openLevelStorage, type LevelStorage } from '../storage/index.js';
+import { GrpcTransport } from '../transport/index.js';
+import type { MemberInfo, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
+import {
+  NodeError,
+  NotLeaderError,
+  OverloadedError,
+  ProposalDroppedError,
+  ShuttingDownError,
+  TimeoutError,
+} from './errors.js';
+import type { NodeOptions } from './options.js';
+import { IndexQueue, deferred, type Deferred, type WriteWaiter } from './waiters.js';
+import { seededRandom } from './random.js';
+
+interface PendingProposal {
+  readonly data: Uint8Array;
+  readonly durability: 'sync' | 'async';
+  readonly deferred: Deferred<WriteOutcome>;
+  readonly signal: AbortSignal;
+}
+
+interface PendingRead {
+  readonly index: LogIndex;
+  readonly deferred: Deferred<void>;
+  readonly signal: AbortSignal;
+}
+
+/** A ReadIndex request covers every linearizable read that arrived in one loop turn. */
+interface ReadBatch {
+  readonly reads: Deferred<LogIndex>[];
+}
+
+export class SessionNode implements SessionBackend {
+  private readonly proposals: PendingProposal[] = [];
+  private readonly linearizableReads: Deferred<LogIndex>[] = [];
+  private readonly readBatches = new Map<string, ReadBatch>();
+  private readonly inbox: Message[] = [];
+  /** ASYNC writes wait for the leader's fsync, SYNC writes for the leader's apply. */
+  private readonly asyncWaiters = new IndexQueue<WriteWaiter<WriteOutcome>>();
+  private readonly syncWaiters = new IndexQueue<WriteWaiter<WriteOutcome>>();
+  private readonly appliedWaiters = new IndexQueue<PendingRead>();
+  private readonly snapshotStatus: { peer: NodeId; ok: boolean }[] = [];
+  private readonly unreachable = new Set<NodeId>();
+  private pendingTicks = 0;
+  private transferTarget: NodeId | undefined;
+  private readContextSeq = 0;
+  private applied: LogIndex;
+  private snapshotIndex: LogIndex;
+  private lastAppliedTerm: Term = 0 as Term;
+  private leader: NodeId = 0 as NodeId;
+  private wake: Deferred<void> | undefined;
+  private stopping = false;
+  private loopDone: Promise<void> | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private failure: Error | undefined;
+
+  private constructor(
+    readonly options: NodeOptions,
+    private readonly logger: Logger,
+    private readonly storage: LevelStorage,
+    private readonly core: RaftCore,
+    private readonly stateMachine: SessionStateMachine,
+    readonly transport: GrpcTransport,
+    applied: LogIndex,
+    snapshotIndex: LogIndex,
+  ) {
+    this.applied = applied;
+    this.snapshotIndex = snapshotIndex;
+  }
+
+  /** Opens storage, recovers the state machine and the core. Call bindTransport then start. */
+  static async open(options: NodeOptions, logger: Logger): Promise<SessionNode> {
+    const storage = await openLevelStorage(options.dataDir);
+    try {
+      const stateMachine = new SessionStateMachine({
+        defaultTtlMs: options.defaultTtlMs,
+        dataBytesMax: options.dataBytesMax,
+      });
+      const log = await storage.log.load();
+      let applied = await storage.state.appliedIndex();
+      const snapshot = await storage.snapshots.latest();
+      if (snapshot && snapshot.meta.index > applied) {
+        // Crashed between writing the snapshot and replacing the state: finish the install.
+        stateMachine.restore(snapshot.data);
+        await storage.state.replaceAll(stateMachine.stateEntries(), snapshot.meta.index);
+        applied = snapshot.meta.index;
+      } else {
+        await stateMachine.load(storage.state.entries());
+      }
+      const snapshotIndex = (log.snapshot?.index ?? 0) as LogIndex;
+      const voters = [...options.peers.keys()].sort((a, b) => a - b);
+      const core = new RaftCore(
+        {
+          id: options.id,
+          electionTimeoutTicks: options.electionTimeoutTicks,
+          heartbeatIntervalTicks: options.heartbeatIntervalTicks,
+          random: seededRandom(`${options.clusterId}/${options.id}/${process.pid}/${Date.now()}`),
+        },
+        {
+          hardState: log.hardState,
+          ...(log.snapshot ? { snapshot: log.snapshot } : {}),
+          entries: log.entries,
+          bootstrapConfState: { voters, learners: [] },
+          applied,
+        },
+      );
+      const transport = new GrpcTransport({
+        nodeId: options.id,
+        clusterId: options.clusterId,
+        peers: new Map([...options.peers].filter(([id]) => id !== options.id)),
+        logger: logger.child({ module: 'transport' }),
+      });
+      logger.info(
+        { applied, snapshotIndex, term: log.hardState.term, lastIndex: log.entries.at(-1)?.index ?? snapshotIndex },
+        'recovered from disk',
+      );
+      return new SessionNode(options, logger, storage, core, stateMachine, transport, applied, snapshotIndex);
+    } catch (error) {
+      await storage.close();
+      throw error;
+    }
+  }
+
+  /** Registers the peer service on the node's gRPC server (client and peer APIs share a port). */
+  bindTransport(server: grpc.Server): void {
+    this.transport.bindTo(server);
+  }
+
+  start(): void {
+    this.transport.onMessage((message) => {
+      if (this.inbox.length >= this.options.inboxMessagesMax) return; // Raft tolerates loss.
+      this.inbox.push(message);
+      this.poke();
+    });
+    this.transport.onUnreachable((peer) => {
+      this.unreachable.add(peer);
+      this.poke();
+    });
+    this.transport.onSnapshotStatus((peer, ok) => {
+      this.snapshotStatus.push({ peer, ok });
+      this.poke();
+    });
+    this.tickTimer = setInterval(() => {
+      this.pendingTicks++;
+      this.poke();
+    }, this.options.tickIntervalMs);
+    this.sweepTimer = setInterval(() => this.sweepExpired(), this.options.expirySweepIntervalMs);
+    this.loopDone = this.runLoop().catch((error: unknown) => {
+      this.failure = error instanceof Error ? error : new Error(String(error));
+      this.logger.fatal({ err: this.failure }, 'node loop failed; stopping');
+      this.failAll(new NodeError('SHUTTING_DOWN', `node failed: ${this.failure.message}`));
+      process.exitCode = 1;
+    });
+  }
+
+  // ---------------------------------------------------------------- SessionBackend
+
+  nowMs(): number {
+    return Date.now();
+  }
+
+  async write(command: SessionCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
+    this.ensureRunning();
+    if (this.leader !== this.options.id) throw this.notLeader();
+    if (this.proposals.length + this.asyncWaiters.size + this.syncWaiters.size >= this.options.pendingWritesMax) {
+      throw new OverloadedError('pendingWritesMax', this.options.pendingWritesMax);
+    }
+    const data = encodeCommand({
+      command,
+      nowMs: Date.now(),
+      ...(options.requestId ? { requestId: options.requestId } : {}),
+    });
+    const signal = this.deadlineSignal(options, 'write');
+    const proposal: PendingProposal = {
+      data,
+      durability: options.durability ?? this.options.defaultDurability,
+      deferred: deferred<WriteOutcome>(),
+      signal,
+    };
+    this.proposals.push(proposal);
+    this.poke();
+    return proposal.deferred.promise;
+  }
+
+  async read<T>(query: (view: SessionQueries, appliedIndex: LogIndex) => T, options: ReadOptions = {}): Promise<T> {
+    this.ensureRunning();
+    const consistency = options.consistency ?? 'linearizable';
+    if (consistency === 'lease') {
+      throw new NodeError('INVALID_ARGUMENT', 'consistency LEASE is not supported yet; use LINEARIZABLE or STALE');
+    }
+    const signal = this.deadlineSignal(options, 'read');
+    let index = (options.minIndex ?? 0) as LogIndex;
+    if (consistency === 'linearizable') {
+      const readIndex = await this.readIndex(signal);
+      if (readIndex > index) index = readIndex;
+    }
+    await this.waitApplied(index, signal);
+    return query(this.stateMachine, this.applied);
+  }
+
+  status(): NodeStatus {
+    const raft = this.core.status();
+    const members: MemberInfo[] = [];
+    for (const [id, address] of this.options.peers) {
+      const peer = raft.peers.find((p) => p.id === id);
+      members.push({
+        id,
+        address,
+        voter: raft.confState.voters.includes(id),
+        matchIndex: (id === this.options.id ? raft.lastIndex : (peer?.match ?? 0)) as LogIndex,
+      });
+    }
+    return {
+      raft,
+      members,
+      stateDigest: this.stateMachine.digest(),
+      appliedIndex: this.applied,
+      clusterId: this.options.clusterId,
+    };
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Hands leadership to the most caught-up follower (bounded wait), then stops the loop. */
+  async stop(options: { transferLeadership?: boolean; transferTimeoutMs?: number } = {}): Promise<void> {
+    if (this.stopping) return;
+    if (options.transferLeadership !== false && this.leader === this.options.id && this.options.peers.size > 1) {
+      await this.transferLeadershipAway(options.transferTimeoutMs ?? 3_000);
+    }
+    this.stopping = true;
+    clearInterval(this.tickTimer);
+    clearInterval(this.sweepTimer);
+    this.poke();
+    await this.loopDone;
+    this.failAll(new ShuttingDownError());
+    this.transport.close();
+    await this.storage.close();
+  }
+
+  private async transferLeadershipAway(timeoutMs: number): Promise<void> {
+    const peers = this.core.status().peers.filter((p) => p.id !== this.options.id && p.voter);
+    const target = peers.sort((a, b) => b.match - a.match)[0];
+    if (!target) return;
+    this.logger.info({ target: target.id }, 'transferring leadership before shutdown');
+    this.transferTarget = target.id;
+    this.poke();
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && this.leader === this.options.id) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    this.logger.info({ leader: this.leader }, this.leader === this.options.id ? 'transfer timed out' : 'leadership transferred');
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  private async runLoop(): Promise<void> {
+    while (!this.stopping) {
+      this.feedCore();
+      if (!this.core.hasReady()) {
+        this.wake = deferred<void>();
+        if (this.hasInput()) continue;
+        await this.wake.promise;
+        continue;
+      }
+      const ready = this.core.ready();
+      await this.handleReady(ready);
+      this.core.advance(ready);
+      this.maybeSnapshot();
+    }
+  }
+
+  private hasInput(): boolean {
+    return (
+      this.pendingTicks > 0 ||
+      this.inbox.length > 0 ||
+      this.proposals.length > 0 ||
+      this.linearizableReads.length > 0 ||
+      this.unreachable.size > 0 ||
+      this.snapshotStatus.length > 0 ||
+      this.transferTarget !== undefined
+    );
+  }
+
+  private poke(): void {
+    const wake = this.wake;
+    if (wake) {
+      this.wake = undefined;
+      wake.resolve();
+    }
+  }
+
+  /** Steps everything that arrived since the last turn into the core. */
+  private feedCore(): void {
+    for (; this.pendingTicks > 0; this.pendingTicks--) this.core.tick();
+    for (const message of this.inbox.splice(0)) this.core.step(message);
+    for (const peer of this.unreachable) this.core.reportUnreachable(peer);
+    this.unreachable.clear();
+    for (const { peer, ok } of this.snapshotStatus.splice(0)) this.core.reportSnapshot(peer, ok);
+    if (this.transferTarget !== undefined) {
+      this.core.transferLeadership(this.transferTarget);
+      this.transferTarget = undefined;
+    }
+    for (const proposal of this.proposals.splice(0)) this.proposeOne(proposal);
+    if (this.linearizableReads.length > 0) {
+      const context = new TextEncoder().encode(`r${this.readContextSeq++}`);
+      this.readBatches.set(contextKey(context), { reads: this.linearizableReads.splice(0) });
+      this.core.readIndex(context);
+    }
+  }
+
+  private proposeOne(proposal: PendingProposal): void {
+    if (proposal.signal.aborted) {
+      proposal.deferred.reject(proposal.signal.reason);
+      return;
+    }
+    const result: ProposeResult = this.core.propose(proposal.data);
+    if (!result.ok) {
+      proposal.deferred.reject(this.proposeError(result.reason, result.leader));
+      return;
+    }
+    const waiter: WriteWaiter<WriteOutcome> = {
+      index: result.index,
+      term: result.term,
+      durability: proposal.durability,
+      deferred: proposal.deferred,
+    };
+    const queue = proposal.durability === 'async' ? this.asyncWaiters : this.syncWaiters;
+    queue.push(waiter);
+    const onAbort = (): void => {
+      queue.remove(waiter);
+      waiter.deferred.reject(proposal.signal.reason);
+    };
+    proposal.signal.addEventListener('abort', onAbort, { once: true });
+    void waiter.deferred.promise.then(
+      () => proposal.signal.removeEventListener('abort', onAbort),
+      () => proposal.signal.removeEventListener('abort', onAbort),
+    );
+  }
+
+  private proposeError(reason: string, leader: NodeId): Error {
+    switch (reason) {
+      case 'notLeader':
+        return this.notLeader(leader);
+      case 'overloaded':
+        return new OverloadedError('uncommittedEntriesMax', 10_000);
+      case 'transferring':
+        return new NotLeaderError(0 as NodeId, undefined);
+      default:
+        return new ProposalDroppedError(reason);
+    }
+  }
+
+  private async handleReady(ready: Ready): Promise<void> {
+    if (ready.softState) this.onSoftState(ready.softState.leader, ready.softState.role);
+    if (ready.snapshot) await this.installSnapshot(ready);
+    if (ready.entries.length > 0 || ready.hardState) {
+      await this.storage.log.save({
+        ...(ready.hardState ? { hardState: ready.hardState } : {}),
+        entries: ready.entries,
+        ...(ready.snapshot ? { snapshot: ready.snapshot.meta } : {}),
+      });
+    }
+    this.acknowledgeAsyncWrites(ready.entries);
+    this.transport.send(await this.attachSnapshots(ready.messages));
+    if (ready.committed.length > 0) await this.apply(ready.committed);
+    for (const readState of ready.readStates) this.releaseReadBatch(readState.context, readState.index);
+    for (const context of ready.droppedReads ?? []) this.failReadBatch(context);
+  }
+
+  private onSoftState(leader: NodeId, role: string): void {
+    if (leader !== this.leader) {
+      this.logger.info({ leader, role, term: this.core.status().term }, 'leader changed');
+    }
+    this.leader = leader;
+  }
+
+  /** ASYNC writes are answered once the leader's own log holds them durably. */
+  private acknowledgeAsyncWrites(persisted: readonly Entry[]): void {
+    if (persisted.length === 0) return;
+    const last = persisted[persisted.length - 1]!;
+    for (const waiter of this.asyncWaiters.takeUpTo(last.index)) {
+      const entry = persisted.find((e) => e.index === waiter.index);
+      if (entry && entry.term === waiter.term) {
+        waiter.deferred.resolve({ index: waiter.index, result: { ok: true }, durability: 'async' });
+      } else {
+        waiter.deferred.reject(new ProposalDroppedError('its log entry was replaced by a new leader'));
+      }
+    }
+  }
+
+  private async apply(committed: readonly Entry[]): Promise<void> {
+    const normal = committed.filter((e) => e.type === 'normal');
+    const { results, ops } = this.stateMachine.applyEntries(normal);
+    const last = committed[committed.length - 1]!;
+    await this.storage.state.commit(ops, last.index);
+    this.applied = last.index;
+    this.lastAppliedTerm = last.term;
+    this.answerSyncWrites(committed, results);
+    // An ASYNC write whose entry was replaced before the leader persisted it never got acked.
+    for (const waiter of this.asyncWaiters.takeUpTo(this.applied)) {
+      waiter.deferred.reject(new ProposalDroppedError('its log entry was replaced by a new leader'));
+    }
+    for (const read of this.appliedWaiters.takeUpTo(this.applied)) read.deferred.resolve();
+  }
+
+  private answerSyncWrites(committed: readonly Entry[], results: readonly AppliedResult[]): void {
+    const waiters = this.syncWaiters.takeUpTo(this.applied);
+    if (waiters.length === 0) return;
+    const termAt = new Map<number, Term>(committed.map((e) => [e.index, e.term]));
+    const resultAt = new Map<number, CommandResult>(results.map((r) => [r.index, r.result]));
+    for (const waiter of waiters) {
+      const entryTerm = termAt.get(waiter.index);
+      if (entryTerm !== waiter.term) {
+        waiter.deferred.reject(new ProposalDroppedError('its log entry was replaced by a new leader'));
+        continue;
+      }
+      const result = resultAt.get(waiter.index) ?? { ok: true };
+      waiter.deferred.resolve({ index: waiter.index, result, durability: waiter.durability });
+    }
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  private async installSnapshot(ready: Ready): Promise<void> {
+    const snapshot = ready.snapshot!;
+    this.logger.info({ index: snapshot.meta.index, term: snapshot.meta.term }, 'installing snapshot from leader');
+    await this.storage.snapshots.save(snapshot.meta, snapshot.data);
+    this.stateMachine.restore(snapshot.data);
+    await this.storage.state.replaceAll(this.stateMachine.stateEntries(), snapshot.meta.index);
+    this.applied = snapshot.meta.index;
+    this.snapshotIndex = snapshot.meta.index;
+    this.lastAppliedTerm = snapshot.meta.term;
+    for (const read of this.appliedWaiters.takeUpTo(this.applied)) read.deferred.resolve();
+    for (const queue of [this.syncWaiters, this.asyncWaiters]) {
+      for (const waiter of queue.takeUpTo(this.applied)) {
+        waiter.deferred.reject(new ProposalDroppedError('a snapshot replaced the log before it was applied here'));
+      }
+    }
+  }
+
+  private async attachSnapshots(messages: readonly Message[]): Promise<readonly Message[]> {
+    if (!messages.some((m) => m.type === 'snapshot')) return messages;
+    const latest = await this.storage.snapshots.latest();
+    if (!latest) throw new Error('invariant: the core asked to send a snapshot but none was ever taken');
+    return messages.map((m) =>
+      m.type === 'snapshot' ? { ...m, snapshot: { meta: latest.meta, data: latest.data } } : m,
+    );
+  }
+
+  private snapshotting = false;
+
+  /** Takes a snapshot when enough entries were applied since the last one; runs beside the loop. */
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.applied - this.snapshotIndex < this.options.snapshotEntriesThreshold) return;
+    this.snapshotting = true;
+    const index = this.applied;
+    const data = this.stateMachine.snapshot();
+    const meta = this.core.compact(index);
+    void (async () => {
+      await this.storage.snapshots.save(meta, data);
+      await this.storage.log.compact(meta);
+      this.snapshotIndex = index;
+      this.logger.info({ index, bytes: data.length }, 'snapshot taken, log compacted');
+    })()
+      .catch((error: unknown) => this.logger.error({ err: error }, 'snapshot failed'))
+      .finally(() => {
+        this.snapshotting = false;
+      });
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  private readIndex(signal: AbortSignal): Promise<LogIndex> {
+    if (this.linearizableReads.length + this.appliedWaiters.size >= this.options.pendingReadsMax) {
+      throw new OverloadedError('pendingReadsMax', this.options.pendingReadsMax);
+    }
+    const read = deferred<LogIndex>();
+    this.linearizableReads.push(read);
+    this.poke();
+    return raceSignal(read.promise, signal);
+  }
+
+  private releaseReadBatch(context: Uint8Array, index: LogIndex): void {
+    const key = contextKey(context);
+    const batch = this.readBatches.get(key);
+    if (!batch) return;
+    this.readBatches.delete(key);
+    for (const read of batch.reads) read.resolve(index);
+  }
+
+  private failReadBatch(context: Uint8Array): void {
+    const key = contextKey(context);
+    const batch = this.readBatches.get(key);
+    if (!batch) return;
+    this.readBatches.delete(key);
+    const error = this.leader === 0 ? new NotLeaderError(0 as NodeId, undefined) : this.notLeader();
+    for (const read of batch.reads) read.reject(error);
+  }
+
+  private async waitApplied(index: LogIndex, signal: AbortSignal): Promise<void> {
+    if (this.applied >= index) return;
+    if (this.appliedWaiters.size >= this.options.pendingReadsMax) {
+      throw new OverloadedError('pendingReadsMax', this.options.pendingReadsMax);
+    }
+    const waiter: PendingRead = { index, deferred: deferred<void>(), signal };
+    this.appliedWaiters.push(waiter);
+    try {
+      await raceSignal(waiter.deferred.promise, signal);
+    } finally {
+      this.appliedWaiters.remove(waiter);
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private sweepExpired(): void {
+    if (this.leader !== this.options.id || this.stopping) return;
+    const due = this.stateMachine.dueForExpiry(Date.now(), this.options.expirySweepBatchMax);
+    if (due.length === 0) return;
+    this.write({ type: 'expire', sessionIds: due }, { durability: 'sync' }).then(
+      (outcome) => this.logger.info({ expired: due.length, index: outcome.index }, 'expired idle sessions'),
+      (error: unknown) => this.logger.warn({ err: error }, 'expiry sweep failed; will retry next interval'),
+    );
+  }
+
+  private notLeader(leader: NodeId = this.leader): NotLeaderError {
+    const known = leader !== this.options.id ? leader : (0 as NodeId);
+    return new NotLeaderError(known, known ? this.options.peers.get(known) : undefined);
+  }
+
+  private deadlineSignal(options: { signal?: AbortSignal; deadlineMs?: number }, what: string): AbortSignal {
+    const timeoutMs = options.deadlineMs ?? this.options.requestTimeoutMs;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    // Normalise the reason so callers see a TimeoutError, not a DOMException.
+    const mapped = new AbortController();
+    signal.addEventListener(
+      'abort',
+      () => mapped.abort(timeout.aborted ? new TimeoutError(what, timeoutMs) : signal.reason),
+      { once: true },
+    );
+    return mapped.signal;
+  }
+
+  private ensureRunning(): void {
+    if (this.failure) throw new NodeError('SHUTTING_DOWN', `node failed: ${this.failure.message}`);
+    if (this.stopping) throw new ShuttingDownError();
+  }
+
+  private failAll(error: Error): void {
+    for (const p of this.proposals.splice(0)) p.deferred.reject(error);
+    for (const r of this.linearizableReads.splice(0)) r.reject(error);
+    for (const batch of this.readBatches.values()) for (const r of batch.reads) r.reject(error);
+    this.readBatches.clear();
+    for (const w of this.syncWaiters.takeAll()) w.deferred.reject(error);
+    for (const w of this.asyncWaiters.takeAll()) w.deferred.reject(error);
+    for (const r of this.appliedWaiters.takeAll()) r.deferred.reject(error);
+  }
+}
+
+function contextKey(context: Uint8Array): string {
+  return Buffer.from(context.buffer, context.byteOffset, context.byteLength).toString('latin1');
+}
+
+function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

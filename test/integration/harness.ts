@@ -1,0 +1,211 @@
+/**
+ * Real node processes on loopback for integration and chaos tests. Each node runs the built CLI
+ * (`dist/src/cli/main.js node`), so `make build` must have run (make test does). Only the pids
+ * this harness spawned are ever signalled, and close() removes every process and temp dir.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fetchStatus, type NodeStatusReply } from '../../src/cli/admin.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const cliPath = path.join(repoRoot, 'dist/src/cli/main.js');
+
+export interface ClusterOptions {
+  readonly nodes?: number;
+  readonly host?: string;
+  /** Extra flags for every node, e.g. ['--durability', 'async']. */
+  readonly nodeArgs?: readonly string[];
+  readonly tickMs?: number;
+}
+
+interface RunningNode {
+  child: ChildProcess;
+  log: WriteStream;
+  exited: Promise<void>;
+}
+
+/** Ports the OS just handed out (bound then released): unlikely to collide between test files. */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<import('node:net').Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, host, () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+export class TestCluster {
+  readonly dir: string;
+  readonly endpoints: readonly string[];
+  private readonly running = new Map<number, RunningNode>();
+
+  private constructor(
+    readonly ids: readonly number[],
+    endpoints: string[],
+    private readonly options: ClusterOptions,
+  ) {
+    this.dir = mkdtempSync(path.join(tmpdir(), 'sessionraft-it-'));
+    this.endpoints = endpoints;
+  }
+
+  static async start(options: ClusterOptions = {}): Promise<TestCluster> {
+    if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run 'make build' first`);
+    const count = options.nodes ?? 3;
+    const host = options.host ?? '127.0.0.1';
+    const ports = await freePorts(count, host);
+    const cluster = new TestCluster(
+      ports.map((_, i) => i + 1),
+      ports.map((p) => `${host}:${p}`),
+      options,
+    );
+    liveClusters.add(cluster);
+    for (const id of cluster.ids) cluster.startNode(id);
+    return cluster;
+  }
+
+  address(id: number): string {
+    return this.endpoints[id - 1]!;
+  }
+
+  logPath(id: number): string {
+    return path.join(this.dir, `n${id}.log`);
+  }
+
+  pid(id: number): number | undefined {
+    return this.running.get(id)?.child.pid;
+  }
+
+  isRunning(id: number): boolean {
+    return this.running.has(id);
+  }
+
+  startNode(id: number): void {
+    if (this.running.has(id)) throw new Error(`node ${id} is already running`);
+    const peers = this.ids.map((k) => `${k}=${this.address(k)}`).join(',');
+    const log = createWriteStream(this.logPath(id), { flags: 'a' });
+    const child = spawn(
+      process.execPath,
+      [
+        cliPath,
+        'node',
+        '--id', String(id),
+        '--peers', peers,
+        '--data-dir', path.join(this.dir, `n${id}`),
+        '--cluster-id', 'it',
+        '--log-format', 'json',
+        '--tick-ms', String(this.options.tickMs ?? 50),
+        ...(this.options.nodeArgs ?? []),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout!.pipe(log, { end: false });
+    child.stderr!.pipe(log, { end: false });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.running.set(id, { child, log, exited });
+    void exited.then(() => {
+      if (this.running.get(id)?.child === child) this.running.delete(id);
+    });
+  }
+
+  /** Sends `signal` to node `id`; for KILL and TERM waits until the process is gone. */
+  async signal(id: number, signal: NodeJS.Signals): Promise<void> {
+    const node = this.running.get(id);
+    if (!node) throw new Error(`node ${id} is not running`);
+    node.child.kill(signal);
+    if (signal === 'SIGKILL' || signal === 'SIGTERM') {
+      await node.exited;
+      this.running.delete(id);
+    }
+  }
+
+  async restart(id: number): Promise<void> {
+    if (this.running.has(id)) await this.signal(id, 'SIGTERM');
+    this.startNode(id);
+  }
+
+  async status(id: number, timeoutMs = 1_000): Promise<NodeStatusReply> {
+    return fetchStatus(this.address(id), timeoutMs);
+  }
+
+  /** Waits until a majority of running nodes agree on one leader; returns its id. */
+  async waitForLeader(timeoutMs = 20_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      const statuses = await Promise.all(
+        [...this.running.keys()].map((id) => this.status(id, 500).catch(() => undefined)),
+      );
+      const leader = statuses.find((s) => s?.role === 'leader');
+      if (leader) {
+        const agreeing = statuses.filter((s) => s?.leaderId === leader.nodeId).length;
+        if (agreeing > this.ids.length / 2) return leader.nodeId;
+      }
+      last = JSON.stringify(statuses.map((s) => s && { id: s.nodeId, role: s.role, term: s.term, leader: s.leaderId }));
+      await sleep(100);
+    }
+    throw new Error(`no leader within ${timeoutMs} ms; last statuses: ${last}\n${this.logTails()}`);
+  }
+
+  /** Waits until every running node has applied at least `index`. */
+  async waitForApplied(index: number, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const statuses = await Promise.all(
+        [...this.running.keys()].map((id) => this.status(id, 500).catch(() => undefined)),
+      );
+      if (statuses.every((s) => s !== undefined && s.appliedIndex >= index)) return;
+      await sleep(100);
+    }
+    throw new Error(`not every node applied ${index} within ${timeoutMs} ms\n${this.logTails()}`);
+  }
+
+  logTails(lines = 15): string {
+    return this.ids
+      .map((id) => {
+        const file = this.logPath(id);
+        const text = existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '';
+        return `--- n${id} ---\n${text}`;
+      })
+      .join('\n');
+  }
+
+  async close(): Promise<void> {
+    liveClusters.delete(this);
+    await Promise.all(
+      [...this.running.values()].map(async (node) => {
+        node.child.kill('SIGCONT');
+        node.child.kill('SIGKILL');
+        await node.exited;
+        node.log.end();
+      }),
+    );
+    this.running.clear();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** For process-exit cleanup: synchronous kill of every child this cluster started. */
+  killAllNow(): void {
+    for (const node of this.running.values()) node.child.kill('SIGKILL');
+  }
+}
+
+const liveClusters = new Set<TestCluster>();
+process.once('exit', () => {
+  for (const cluster of liveClusters) cluster.killAllNow();
+});
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
