@@ -1,0 +1,19 @@
+/**
+ * The client-facing gRPC API: SessionService, AdminService, health and reflection over a
+ * SessionBackend. The only place where errors become gRPC status codes.
+ */
+export type { SessionBackend } from './backend.js';
+export {
+  ADMIN_SERVICE_NAME,
+  MESSAGE_BYTES_MAX_DEFAULT,
+  SESSION_SERVICE_NAME,
+  createSessionServices,
+  grpcServerOptions,
+  registerSessionServices,
+  type RegisteredSessionServices,
+  type SessionServices,
+} from './services.js';
+export { resolveSessionApiOptions, type HealthMode, type ResolvedSessionApiOptions, type SessionApiOptions } from './options.js';
+export { LEADER_ADDRESS_METADATA_KEY, LEADER_ID_METADATA_KEY, ApiError } from './errors.js';
+export { PROTO_LOADER_OPTIONS, findProtoDir, loadProtos } from './proto.js';
+export { sessionToWire, statusToWire } from './mapping.js';

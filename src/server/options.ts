@@ -1,0 +1,83 @@
+/** The options of the client API services: one object, validated once, frozen. */
+import type { Logger } from 'pino';
+import { pino } from 'pino';
+
+export type HealthMode = 'leaderKnown' | 'started';
+
+export interface SessionApiOptions {
+  /** UTF-8 bytes of `data_json` accepted by Create and Update. @default 65_536 */
+  readonly dataBytesMax?: number;
+  /** Nesting depth of `data_json` (the object itself is depth 1). @default 32 */
+  readonly dataDepthMax?: number;
+  /** List page size when the request says 0. @default 100 */
+  readonly listPageSizeDefault?: number;
+  /** Largest page_size accepted; above it is INVALID_ARGUMENT. @default 1000 */
+  readonly listPageSizeMax?: number;
+  /** A List page stops early (with a next_page_token) once its sessions reach this many bytes. @default 2 MiB */
+  readonly listResponseBytesMax?: number;
+  /** Items of one Batch stream being processed or not yet flushed; beyond it an item fails RESOURCE_EXHAUSTED and reading pauses. @default 4096 */
+  readonly batchInflightItemsMax?: number;
+  /** A BatchResponse is cut once its results reach about this many bytes. @default 1 MiB */
+  readonly batchResponseBytesMax?: number;
+  /** Where session.proto (and raft.proto) live. @default the proto/ folder of this package */
+  readonly protoDir?: string;
+  /** Proto files exposed through server reflection (besides grpc.health.v1), relative to protoDir. @default ['session.proto', 'raft.proto' if present] */
+  readonly reflectionProtoFiles?: readonly string[];
+  /**
+   * grpc.health.v1 status: 'leaderKnown' = SERVING while this node knows a leader (checked
+   * every healthPollIntervalMs), NOT_SERVING otherwise; 'started' = SERVING once registered.
+   * @default 'leaderKnown'
+   */
+  readonly healthMode?: HealthMode;
+  /** @default 1000 */
+  readonly healthPollIntervalMs?: number;
+  /** @default pino at level 'info', child { module: 'server' } */
+  readonly logger?: Logger;
+}
+
+export interface ResolvedSessionApiOptions {
+  readonly dataBytesMax: number;
+  readonly dataDepthMax: number;
+  readonly listPageSizeDefault: number;
+  readonly listPageSizeMax: number;
+  readonly listResponseBytesMax: number;
+  readonly batchInflightItemsMax: number;
+  readonly batchResponseBytesMax: number;
+  readonly protoDir: string | undefined;
+  readonly reflectionProtoFiles: readonly string[] | undefined;
+  readonly healthMode: HealthMode;
+  readonly healthPollIntervalMs: number;
+  readonly logger: Logger;
+}
+
+const MiB = 1024 * 1024;
+
+function positiveInteger(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`${name} must be an integer in [1, ${max}], got ${value}`);
+  }
+  return value;
+}
+
+export function resolveSessionApiOptions(options: SessionApiOptions = {}): ResolvedSessionApiOptions {
+  const listPageSizeMax = positiveInteger('listPageSizeMax', options.listPageSizeMax ?? 1000, 100_000);
+  const listPageSizeDefault = positiveInteger('listPageSizeDefault', options.listPageSizeDefault ?? 100, listPageSizeMax);
+  const healthMode = options.healthMode ?? 'leaderKnown';
+  if (healthMode !== 'leaderKnown' && healthMode !== 'started') {
+    throw new RangeError(`healthMode must be 'leaderKnown' or 'started', got ${String(healthMode)}`);
+  }
+  return Object.freeze({
+    dataBytesMax: positiveInteger('dataBytesMax', options.dataBytesMax ?? 64 * 1024, 16 * MiB),
+    dataDepthMax: positiveInteger('dataDepthMax', options.dataDepthMax ?? 32, 1000),
+    listPageSizeDefault,
+    listPageSizeMax,
+    listResponseBytesMax: positiveInteger('listResponseBytesMax', options.listResponseBytesMax ?? 2 * MiB),
+    batchInflightItemsMax: positiveInteger('batchInflightItemsMax', options.batchInflightItemsMax ?? 4096, 1_000_000),
+    batchResponseBytesMax: positiveInteger('batchResponseBytesMax', options.batchResponseBytesMax ?? MiB),
+    protoDir: options.protoDir,
+    reflectionProtoFiles: options.reflectionProtoFiles ? Object.freeze([...options.reflectionProtoFiles]) : undefined,
+    healthMode,
+    healthPollIntervalMs: positiveInteger('healthPollIntervalMs', options.healthPollIntervalMs ?? 1000),
+    logger: (options.logger ?? pino({ level: 'info' })).child({ module: 'server' }),
+  });
+}

@@ -1,0 +1,166 @@
+/**
+ * Wiring: SessionService and AdminService implementations over a SessionBackend, plus
+ * grpc.health.v1 and server reflection.
+ *
+ * Writes that reach a follower are NOT forwarded to the leader: the backend throws
+ * NotLeaderError and the call fails UNAVAILABLE with `x-leader-id` / `x-leader-address`
+ * trailing metadata. Forwarding would double the hops and the CPU of every write on the hot
+ * path; the SDK learns the leader from the metadata once and then goes there directly.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import type { SessionBackend } from './backend.js';
+import { BatchStream, remainingMs } from './batch.js';
+import { toApiError, toServiceError } from './errors.js';
+import { createHandlers, type Handler } from './handlers.js';
+import { statusToWire } from './mapping.js';
+import { resolveSessionApiOptions, type ResolvedSessionApiOptions, type SessionApiOptions } from './options.js';
+import { findProtoDir, loadProtos, RAFT_PROTO_FILE, serviceDefinition, SESSION_PROTO_FILE } from './proto.js';
+import type { Operation, WireBatchRequest, WireBatchResponse, WireRequests, WireResponses } from './wire.js';
+
+export const SESSION_SERVICE_NAME = 'sessionraft.v1.SessionService';
+export const ADMIN_SERVICE_NAME = 'sessionraft.v1.AdminService';
+
+/** The receive limit set on the server: larger messages fail RESOURCE_EXHAUSTED in grpc itself. */
+export const MESSAGE_BYTES_MAX_DEFAULT = 4 * 1024 * 1024;
+
+/** grpc.Server options for the client API. @param messageBytesMax @default 4 MiB */
+export function grpcServerOptions(messageBytesMax = MESSAGE_BYTES_MAX_DEFAULT): grpc.ServerOptions {
+  if (!Number.isSafeInteger(messageBytesMax) || messageBytesMax < 64 * 1024) {
+    throw new RangeError(`messageBytesMax must be an integer >= 65536, got ${messageBytesMax}`);
+  }
+  return { 'grpc.max_receive_message_length': messageBytesMax };
+}
+
+export interface SessionServices {
+  readonly sessionService: grpc.ServiceDefinition;
+  readonly sessionImplementation: grpc.UntypedServiceImplementation;
+  readonly adminService: grpc.ServiceDefinition;
+  readonly adminImplementation: grpc.UntypedServiceImplementation;
+  readonly options: ResolvedSessionApiOptions;
+}
+
+const METHOD_NAMES: Readonly<Record<Operation, string>> = Object.freeze({
+  create: 'Create',
+  get: 'Get',
+  update: 'Update',
+  touch: 'Touch',
+  delete: 'Delete',
+  list: 'List',
+  deleteByClient: 'DeleteByClient',
+  count: 'Count',
+});
+
+function unary<K extends Operation>(handler: Handler<K>, logger: Logger): grpc.handleUnaryCall<WireRequests[K], WireResponses[K]> {
+  return (call, callback) => {
+    const controller = new AbortController();
+    const onCancelled = (): void => controller.abort(new DOMException('the call was cancelled', 'AbortError'));
+    call.once('cancelled', onCancelled);
+    let pending: Promise<WireResponses[K]>;
+    try {
+      pending = handler(call.request, { signal: controller.signal, deadlineMs: remainingMs(call.getDeadline(), Date.now()) });
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending
+      .then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(toServiceError(toApiError(error, controller.signal, logger))),
+      )
+      .finally(() => call.off('cancelled', onCancelled));
+  };
+}
+
+/** Service definitions and implementations; register them yourself or use registerSessionServices. */
+export function createSessionServices(backend: SessionBackend, input: SessionApiOptions = {}): SessionServices {
+  const options = resolveSessionApiOptions(input);
+  const definition = loadProtos([SESSION_PROTO_FILE], options.protoDir ?? findProtoDir());
+  const handlers = createHandlers(backend, options);
+  const logger = options.logger;
+  const sessionImplementation: grpc.UntypedServiceImplementation = {};
+  for (const [operation, method] of Object.entries(METHOD_NAMES) as Array<[Operation, string]>) {
+    sessionImplementation[method] = unary(handlers[operation] as Handler<Operation>, logger);
+  }
+  sessionImplementation.Batch = ((call: grpc.ServerDuplexStream<WireBatchRequest, WireBatchResponse>) => {
+    new BatchStream(call, handlers, options, logger);
+  }) as grpc.handleBidiStreamingCall<WireBatchRequest, WireBatchResponse>;
+  const adminImplementation: grpc.UntypedServiceImplementation = {
+    Status: ((_call, callback) => {
+      try {
+        callback(null, statusToWire(backend.status()));
+      } catch (error) {
+        callback(toServiceError(toApiError(error, undefined, logger)));
+      }
+    }) as grpc.handleUnaryCall<unknown, unknown>,
+  };
+  return {
+    sessionService: serviceDefinition(definition, SESSION_SERVICE_NAME) as grpc.ServiceDefinition,
+    sessionImplementation,
+    adminService: serviceDefinition(definition, ADMIN_SERVICE_NAME) as grpc.ServiceDefinition,
+    adminImplementation,
+    options,
+  };
+}
+
+export interface RegisteredSessionServices {
+  readonly health: HealthImplementation;
+  /** Stops the health poller; the grpc.Server itself is the caller's to shut down. */
+  close(): void;
+}
+
+function servingStatus(backend: SessionBackend): ServingStatus {
+  try {
+    return backend.status().raft.leader !== 0 ? 'SERVING' : 'NOT_SERVING';
+  } catch {
+    return 'NOT_SERVING';
+  }
+}
+
+function registerHealth(server: grpc.Server, backend: SessionBackend, options: ResolvedSessionApiOptions): RegisteredSessionServices {
+  const initial: ServingStatus = options.healthMode === 'started' ? 'SERVING' : servingStatus(backend);
+  const health = new HealthImplementation({ '': initial, [SESSION_SERVICE_NAME]: initial, [ADMIN_SERVICE_NAME]: 'SERVING' });
+  health.addToServer(server);
+  let timer: NodeJS.Timeout | undefined;
+  if (options.healthMode === 'leaderKnown') {
+    let last = initial;
+    timer = setInterval(() => {
+      const next = servingStatus(backend);
+      if (next === last) return;
+      last = next;
+      health.setStatus('', next);
+      health.setStatus(SESSION_SERVICE_NAME, next);
+    }, options.healthPollIntervalMs);
+    timer.unref();
+  }
+  return { health, close: () => clearInterval(timer) };
+}
+
+/** session.proto, and raft.proto when it exists beside it. */
+function defaultReflectionFiles(protoDir: string): string[] {
+  const files = [SESSION_PROTO_FILE];
+  if (existsSync(path.join(protoDir, RAFT_PROTO_FILE))) files.push(RAFT_PROTO_FILE);
+  return files;
+}
+
+/**
+ * Adds SessionService, AdminService, grpc.health.v1.Health and server reflection (v1 and
+ * v1alpha, covering options.reflectionProtoFiles and the health proto) to `server`.
+ */
+export function registerSessionServices(
+  server: grpc.Server,
+  backend: SessionBackend,
+  input: SessionApiOptions = {},
+): RegisteredSessionServices {
+  const services = createSessionServices(backend, input);
+  const options = services.options;
+  server.addService(services.sessionService, services.sessionImplementation);
+  server.addService(services.adminService, services.adminImplementation);
+  const protoDir = options.protoDir ?? findProtoDir();
+  const files = [...(options.reflectionProtoFiles ?? defaultReflectionFiles(protoDir)), healthProtoPath];
+  new ReflectionService(loadProtos(files, protoDir)).addToServer(server);
+  return registerHealth(server, backend, options);
+}
