@@ -1,0 +1,223 @@
+/**
+ * A tiny deterministic network of RaftCore instances for unit tests: it drives each core's
+ * Ready/advance loop (persisting into an in-memory "disk"), queues the messages, and delivers
+ * them with step() unless the link is cut. No timers, no randomness besides seeded PRNGs.
+ */
+import {
+  NO_NODE,
+  RaftCore,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type LogIndex,
+  type Message,
+  type NodeId,
+  type RaftOptions,
+  type ReadState,
+  type SnapshotMeta,
+  type Term,
+} from '../../../src/raft/index.js';
+
+export const ids = (...n: number[]): NodeId[] => n as NodeId[];
+export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** mulberry32: a small seeded PRNG in [0, 1). */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** What one node has durably: the inputs of RaftInitialState. */
+export interface Disk {
+  hardState: HardState;
+  snapshot?: SnapshotMeta;
+  snapshotData?: Uint8Array;
+  entries: Entry[];
+  applied: LogIndex;
+}
+
+export function emptyDisk(): Disk {
+  return { hardState: { term: 0 as Term, vote: NO_NODE, commit: 0 as LogIndex }, entries: [], applied: 0 as LogIndex };
+}
+
+export interface NetworkOptions {
+  readonly voters: readonly number[];
+  readonly learners?: readonly number[];
+  readonly seed?: number;
+  /** Options for every node (id and random are filled in). */
+  readonly raft?: Partial<Omit<RaftOptions, 'id' | 'random'>>;
+  /** Per-node option overrides. */
+  readonly perNode?: Readonly<Record<number, Partial<Omit<RaftOptions, 'id' | 'random'>>>>;
+}
+
+export class Network {
+  readonly nodes = new Map<NodeId, RaftCore>();
+  readonly disks = new Map<NodeId, Disk>();
+  /** Committed entries each node applied, in order (snapshots record a marker). */
+  readonly applied = new Map<NodeId, Entry[]>();
+  readonly readStates = new Map<NodeId, ReadState[]>();
+  readonly droppedReads = new Map<NodeId, Uint8Array[]>();
+  /** Every message sent, for assertions. */
+  readonly sent: Message[] = [];
+  queue: Message[] = [];
+  private readonly cut = new Set<string>();
+  /** Drop every message for which this returns true (in addition to cut links). */
+  filter: ((m: Message) => boolean) | undefined;
+  private readonly bootstrap: ConfState;
+
+  constructor(private readonly options: NetworkOptions) {
+    this.bootstrap = { voters: ids(...options.voters), learners: ids(...(options.learners ?? [])) };
+    for (const id of [...options.voters, ...(options.learners ?? [])]) this.start(id as NodeId, emptyDisk());
+  }
+
+  node(id: number): RaftCore {
+    const node = this.nodes.get(id as NodeId);
+    if (!node) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  raftOptions(id: NodeId): RaftOptions {
+    return {
+      ...this.options.raft,
+      ...this.options.perNode?.[id],
+      id,
+      random: seeded((this.options.seed ?? 1) * 1000 + id),
+    };
+  }
+
+  /** (Re)starts node `id` from `disk`; anything not persisted is lost. */
+  start(id: NodeId, disk: Disk, bootstrap: ConfState = this.bootstrap): RaftCore {
+    const node = new RaftCore(this.raftOptions(id), {
+      hardState: disk.hardState,
+      ...(disk.snapshot ? { snapshot: disk.snapshot } : {}),
+      entries: [...disk.entries],
+      bootstrapConfState: bootstrap,
+      applied: disk.applied,
+    });
+    this.nodes.set(id, node);
+    this.disks.set(id, disk);
+    if (!this.applied.has(id)) this.applied.set(id, []);
+    this.readStates.set(id, this.readStates.get(id) ?? []);
+    this.droppedReads.set(id, this.droppedReads.get(id) ?? []);
+    return node;
+  }
+
+  restart(id: number): RaftCore {
+    const disk = this.disks.get(id as NodeId)!;
+    return this.start(id as NodeId, structuredClone(disk));
+  }
+
+  /** Adds a brand-new node with an empty disk (for membership tests). */
+  addNode(id: number, bootstrap: ConfState): RaftCore {
+    this.applied.set(id as NodeId, []);
+    return this.start(id as NodeId, emptyDisk(), bootstrap);
+  }
+
+  isolate(id: number): void {
+    for (const other of this.nodes.keys()) {
+      if (other === id) continue;
+      this.cutLink(id, other);
+    }
+  }
+
+  cutLink(a: number, b: number): void {
+    this.cut.add(`${a}-${b}`);
+    this.cut.add(`${b}-${a}`);
+  }
+
+  heal(): void {
+    this.cut.clear();
+  }
+
+  /** Handles one Ready of `id` as the runtime would: persist, send, apply, advance. */
+  processReady(id: NodeId): boolean {
+    const node = this.nodes.get(id)!;
+    if (!node.hasReady()) return false;
+    const ready = node.ready();
+    const disk = this.disks.get(id)!;
+    if (ready.snapshot) {
+      disk.snapshot = ready.snapshot.meta;
+      disk.snapshotData = ready.snapshot.data;
+      disk.entries = [];
+      disk.applied = ready.snapshot.meta.index;
+      this.applied.get(id)!.push({ term: ready.snapshot.meta.term, index: ready.snapshot.meta.index, type: 'normal', data: bytes('snapshot') });
+    }
+    if (ready.entries.length > 0) {
+      const first = ready.entries[0]!.index;
+      disk.entries = disk.entries.filter((e) => e.index < first).concat(ready.entries);
+    }
+    if (ready.hardState) disk.hardState = ready.hardState;
+    for (const m of ready.messages) {
+      if (m.from !== id) throw new Error(`node ${id} sent a message from ${m.from}`);
+      if (m.to === id) throw new Error(`node ${id} sent a message to itself`);
+      this.sent.push(m);
+      const attached = m.type === 'snapshot' ? { ...m, snapshot: { meta: m.snapshot!.meta, data: bytes(`snap@${m.snapshot!.meta.index}`) } } : m;
+      this.queue.push(attached);
+    }
+    for (const entry of ready.committed) this.applied.get(id)!.push(entry);
+    if (ready.committed.length > 0) disk.applied = ready.committed.at(-1)!.index;
+    this.readStates.get(id)!.push(...ready.readStates);
+    this.droppedReads.get(id)!.push(...(ready.droppedReads ?? []));
+    node.advance(ready);
+    return true;
+  }
+
+  /** Processes every node's Ready once, then delivers what was queued. True if anything moved. */
+  round(): boolean {
+    let moved = false;
+    for (const id of [...this.nodes.keys()].sort((a, b) => a - b)) moved = this.processReady(id) || moved;
+    const queue = this.queue;
+    this.queue = [];
+    for (const m of queue) {
+      moved = true;
+      this.deliver(m);
+    }
+    return moved;
+  }
+
+  deliver(m: Message): void {
+    if (this.cut.has(`${m.from}-${m.to}`)) return;
+    if (this.filter?.(m)) return;
+    this.nodes.get(m.to)?.step(m);
+  }
+
+  /** Runs rounds until nothing moves (bounded). */
+  stabilize(roundsMax = 200): void {
+    for (let i = 0; i < roundsMax; i++) if (!this.round()) return;
+    throw new Error(`network did not stabilize within ${roundsMax} rounds`);
+  }
+
+  /** Ticks every node (or `only`) `n` times, stabilizing after each tick. */
+  tick(n: number, only?: readonly number[]): void {
+    for (let i = 0; i < n; i++) {
+      for (const [id, node] of this.nodes) if (!only || only.includes(id)) node.tick();
+      this.stabilize();
+    }
+  }
+
+  /** Makes `id` campaign by ticking it alone until it leaves the follower role, then settles. */
+  campaign(id: number): void {
+    const node = this.node(id);
+    for (let i = 0; i < 100 && node.status().role === 'follower'; i++) node.tick();
+    this.stabilize();
+  }
+
+  leaders(): NodeId[] {
+    return [...this.nodes].filter(([, n]) => n.status().role === 'leader').map(([id]) => id);
+  }
+
+  /** Data of applied normal entries (no-ops skipped), as strings. */
+  appliedData(id: number): string[] {
+    return this.applied
+      .get(id as NodeId)!
+      .filter((e) => e.type === 'normal' && e.data.byteLength > 0)
+      .map((e) => text(e.data));
+  }
+}
