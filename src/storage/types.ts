@@ -57,3 +57,12 @@ export interface SnapshotStore {
   save(meta: SnapshotMeta, data: Uint8Array): Promise<void>;
   latest(): Promise<{ meta: SnapshotMeta; data: Uint8Array } | undefined>;
 }
+
+/** One node's storage: the three stores, opened and closed together. */
+export interface Storage {
+  readonly log: RaftLogStore;
+  readonly state: StateStore;
+  readonly snapshots: SnapshotStore;
+  /** Closes every store (waiting for the writes already queued). Idempotent. */
+  close(): Promise<void>;
+}
