@@ -1,0 +1,366 @@
+/**
+ * The outbound side of one peer: a bounded queue of encoded messages, one long-lived `Stream`
+ * call opened lazily (handshake, then frames, reconnect with backoff), and snapshot transfers
+ * on a separate connection.
+ *
+ *   idle ──enqueue──▶ connecting ──ack──▶ open ──error/end──▶ backoff ──delay──▶ idle
+ *                          └────error/handshake timeout──────────▲
+ *
+ * While connecting, messages wait in the queue; while in backoff they are dropped and the
+ * peer is reported unreachable (the leader then probes instead of streaming appends into a
+ * void). A lost stream also loses its queue: Raft re-sends what matters.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Message, NodeId } from '../raft/index.js';
+import { Backoff } from './backoff.js';
+import { CodecError, encodeMessage } from './codec.js';
+import { FRAME_ITEM_OVERHEAD_BYTES, FRAME_OVERHEAD_BYTES, type ResolvedTransportOptions } from './options.js';
+import {
+  METADATA_CLUSTER_ID,
+  METADATA_FROM_NODE,
+  METADATA_TO_NODE,
+  raftServiceDefinition,
+  type RaftFrame,
+  type RaftFrameAck,
+  type SnapshotAck,
+  type SnapshotChunk,
+} from './proto.js';
+import { Counters } from './stats.js';
+
+export type PeerLinkState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
+export type EnqueueResult = 'queued' | 'dropped' | 'blackholed';
+
+/** What a link tells the transport; called from IO callbacks, never from inside send(). */
+export interface PeerLinkEvents {
+  unreachable(peer: NodeId): void;
+  snapshotStatus(peer: NodeId, ok: boolean): void;
+}
+
+export class PeerLink {
+  readonly counters = new Counters();
+  partitioned = false;
+  private state: PeerLinkState = 'idle';
+  private client: grpc.Client | undefined;
+  private call: grpc.ClientDuplexStream<RaftFrame, RaftFrameAck> | undefined;
+  private callFramesSent = 0;
+  private writable = true;
+  private queue: Uint8Array[] = [];
+  private queueBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly backoff: Backoff;
+  private snapshotCall: grpc.ClientWritableStream<SnapshotChunk> | undefined;
+  private snapshotClient: grpc.Client | undefined;
+  private lastFailure = '';
+  private readonly log: Logger;
+
+  constructor(
+    readonly id: NodeId,
+    readonly address: string,
+    private readonly options: ResolvedTransportOptions,
+    private readonly totals: Counters,
+    private readonly events: PeerLinkEvents,
+  ) {
+    this.backoff = new Backoff({
+      initialMs: options.reconnectBackoffInitialMs,
+      maxMs: options.reconnectBackoffMaxMs,
+      jitterRatio: options.reconnectJitterRatio,
+    });
+    this.log = options.logger.child({ peer: id, peerAddress: address });
+  }
+
+  get linkState(): PeerLinkState {
+    return this.state;
+  }
+
+  get queuedMessages(): number {
+    return this.queue.length;
+  }
+
+  get queuedBytes(): number {
+    return this.queueBytes;
+  }
+
+  /** Queues one encoded message; never blocks. 'dropped' means: report the peer unreachable. */
+  enqueue(bytes: Uint8Array): EnqueueResult {
+    if (this.state === 'closed') return 'blackholed';
+    if (this.partitioned) {
+      this.count('messagesDropped', 1);
+      return 'blackholed';
+    }
+    if (
+      this.state === 'backoff' ||
+      this.queue.length >= this.options.sendQueueMessagesMax ||
+      this.queueBytes + bytes.length > this.options.sendQueueBytesMax
+    ) {
+      this.count('messagesDropped', 1);
+      return 'dropped';
+    }
+    this.queue.push(bytes);
+    this.queueBytes += bytes.length;
+    if (this.state === 'idle') this.connect();
+    return 'queued';
+  }
+
+  /** Writes the queue as frames while the stream is open and not backpressured. */
+  flush(): void {
+    const call = this.call;
+    if (this.state !== 'open' || !this.writable || call === undefined) return;
+    const frameBytesMax = this.options.messageBytesMax - FRAME_OVERHEAD_BYTES;
+    // Bounded: every pass takes at least one message off the queue.
+    while (this.queue.length > 0) {
+      let frameBytes = 0;
+      let count = 0;
+      for (const bytes of this.queue) {
+        const itemBytes = bytes.length + FRAME_ITEM_OVERHEAD_BYTES;
+        if (count > 0 && frameBytes + itemBytes > frameBytesMax) break;
+        frameBytes += itemBytes;
+        count++;
+      }
+      const messages = this.queue.splice(0, count);
+      const bytesInFrame = messages.reduce((sum, m) => sum + m.length, 0);
+      this.queueBytes -= bytesInFrame;
+      const first = this.callFramesSent === 0;
+      this.callFramesSent++;
+      const frame: RaftFrame = {
+        clusterId: first ? this.options.clusterId : '',
+        from: this.options.nodeId,
+        to: this.id,
+        messages,
+      };
+      this.count('framesSent', 1);
+      this.count('messagesSent', count);
+      this.count('bytesSent', bytesInFrame);
+      if (!call.write(frame)) {
+        this.writable = false;
+        call.once('drain', () => {
+          if (call !== this.call) return;
+          this.writable = true;
+          this.flush();
+        });
+        return;
+      }
+    }
+    if (this.queueBytes !== 0) throw new Error(`peer ${this.id}: empty queue holds ${this.queueBytes} bytes`);
+  }
+
+  /** Starts one snapshot transfer; at most one per peer is in flight. */
+  sendSnapshot(message: Message): void {
+    if (this.state === 'closed') return;
+    const refuse = (why: string): void => {
+      this.count('snapshotsFailed', 1);
+      this.log.warn({ why }, 'snapshot to peer not sent');
+      // Asynchronously: send() must not call back into the runtime.
+      setImmediate(() => this.state !== 'closed' && this.events.snapshotStatus(this.id, false));
+    };
+    if (this.partitioned) return refuse('partitioned by the fault hook');
+    if (this.snapshotCall !== undefined) return refuse('a snapshot to this peer is already in flight');
+    if (message.snapshot === undefined) return refuse('snapshot message without a snapshot');
+    try {
+      this.startSnapshot(message, message.snapshot.data);
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      refuse(error.message);
+    }
+  }
+
+  /** Closes the stream, any snapshot transfer and the channels. Idempotent. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.call?.cancel();
+    this.call = undefined;
+    this.snapshotCall?.cancel();
+    this.snapshotCall = undefined;
+    this.client?.close();
+    this.client = undefined;
+    this.snapshotClient?.close();
+    this.snapshotClient = undefined;
+    this.queue = [];
+    this.queueBytes = 0;
+  }
+
+  private count(field: Parameters<Counters['add']>[0], n: number): void {
+    this.counters.add(field, n);
+    this.totals.add(field, n);
+  }
+
+  private channelOptions(): grpc.ChannelOptions {
+    return {
+      'grpc.max_send_message_length': this.options.messageBytesMax,
+      'grpc.max_receive_message_length': this.options.messageBytesMax,
+      'grpc.initial_reconnect_backoff_ms': this.options.reconnectBackoffInitialMs,
+      'grpc.max_reconnect_backoff_ms': this.options.reconnectBackoffMaxMs,
+      'grpc.keepalive_time_ms': this.options.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': this.options.keepaliveTimeoutMs,
+      'grpc.keepalive_permit_without_calls': 1,
+      // Our own connection per transport (tests run several in one process) and no transparent
+      // retries: a retried stream would buffer frames that Raft would rather see dropped.
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.enable_retries': 0,
+    };
+  }
+
+  private metadata(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    metadata.set(METADATA_CLUSTER_ID, this.options.clusterId);
+    metadata.set(METADATA_FROM_NODE, String(this.options.nodeId));
+    metadata.set(METADATA_TO_NODE, String(this.id));
+    return metadata;
+  }
+
+  private connect(): void {
+    if (this.state !== 'idle') throw new Error(`peer ${this.id}: connect() in state ${this.state}`);
+    this.client ??= new grpc.Client(this.address, grpc.credentials.createInsecure(), this.channelOptions());
+    const method = raftServiceDefinition().Stream;
+    const call = this.client.makeBidiStreamRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      this.metadata(),
+    );
+    this.call = call;
+    this.callFramesSent = 0;
+    this.writable = true;
+    this.state = 'connecting';
+    this.timer = setTimeout(() => this.fail(call, 'no handshake within handshakeTimeoutMs'), this.options.handshakeTimeoutMs);
+    call.on('data', (ack: RaftFrameAck) => this.onAck(call, ack));
+    call.on('error', (error: grpc.ServiceError) => this.fail(call, describe(error), error.code));
+    call.on('status', (status: grpc.StatusObject) => {
+      if (status.code === grpc.status.OK) this.fail(call, 'the peer ended the stream');
+    });
+  }
+
+  private onAck(call: grpc.ClientDuplexStream<RaftFrame, RaftFrameAck>, ack: RaftFrameAck): void {
+    if (call !== this.call || this.state !== 'connecting') return; // later acks: reserved, ignored
+    if (ack.nodeId !== this.id || ack.clusterId !== this.options.clusterId) {
+      const why = `handshake answered by node ${ack.nodeId} of cluster '${ack.clusterId}', expected node ${this.id} of '${this.options.clusterId}'`;
+      this.fail(call, why, grpc.status.FAILED_PRECONDITION);
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.state = 'open';
+    this.backoff.reset();
+    this.count('connects', 1);
+    if (this.lastFailure !== '') this.log.info('peer stream re-established');
+    else this.log.debug('peer stream open');
+    this.lastFailure = '';
+    this.flush();
+  }
+
+  private fail(call: grpc.ClientDuplexStream<RaftFrame, RaftFrameAck>, why: string, code?: grpc.status): void {
+    if (call !== this.call || this.state === 'closed') return;
+    const wasOpen = this.state === 'open';
+    this.call = undefined;
+    call.cancel();
+    clearTimeout(this.timer);
+    this.count('messagesDropped', this.queue.length);
+    this.queue = [];
+    this.queueBytes = 0;
+    this.count('failures', 1);
+    const delayMs = this.backoff.nextDelayMs();
+    this.logFailure(why, code, wasOpen, delayMs);
+    this.state = 'backoff';
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.state === 'backoff') this.state = 'idle';
+    }, delayMs);
+    this.events.unreachable(this.id);
+  }
+
+  /** A repeated failure is logged at debug: a dead peer must not flood the log. */
+  private logFailure(why: string, code: grpc.status | undefined, wasOpen: boolean, delayMs: number): void {
+    const fields = { why, code: code === undefined ? undefined : grpc.status[code], retryInMs: delayMs };
+    if (code === grpc.status.FAILED_PRECONDITION && why !== this.lastFailure) {
+      this.log.error(fields, 'peer refused our stream: fix the cluster configuration');
+    } else if (wasOpen || why !== this.lastFailure) {
+      this.log.warn(fields, wasOpen ? 'peer stream lost' : 'cannot open peer stream');
+    } else {
+      this.log.debug(fields, 'cannot open peer stream');
+    }
+    this.lastFailure = why;
+  }
+
+  private startSnapshot(message: Message, data: Uint8Array): void {
+    const meta = message.snapshot?.meta;
+    if (meta === undefined) throw new Error(`peer ${this.id}: snapshot message without meta`);
+    const headerBytes = this.options.messageBytesMax - FRAME_OVERHEAD_BYTES - this.options.snapshotChunkBytes;
+    const header = encodeMessage({ ...message, snapshot: { meta, data: new Uint8Array(0) } }, headerBytes);
+    // Its own connection: a large transfer must not sit in front of heartbeats.
+    this.snapshotClient ??= new grpc.Client(this.address, grpc.credentials.createInsecure(), this.channelOptions());
+    const method = raftServiceDefinition().InstallSnapshot;
+    const totalBytes = data.length;
+    const call = this.snapshotClient.makeClientStreamRequest<SnapshotChunk, SnapshotAck>(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      this.metadata(),
+      { deadline: Date.now() + this.options.snapshotTimeoutMs },
+      (error, ack) => this.onSnapshotDone(call, totalBytes, error, ack),
+    );
+    this.snapshotCall = call;
+    this.log.info({ totalBytes, index: meta.index, term: meta.term }, 'sending snapshot');
+    this.writeSnapshotChunks(call, header, data);
+  }
+
+  private writeSnapshotChunks(call: grpc.ClientWritableStream<SnapshotChunk>, header: Uint8Array, data: Uint8Array): void {
+    const chunkBytes = this.options.snapshotChunkBytes;
+    let offset = 0;
+    const writeMore = (): void => {
+      // Bounded by data.length / chunkBytes + 1 chunks; stops at backpressure.
+      while (call === this.snapshotCall) {
+        const first = offset === 0;
+        const end = Math.min(data.length, offset + chunkBytes);
+        const chunk: SnapshotChunk = {
+          clusterId: first ? this.options.clusterId : '',
+          from: first ? this.options.nodeId : 0,
+          to: first ? this.id : 0,
+          message: first ? header : new Uint8Array(0),
+          totalBytes: first ? data.length : 0,
+          data: data.subarray(offset, end),
+        };
+        offset = end;
+        const more = call.write(chunk);
+        if (offset >= data.length) {
+          call.end();
+          return;
+        }
+        if (!more) {
+          call.once('drain', writeMore);
+          return;
+        }
+      }
+    };
+    writeMore();
+  }
+
+  private onSnapshotDone(
+    call: grpc.ClientWritableStream<SnapshotChunk>,
+    totalBytes: number,
+    error: grpc.ServiceError | null,
+    ack: SnapshotAck | undefined,
+  ): void {
+    if (call !== this.snapshotCall || this.state === 'closed') return;
+    this.snapshotCall = undefined;
+    // A snapshot is rare: do not keep its connection open.
+    this.snapshotClient?.close();
+    this.snapshotClient = undefined;
+    const ok = error === null && ack?.bytesReceived === totalBytes;
+    if (ok) {
+      this.count('snapshotsSent', 1);
+      this.log.info({ totalBytes }, 'snapshot delivered');
+    } else {
+      this.count('snapshotsFailed', 1);
+      const why = error !== null ? describe(error) : `peer acknowledged ${ack?.bytesReceived} of ${totalBytes} bytes`;
+      this.log.warn({ why, totalBytes }, 'snapshot transfer failed');
+    }
+    this.events.snapshotStatus(this.id, ok);
+  }
+}
+
+function describe(error: grpc.ServiceError): string {
+  return `${grpc.status[error.code] ?? error.code}: ${error.details || error.message}`;
+}

@@ -1,0 +1,305 @@
+/**
+ * The inbound side: the RaftTransport service handlers. Every call is checked (cluster id,
+ * addressed node) before anything is delivered; a bad frame ends its call with a status and a
+ * log line, never an exception out of a handler.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Message, NodeId } from '../raft/index.js';
+import { CodecError, decodeMessage } from './codec.js';
+import { FRAME_OVERHEAD_BYTES, type ResolvedTransportOptions } from './options.js';
+import {
+  METADATA_CLUSTER_ID,
+  METADATA_FROM_NODE,
+  METADATA_TO_NODE,
+  type RaftFrame,
+  type RaftFrameAck,
+  type SnapshotAck,
+  type SnapshotChunk,
+} from './proto.js';
+import type { Counters } from './stats.js';
+
+type Refusal = { readonly code: grpc.status; readonly details: string };
+type StreamCall = grpc.ServerDuplexStream<RaftFrame, RaftFrameAck>;
+type SnapshotCall = grpc.ServerReadableStream<SnapshotChunk, SnapshotAck>;
+
+/** The same refusal (same peer, same reason) is logged at warn once a minute, else at debug. */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+const REFUSAL_LOG_KEYS_MAX = 1024;
+
+export class Receiver {
+  private readonly streams = new Set<StreamCall>();
+  private readonly snapshots = new Map<SnapshotCall, (refusal: Refusal) => void>();
+  private readonly refusalsLoggedAtMs = new Map<string, number>();
+  private closed = false;
+
+  constructor(
+    private readonly options: ResolvedTransportOptions,
+    private readonly totals: Counters,
+    private readonly deliver: (message: Message) => void,
+    private readonly log: Logger,
+  ) {}
+
+  get inboundStreams(): number {
+    return this.streams.size;
+  }
+
+  get snapshotsReceiving(): number {
+    return this.snapshots.size;
+  }
+
+  /** Ends every inbound call with UNAVAILABLE and refuses new ones. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const refusal = { code: grpc.status.UNAVAILABLE, details: 'the peer transport of this node is closed' };
+    for (const call of this.streams) call.emit('error', refusal);
+    this.streams.clear();
+    for (const finish of [...this.snapshots.values()]) finish(refusal);
+    this.snapshots.clear();
+  }
+
+  readonly handleStream = (call: StreamCall): void => {
+    const opened = this.checkOpen(call.metadata, this.streams.size, this.options.inboundStreamsMax, 'inboundStreamsMax');
+    if ('code' in opened) {
+      this.refused(call, opened, metadataNodeId(call.metadata));
+      call.emit('error', opened);
+      return;
+    }
+    const from = opened.from;
+    this.streams.add(call);
+    let frames = 0;
+    let ended = false;
+    const end = (refusal: Refusal): void => {
+      if (ended) return;
+      ended = true;
+      this.streams.delete(call);
+      this.refused(call, refusal, from);
+      call.emit('error', refusal);
+    };
+    call.write({ nodeId: this.options.nodeId, clusterId: this.options.clusterId });
+    call.on('data', (frame: RaftFrame) => {
+      if (ended || this.closed) return;
+      const decoded = this.readFrame(frame, frames === 0, from);
+      frames++;
+      if ('code' in decoded) return end(decoded);
+      this.totals.add('framesReceived', 1);
+      this.totals.add('messagesReceived', decoded.length);
+      for (const message of decoded) this.deliver(message);
+    });
+    call.on('end', () => {
+      if (ended) return;
+      ended = true;
+      this.streams.delete(call);
+      call.end();
+    });
+    const forget = (): void => {
+      ended = true;
+      this.streams.delete(call);
+    };
+    call.on('cancelled', forget);
+    call.on('close', forget);
+  };
+
+  readonly handleSnapshot = (call: SnapshotCall, callback: grpc.sendUnaryData<SnapshotAck>): void => {
+    const opened = this.checkOpen(call.metadata, this.snapshots.size, this.options.snapshotsReceivingMax, 'snapshotsReceivingMax');
+    if ('code' in opened) {
+      this.refused(call, opened, metadataNodeId(call.metadata));
+      callback(opened);
+      return;
+    }
+    const from = opened.from;
+    let done = false;
+    const finish = (refusal: Refusal | null, ack?: SnapshotAck): void => {
+      if (done) return;
+      done = true;
+      this.snapshots.delete(call);
+      if (refusal !== null) {
+        this.refused(call, refusal, from);
+        callback(refusal);
+      } else {
+        callback(null, ack);
+      }
+    };
+    this.snapshots.set(call, finish);
+    const assembly = new SnapshotAssembly(this.options, from);
+    call.on('data', (chunk: SnapshotChunk) => {
+      if (done) return;
+      const refusal = assembly.add(chunk);
+      if (refusal !== undefined) finish(refusal);
+    });
+    call.on('end', () => {
+      if (done) return;
+      const result = assembly.finish();
+      if ('code' in result) return finish(result);
+      this.totals.add('snapshotsReceived', 1);
+      this.log.info({ peer: from, totalBytes: result.snapshot?.data.length }, 'snapshot received');
+      this.deliver(result);
+      finish(null, { bytesReceived: result.snapshot?.data.length ?? 0 });
+    });
+    call.on('cancelled', () => {
+      done = true;
+      this.snapshots.delete(call);
+    });
+  };
+
+  /** Identity (metadata) and capacity checks at call open. */
+  private checkOpen(metadata: grpc.Metadata, open: number, openMax: number, limitName: string): Refusal | { from: NodeId } {
+    if (this.closed) return { code: grpc.status.UNAVAILABLE, details: 'the peer transport of this node is closed' };
+    const identity = checkIdentity(metadata, this.options);
+    if ('code' in identity) return identity;
+    if (open >= openMax) {
+      return { code: grpc.status.RESOURCE_EXHAUSTED, details: `${limitName} (${openMax}) reached on node ${this.options.nodeId}` };
+    }
+    return identity;
+  }
+
+  /** Decodes a whole frame before delivering any of it: a bad frame delivers nothing. */
+  private readFrame(frame: RaftFrame, first: boolean, from: NodeId): Refusal | Message[] {
+    const own = this.options.clusterId;
+    if ((first || frame.clusterId !== '') && frame.clusterId !== own) {
+      return clusterMismatch(frame.clusterId, from, this.options);
+    }
+    if (frame.from !== from || frame.to !== this.options.nodeId) {
+      return invalid(`frame from ${frame.from} to ${frame.to} on a stream from node ${from} to node ${this.options.nodeId}`);
+    }
+    const messages: Message[] = [];
+    for (const [i, bytes] of frame.messages.entries()) {
+      const message = decodeOrRefusal(bytes, this.options.messageBytesMax);
+      if ('code' in message) return { code: message.code, details: `message ${i} of frame: ${message.details}` };
+      if (message.from !== from || message.to !== this.options.nodeId) {
+        return invalid(`message ${i} is from ${message.from} to ${message.to} in a frame from ${from} to ${this.options.nodeId}`);
+      }
+      messages.push(message);
+    }
+    return messages;
+  }
+
+  private refused(call: { getPeer(): string }, refusal: Refusal, from: NodeId | undefined): void {
+    this.totals.add('inboundRefused', 1);
+    const key = `${call.getPeer().replace(/:\d+$/, '')}|${from}|${refusal.code}|${refusal.details}`;
+    const nowMs = Date.now();
+    const lastMs = this.refusalsLoggedAtMs.get(key);
+    const fields = { peerAddress: call.getPeer(), peer: from, code: grpc.status[refusal.code], details: refusal.details };
+    if (lastMs !== undefined && nowMs - lastMs < REFUSAL_LOG_INTERVAL_MS) {
+      this.log.debug(fields, 'refused a peer call');
+      return;
+    }
+    if (this.refusalsLoggedAtMs.size >= REFUSAL_LOG_KEYS_MAX) this.refusalsLoggedAtMs.clear();
+    this.refusalsLoggedAtMs.set(key, nowMs);
+    this.log.warn(fields, 'refused a peer call');
+  }
+}
+
+/** Reassembles one snapshot within snapshotBytesMax; answers a Refusal on anything amiss. */
+class SnapshotAssembly {
+  private message: Message | undefined;
+  private buffer: Buffer | undefined;
+  private received = 0;
+
+  constructor(
+    private readonly options: ResolvedTransportOptions,
+    private readonly from: NodeId,
+  ) {}
+
+  add(chunk: SnapshotChunk): Refusal | undefined {
+    if (this.buffer === undefined) {
+      const refusal = this.readHeader(chunk);
+      if (refusal !== undefined) return refusal;
+    }
+    const buffer = this.buffer;
+    if (buffer === undefined) throw new Error('snapshot assembly without a buffer after its header');
+    if (this.received + chunk.data.length > buffer.length) {
+      return invalid(`snapshot chunks carry more than the announced ${buffer.length} bytes`);
+    }
+    buffer.set(chunk.data, this.received);
+    this.received += chunk.data.length;
+    return undefined;
+  }
+
+  finish(): Refusal | Message {
+    if (this.message === undefined || this.buffer === undefined) return invalid('snapshot call without chunks');
+    if (this.received !== this.buffer.length) {
+      return invalid(`snapshot ended after ${this.received} of ${this.buffer.length} bytes`);
+    }
+    const snapshot = this.message.snapshot;
+    if (snapshot === undefined) throw new Error('snapshot header lost its snapshot');
+    const data = new Uint8Array(this.buffer.buffer, this.buffer.byteOffset, this.buffer.length);
+    return { ...this.message, snapshot: { meta: snapshot.meta, data } };
+  }
+
+  private readHeader(chunk: SnapshotChunk): Refusal | undefined {
+    if (chunk.clusterId !== this.options.clusterId) return clusterMismatch(chunk.clusterId, this.from, this.options);
+    if (chunk.from !== this.from || chunk.to !== this.options.nodeId) {
+      return invalid(`snapshot header from ${chunk.from} to ${chunk.to} on a call from ${this.from} to ${this.options.nodeId}`);
+    }
+    if (chunk.totalBytes > this.options.snapshotBytesMax) {
+      return {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `snapshot of ${chunk.totalBytes} bytes exceeds snapshotBytesMax (${this.options.snapshotBytesMax}) of node ${this.options.nodeId}`,
+      };
+    }
+    const message = decodeOrRefusal(chunk.message, this.options.messageBytesMax - FRAME_OVERHEAD_BYTES);
+    if ('code' in message) return message;
+    if (message.type !== 'snapshot' || message.snapshot === undefined) {
+      return invalid(`snapshot header holds a '${message.type}' message without a snapshot`);
+    }
+    if (message.from !== this.from || message.to !== this.options.nodeId) {
+      return invalid(`snapshot message from ${message.from} to ${message.to} on a call from ${this.from}`);
+    }
+    this.message = message;
+    this.buffer = Buffer.allocUnsafe(chunk.totalBytes);
+    return undefined;
+  }
+}
+
+function checkIdentity(metadata: grpc.Metadata, options: ResolvedTransportOptions): Refusal | { from: NodeId } {
+  const clusterId = metadataString(metadata, METADATA_CLUSTER_ID);
+  if (clusterId === undefined) {
+    return { code: grpc.status.FAILED_PRECONDITION, details: `missing ${METADATA_CLUSTER_ID} metadata: not a sessionraft peer` };
+  }
+  const from = Number(metadataString(metadata, METADATA_FROM_NODE));
+  if (clusterId !== options.clusterId) return clusterMismatch(clusterId, from, options);
+  const to = Number(metadataString(metadata, METADATA_TO_NODE));
+  if (!Number.isSafeInteger(from) || from < 1 || from === options.nodeId) {
+    return { code: grpc.status.FAILED_PRECONDITION, details: `bad ${METADATA_FROM_NODE} ${from} (this is node ${options.nodeId})` };
+  }
+  if (to !== options.nodeId) {
+    return {
+      code: grpc.status.FAILED_PRECONDITION,
+      details: `node ${from} addressed node ${to} but reached node ${options.nodeId}: check node ${from}'s peer address map`,
+    };
+  }
+  return { from: from as NodeId };
+}
+
+function clusterMismatch(clusterId: string, from: number, options: ResolvedTransportOptions): Refusal {
+  return {
+    code: grpc.status.FAILED_PRECONDITION,
+    details: `cluster id mismatch: node ${from} belongs to cluster '${clusterId}', node ${options.nodeId} to '${options.clusterId}'; check both nodes' cluster id`,
+  };
+}
+
+function invalid(details: string): Refusal {
+  return { code: grpc.status.INVALID_ARGUMENT, details };
+}
+
+function decodeOrRefusal(bytes: Uint8Array, bytesMax: number): Refusal | Message {
+  try {
+    return decodeMessage(bytes, bytesMax);
+  } catch (error) {
+    if (error instanceof CodecError) return invalid(error.message);
+    throw error;
+  }
+}
+
+/** The caller's claimed node id, for log lines about refused calls. */
+function metadataNodeId(metadata: grpc.Metadata): NodeId | undefined {
+  const from = Number(metadataString(metadata, METADATA_FROM_NODE));
+  return Number.isSafeInteger(from) && from > 0 ? (from as NodeId) : undefined;
+}
+
+function metadataString(metadata: grpc.Metadata, key: string): string | undefined {
+  const value = metadata.get(key)[0];
+  return typeof value === 'string' ? value : undefined;
+}

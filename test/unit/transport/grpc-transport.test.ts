@@ -1,0 +1,441 @@
+import * as grpc from '@grpc/grpc-js';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { logIndex, nodeId, term, type Message } from '../../../src/raft/index.js';
+import {
+  encodeMessage,
+  GrpcTransport,
+  METADATA_CLUSTER_ID,
+  METADATA_FROM_NODE,
+  METADATA_TO_NODE,
+  raftServiceDefinition,
+  transportServerOptions,
+  type RaftFrame,
+  type RaftFrameAck,
+} from '../../../src/transport/index.js';
+import {
+  append,
+  cleanup,
+  connectAll,
+  heartbeat,
+  startNode,
+  startServer,
+  stopServer,
+  track,
+  waitFor,
+  type TestNode,
+} from './harness.js';
+
+afterEach(() => cleanup());
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const commits = (node: TestNode, from: number): number[] =>
+  node.received.filter((m) => m.from === from).map((m) => m.commit ?? -1);
+const range = (n: number, start = 0): number[] => Array.from({ length: n }, (_, i) => start + i);
+
+describe('GrpcTransport: delivery', () => {
+  it('two nodes exchange messages in order, both ways', async () => {
+    const [a, b] = [await startNode(1), await startNode(2)];
+    connectAll([a, b]);
+    for (const i of range(300)) {
+      a.transport.send([heartbeat(a.id, b.id, i)]);
+      b.transport.send([heartbeat(b.id, a.id, i)]);
+      if (i % 50 === 0) await turn();
+    }
+    await waitFor('300 messages each way', () => a.received.length === 300 && b.received.length === 300);
+    expect(commits(b, 1)).toEqual(range(300));
+    expect(commits(a, 2)).toEqual(range(300));
+    expect(b.received[7]).toEqual(heartbeat(a.id, b.id, 7));
+    expect(a.unreachable).toEqual([]);
+    expect(b.unreachable).toEqual([]);
+  });
+
+  it('three nodes: every pair exchanges appends with their entries intact', async () => {
+    const nodes = [await startNode(1), await startNode(2), await startNode(3)];
+    connectAll(nodes);
+    for (const from of nodes) {
+      const batch = nodes.filter((n) => n !== from).flatMap((to) => range(40).map((i) => append(from.id, to.id, i)));
+      from.transport.send(batch);
+    }
+    await waitFor('80 messages at each node', () => nodes.every((n) => n.received.length === 80));
+    for (const to of nodes) {
+      for (const from of nodes.filter((n) => n !== to)) {
+        const got = to.received.filter((m) => m.from === from.id);
+        expect(got).toEqual(range(40).map((i) => append(from.id, to.id, i)));
+      }
+    }
+  });
+
+  it('batches every send of one event-loop turn into one frame per peer', async () => {
+    const [a, b, c] = [await startNode(1), await startNode(2), await startNode(3)];
+    connectAll([a, b, c]);
+    a.transport.send([heartbeat(a.id, b.id, 0), heartbeat(a.id, c.id, 0)]);
+    await waitFor('warm-up', () => b.received.length === 1 && c.received.length === 1);
+    const before = a.transport.stats();
+    const bBefore = b.transport.stats().framesReceived;
+    for (const i of range(1000, 1)) a.transport.send([heartbeat(a.id, b.id, i), heartbeat(a.id, c.id, i)]);
+    await waitFor('1000 more each', () => b.received.length === 1001 && c.received.length === 1001);
+    const after = a.transport.stats();
+    expect(after.framesSent - before.framesSent).toBe(2); // one frame per peer
+    expect(after.messagesSent - before.messagesSent).toBe(2000);
+    expect(b.transport.stats().framesReceived - bBefore).toBe(1);
+    expect(commits(b, 1)).toEqual(range(1001));
+    expect(after.peers.find((p) => p.id === b.id)).toMatchObject({ state: 'open', framesSent: 2, messagesSent: 1001 });
+  });
+
+  it('splits a turn into several frames only past messageBytesMax', async () => {
+    const messageBytesMax = 256 * 1024;
+    const a = await startNode(1, { messageBytesMax, sendQueueBytesMax: 4 * messageBytesMax });
+    expect(a.transport.options.snapshotChunkBytes).toBeLessThan(messageBytesMax);
+    const b = await startNode(2);
+    connectAll([a, b]);
+    a.transport.send(range(20).map((i) => append(a.id, b.id, i, 50_000))); // ~1 MB in one turn
+    await waitFor('20 appends', () => b.received.length === 20);
+    const framesSent = a.transport.stats().framesSent;
+    expect(framesSent).toBeGreaterThanOrEqual(4);
+    expect(framesSent).toBeLessThanOrEqual(6);
+    expect(b.received.map((m) => m.index)).toEqual(range(20));
+  });
+
+  it('drops messages to unknown peers and does not report them as unreachable', async () => {
+    const a = await startNode(1);
+    a.transport.send([heartbeat(a.id, nodeId(9), 1)]);
+    await turn();
+    expect(a.transport.stats().messagesDropped).toBe(1);
+    expect(a.unreachable).toEqual([]);
+    expect(a.logs.some((l) => l.msg === 'message to an unknown peer dropped')).toBe(true);
+  });
+
+  it('refuses to send a message that is not from this node', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2);
+    connectAll([a, b]);
+    expect(() => a.transport.send([heartbeat(nodeId(3), b.id, 1)])).toThrow(/from node 3, but this is node 1/);
+  });
+});
+
+describe('GrpcTransport: snapshots', () => {
+  it('sends a multi-MiB snapshot in chunks and it arrives intact', async () => {
+    const a = await startNode(1, { snapshotChunkBytes: 256 * 1024 });
+    const b = await startNode(2);
+    connectAll([a, b]);
+    const data = new Uint8Array(5 * 1024 * 1024 + 123);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xff;
+    const snapshot: Message = {
+      type: 'snapshot',
+      from: a.id,
+      to: b.id,
+      term: term(3),
+      snapshot: { meta: { index: logIndex(1000), term: term(3), confState: { voters: [a.id, b.id], learners: [] } }, data },
+    };
+    a.transport.send([snapshot]);
+    await waitFor('snapshot status', () => a.snapshotStatus.length === 1);
+    expect(a.snapshotStatus).toEqual([{ peer: b.id, ok: true }]);
+    expect(b.received).toHaveLength(1);
+    const got = b.received[0];
+    expect(got?.snapshot?.meta).toEqual(snapshot.snapshot?.meta);
+    expect(got?.snapshot?.data.length).toBe(data.length);
+    expect(Buffer.compare(Buffer.from(got?.snapshot?.data ?? []), Buffer.from(data))).toBe(0);
+    expect(a.transport.stats()).toMatchObject({ snapshotsSent: 1, snapshotsFailed: 0 });
+    expect(b.transport.stats()).toMatchObject({ snapshotsReceived: 1, snapshotsReceiving: 0 });
+  });
+
+  it('a snapshot over the receiver snapshotBytesMax is refused and reported failed', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2, { snapshotBytesMax: 1024 * 1024 });
+    connectAll([a, b]);
+    const data = new Uint8Array(2 * 1024 * 1024);
+    a.transport.send([
+      {
+        type: 'snapshot',
+        from: a.id,
+        to: b.id,
+        term: term(3),
+        snapshot: { meta: { index: logIndex(10), term: term(3), confState: { voters: [a.id], learners: [] } }, data },
+      },
+    ]);
+    await waitFor('snapshot status', () => a.snapshotStatus.length === 1);
+    expect(a.snapshotStatus).toEqual([{ peer: b.id, ok: false }]);
+    expect(b.received).toEqual([]);
+    expect(b.logs.some((l) => typeof l.details === 'string' && l.details.includes('exceeds snapshotBytesMax'))).toBe(true);
+  });
+});
+
+describe('GrpcTransport: refusals and bad input', () => {
+  it('refuses a peer of another cluster with FAILED_PRECONDITION and delivers nothing', async () => {
+    const a = await startNode(1, { clusterId: 'blue' });
+    const b = await startNode(2, { clusterId: 'green' });
+    connectAll([a, b]);
+    a.transport.send([heartbeat(a.id, b.id, 1)]);
+    await waitFor('unreachable report', () => a.unreachable.length > 0);
+    expect(a.unreachable[0]).toBe(b.id);
+    const refusal = b.logs.find((l) => l.msg === 'refused a peer call');
+    expect(refusal).toMatchObject({ code: 'FAILED_PRECONDITION', peer: 1 });
+    expect(refusal?.details).toMatch(/cluster id mismatch: node 1 belongs to cluster 'blue', node 2 to 'green'/);
+    const sideA = a.logs.find((l) => l.msg.startsWith('peer refused our stream'));
+    expect(sideA).toMatchObject({ code: 'FAILED_PRECONDITION' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(b.received).toEqual([]);
+    expect(b.transport.stats().inboundRefused).toBeGreaterThan(0);
+  });
+
+  it('ends a stream whose frame holds garbage with INVALID_ARGUMENT and keeps serving others', async () => {
+    const b = await startNode(2);
+    const garbage = await rawFrameStatus(b, (from) => ({
+      clusterId: 'test-cluster',
+      from,
+      to: 2,
+      messages: [encodeMessage(heartbeat(nodeId(from), nodeId(2), 1), 1 << 20), Buffer.from([0xc1, 0xff, 0x00, 0x13])],
+    }));
+    expect(garbage.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const malformed = await rawFrameStatus(b, (from) => ({
+      clusterId: 'test-cluster',
+      from,
+      to: 2,
+      messages: [Buffer.from([0x81, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa3, 0x62, 0x61, 0x64])], // {type: 'bad'}
+    }));
+    expect(malformed.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(malformed.details).toMatch(/unknown type "bad"/);
+    expect(b.received).toEqual([]); // the valid first message of the garbage frame was not delivered either
+    const a = await startNode(1);
+    connectAll([a, b]);
+    a.transport.send([heartbeat(a.id, b.id, 5)]);
+    await waitFor('a real message after the garbage', () => b.received.length === 1);
+    expect(b.received[0]).toEqual(heartbeat(a.id, b.id, 5));
+  });
+
+  it('refuses a first frame of another cluster even when the metadata was right', async () => {
+    const b = await startNode(2);
+    const status = await rawFrameStatus(b, (from) => ({ clusterId: 'other', from, to: 2, messages: [] }));
+    expect(status.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(status.details).toMatch(/cluster id mismatch/);
+  });
+
+  it('refuses a stream addressed to another node id', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2);
+    a.transport.addPeer(nodeId(3), b.address); // wrong map: node 3's address is node 2's
+    a.transport.send([heartbeat(a.id, nodeId(3), 1)]);
+    await waitFor('unreachable', () => a.unreachable.includes(nodeId(3)));
+    expect(b.logs.find((l) => l.msg === 'refused a peer call')?.details).toMatch(/node 1 addressed node 3 but reached node 2/);
+    expect(b.received).toEqual([]);
+  });
+});
+
+describe('GrpcTransport: failures and limits', () => {
+  it('reports the peer unreachable while it is down and reconnects after it restarts on the same port', async () => {
+    const a = await startNode(1);
+    let b = await startNode(2);
+    connectAll([a, b]);
+    a.transport.send([heartbeat(a.id, b.id, 0)]);
+    await waitFor('first message', () => b.received.length === 1);
+    const port = b.port;
+    b.transport.close();
+    stopServer(b.server);
+    let seq = 1;
+    const pump = setInterval(() => a.transport.send([heartbeat(a.id, b.id, seq++)]), 10);
+    try {
+      await waitFor('unreachable while down', () => a.unreachable.includes(b.id));
+      b = await startNode(2, { port });
+      expect(b.port).toBe(port);
+      await waitFor('messages after restart', () => b.received.length >= 3, 15_000);
+    } finally {
+      clearInterval(pump);
+    }
+    const got = commits(b, 1);
+    expect(got).toEqual([...got].sort((x, y) => x - y)); // still in order
+    expect(got[0]).toBeGreaterThan(0);
+    const peer = a.transport.stats().peers.find((p) => p.id === b.id);
+    expect(peer?.connects).toBeGreaterThanOrEqual(2);
+    expect(peer?.failures).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a full queue drops the overflow and reports the peer unreachable (once per turn)', async () => {
+    const a = await startNode(1, { sendQueueMessagesMax: 10 });
+    const b = await startNode(2);
+    connectAll([a, b]);
+    a.transport.send([heartbeat(a.id, b.id, 0)]);
+    await waitFor('warm-up', () => b.received.length === 1);
+    for (const i of range(25, 1)) a.transport.send([heartbeat(a.id, b.id, i)]);
+    expect(a.unreachable).toEqual([]); // never synchronously from send()
+    await waitFor('10 delivered', () => b.received.length === 11);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(commits(b, 1)).toEqual(range(11));
+    expect(a.unreachable).toEqual([b.id]);
+    expect(a.transport.stats().messagesDropped).toBe(15);
+  });
+
+  it('a peer that refuses connections is unreachable and messages are dropped while backing off', async () => {
+    const { server, port } = await startServer();
+    stopServer(server); // a port nobody listens on
+    const a = await startNode(1);
+    a.transport.addPeer(nodeId(2), `127.0.0.1:${port}`);
+    a.transport.send([heartbeat(a.id, nodeId(2), 0)]);
+    await waitFor('unreachable', () => a.unreachable.length >= 1);
+    a.transport.send([heartbeat(a.id, nodeId(2), 1)]);
+    await turn();
+    const peer = a.transport.stats().peers[0];
+    expect(peer?.messagesDropped).toBeGreaterThanOrEqual(1);
+    expect(peer?.connects).toBe(0);
+  });
+
+  it('the partition hook drops outgoing traffic until lifted', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2);
+    connectAll([a, b]);
+    a.transport.setPartitioned(b.id, true);
+    a.transport.send([heartbeat(a.id, b.id, 1)]);
+    b.transport.send([heartbeat(b.id, a.id, 1)]);
+    await waitFor('b to a', () => a.received.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(b.received).toEqual([]);
+    a.transport.setPartitioned(b.id, false);
+    a.transport.send([heartbeat(a.id, b.id, 2)]);
+    await waitFor('a to b after the partition', () => b.received.length === 1);
+    expect(commits(b, 1)).toEqual([2]);
+  });
+
+  it('removePeer drops the peer; addPeer with a new address moves it', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2);
+    const b2 = await startNode(2);
+    connectAll([a, b]);
+    a.transport.send([heartbeat(a.id, b.id, 1)]);
+    await waitFor('b', () => b.received.length === 1);
+    a.transport.addPeer(b.id, b2.address);
+    a.transport.send([heartbeat(a.id, b.id, 2)]);
+    await waitFor('b2', () => b2.received.length === 1);
+    a.transport.removePeer(b.id);
+    a.transport.send([heartbeat(a.id, b.id, 3)]);
+    await turn();
+    expect(a.transport.stats().peers).toEqual([]);
+    expect(commits(b, 1)).toEqual([1]);
+    expect(commits(b2, 1)).toEqual([2]);
+  });
+
+  it('close() is idempotent, ends inbound streams and makes send a no-op', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2);
+    connectAll([a, b]);
+    a.transport.send([heartbeat(a.id, b.id, 1)]);
+    await waitFor('b', () => b.received.length === 1);
+    expect(b.transport.stats().inboundStreams).toBe(1);
+    b.transport.close();
+    b.transport.close();
+    expect(b.transport.stats().inboundStreams).toBe(0);
+    await waitFor('a sees the stream end', () => a.unreachable.includes(b.id));
+    a.transport.close();
+    a.transport.send([heartbeat(a.id, b.id, 2)]);
+    expect(a.transport.stats().peers).toEqual([]);
+  });
+
+  it('abandons a stream whose handshake never comes, and holds a stalled peer to its queue limit', async () => {
+    // A fake peer: accepts calls, never acks the first; acks the next ones but never reads.
+    const { server, port } = await startServer();
+    let calls = 0;
+    server.addService(raftServiceDefinition(), {
+      Stream: (call: grpc.ServerDuplexStream<RaftFrame, RaftFrameAck>) => {
+        calls++;
+        call.on('error', () => {});
+        if (calls === 1) return;
+        call.write({ nodeId: 2, clusterId: 'test-cluster' });
+        call.pause();
+      },
+      InstallSnapshot: () => {},
+    });
+    const a = await startNode(1, { handshakeTimeoutMs: 100, sendQueueMessagesMax: 500 });
+    a.transport.addPeer(nodeId(2), `127.0.0.1:${port}`);
+    a.transport.send([heartbeat(a.id, nodeId(2), 0)]);
+    await waitFor('handshake timeout', () => a.unreachable.length === 1);
+    expect(a.logs.some((l) => l.why === 'no handshake within handshakeTimeoutMs')).toBe(true);
+    await waitFor('second stream open', () => {
+      a.transport.send([heartbeat(a.id, nodeId(2), 1)]);
+      return a.transport.stats().peers[0]?.state === 'open';
+    });
+    for (let i = 0; i < 200 && a.unreachable.length === 1; i++) {
+      a.transport.send(range(500).map((j) => append(a.id, nodeId(2), j, 2000)));
+      await turn();
+    }
+    expect(a.unreachable.length).toBeGreaterThan(1); // the queue overflowed: reported
+    const peer = a.transport.stats().peers[0];
+    expect(peer?.queuedMessages).toBeLessThanOrEqual(500);
+    expect(peer?.messagesDropped).toBeGreaterThan(0);
+  });
+
+  it('fails a second snapshot to a peer while the first is in flight', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2);
+    connectAll([a, b]);
+    const snap = (index: number): Message => ({
+      type: 'snapshot',
+      from: a.id,
+      to: b.id,
+      term: term(1),
+      snapshot: { meta: { index: logIndex(index), term: term(1), confState: { voters: [a.id], learners: [] } }, data: new Uint8Array(3 << 20) },
+    });
+    a.transport.send([snap(1), snap(2)]);
+    await waitFor('two statuses', () => a.snapshotStatus.length === 2);
+    expect(a.snapshotStatus).toEqual([
+      { peer: b.id, ok: false },
+      { peer: b.id, ok: true },
+    ]);
+    expect(b.received.map((m) => m.snapshot?.meta.index)).toEqual([1]);
+  });
+
+  it('warns when the server would refuse frames as large as messageBytesMax', () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const good = track(new GrpcTransport({ nodeId: nodeId(5), clusterId: 'c', logger }));
+    good.bindTo(new grpc.Server(transportServerOptions()));
+    expect(lines).toEqual([]);
+    const bad = track(new GrpcTransport({ nodeId: nodeId(6), clusterId: 'c', logger }));
+    const defaultServer = new grpc.Server();
+    bad.bindTo(defaultServer);
+    expect(lines.join('')).toMatch(/create it with transportServerOptions/);
+    expect(() => bad.bindTo(defaultServer)).toThrow(/twice/);
+  });
+
+  it('validates its options with RangeErrors', () => {
+    const base = { nodeId: nodeId(1), clusterId: 'c' };
+    expect(() => new GrpcTransport({ ...base, nodeId: nodeId(0) })).toThrow(RangeError);
+    expect(() => new GrpcTransport({ ...base, clusterId: 'has space' })).toThrow(/clusterId/);
+    expect(() => new GrpcTransport({ ...base, peers: new Map([[nodeId(1), 'x:1']]) })).toThrow(/own id/);
+    expect(() => new GrpcTransport({ ...base, sendQueueMessagesMax: 0 })).toThrow(/sendQueueMessagesMax/);
+    expect(() => new GrpcTransport({ ...base, reconnectBackoffInitialMs: 100, reconnectBackoffMaxMs: 10 })).toThrow(
+      /reconnectBackoffMaxMs/,
+    );
+    const t = new GrpcTransport(base);
+    expect(Object.isFrozen(t.options)).toBe(true);
+    expect(t.options.sendQueueMessagesMax).toBe(4096);
+    t.close();
+  });
+});
+
+/** Opens a raw Stream call to `node` as node 7, writes one frame, returns the final status. */
+async function rawFrameStatus(node: TestNode, frame: (from: number) => RaftFrame): Promise<grpc.StatusObject> {
+  const client = new grpc.Client(node.address, grpc.credentials.createInsecure());
+  try {
+    const method = raftServiceDefinition().Stream;
+    const metadata = new grpc.Metadata();
+    metadata.set(METADATA_CLUSTER_ID, 'test-cluster');
+    metadata.set(METADATA_FROM_NODE, '7');
+    metadata.set(METADATA_TO_NODE, String(node.id));
+    const call = client.makeBidiStreamRequest<RaftFrame, RaftFrameAck>(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      metadata,
+    );
+    call.on('error', () => {}); // the status is what we test
+    const acks: RaftFrameAck[] = [];
+    call.on('data', (ack: RaftFrameAck) => {
+      acks.push(ack);
+      call.write(frame(7));
+    });
+    const status = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+    expect(acks).toEqual([{ nodeId: node.id, clusterId: 'test-cluster' }]);
+    return status;
+  } finally {
+    client.close();
+  }
+}
