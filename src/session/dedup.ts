@@ -1,0 +1,177 @@
+/**
+ * The exactly-once table: the answer given to each recent (clientId, seq) request id, so a
+ * retried write gets its first answer instead of being applied twice. It is replicated state
+ * (every replica evicts the same records at the same log index) and bounded three ways:
+ * entries per request client, entries in all, and estimated bytes in all. Eviction is always
+ * oldest-first by the log index the request was applied at.
+ */
+import type { LogIndex } from '../raft/index.js';
+import { SetHash, sha256Big } from './digest.js';
+import type { CommandResult } from './types.js';
+import { jsonBytes } from './validate.js';
+
+export interface DedupRecord {
+  readonly clientId: string;
+  readonly seq: number;
+  /** The log index the request was applied at. */
+  readonly index: LogIndex;
+  /** Deterministic size estimate (see estimateDedupBytes), counted against dedupBytesMax. */
+  readonly bytes: number;
+  readonly result: CommandResult;
+}
+
+export interface DedupLimits {
+  readonly dedupEntriesMax: number;
+  readonly dedupEntriesPerClientMax: number;
+  readonly dedupBytesMax: number;
+}
+
+interface Held {
+  readonly record: DedupRecord;
+  /** SHA-256 of the record's stored encoding, for the state digest. */
+  readonly hash: bigint;
+}
+
+const RECORD_OVERHEAD_BYTES = 96;
+const SESSION_OVERHEAD_BYTES = 192;
+
+/**
+ * A size estimate from the JSON sizes of the parts: independent of the MessagePack encoder,
+ * so every replica (whatever its library version) evicts the same records.
+ */
+export function estimateDedupBytes(clientId: string, result: CommandResult): number {
+  let bytes = RECORD_OVERHEAD_BYTES + clientId.length;
+  if (!result.ok) return bytes + result.message.length;
+  const session = result.session;
+  if (session !== undefined) {
+    bytes += SESSION_OVERHEAD_BYTES + session.sessionId.length + session.clientId.length + session.transport.length;
+    bytes += jsonBytes(session.data);
+  }
+  return bytes;
+}
+
+/** The StateStore key of a record: `d/<clientId>/<seq>` (seq has no '/', so the key is unique). */
+export function dedupKey(clientId: string, seq: number): string {
+  return `d/${clientId}/${seq}`;
+}
+
+export class DedupTable {
+  readonly #limits: DedupLimits;
+  /** All records in log-index order (insertion order of the Map). */
+  readonly #byKey = new Map<string, Held>();
+  /** Per request client: seq → record, in log-index order. */
+  readonly #byClient = new Map<string, Map<number, Held>>();
+  readonly #hash = new SetHash();
+  #bytes = 0;
+  #lastIndex = 0;
+
+  constructor(limits: DedupLimits) {
+    this.#limits = limits;
+  }
+
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Hex of the set hash over the records' encodings. */
+  hashHex(): string {
+    return this.#hash.hex();
+  }
+
+  lookup(clientId: string, seq: number): DedupRecord | undefined {
+    return this.#byClient.get(clientId)?.get(seq)?.record;
+  }
+
+  /** Records in log-index order (oldest first). */
+  *records(): Generator<DedupRecord, void, undefined> {
+    for (const held of this.#byKey.values()) yield held.record;
+  }
+
+  clear(): void {
+    this.#byKey.clear();
+    this.#byClient.clear();
+    this.#hash.reset();
+    this.#bytes = 0;
+    this.#lastIndex = 0;
+  }
+
+  /** Adds a record without evicting (start-up load and restore). Records must come in index order. */
+  install(record: DedupRecord, hash: bigint): void {
+    if (record.index <= this.#lastIndex) {
+      throw new Error(`dedup record ${dedupKey(record.clientId, record.seq)} at index ${record.index} is not after index ${this.#lastIndex}`);
+    }
+    const key = dedupKey(record.clientId, record.seq);
+    if (this.#byKey.has(key)) throw new Error(`dedup record ${key} is present twice`);
+    const held: Held = { record, hash };
+    this.#byKey.set(key, held);
+    let perClient = this.#byClient.get(record.clientId);
+    if (perClient === undefined) {
+      perClient = new Map();
+      this.#byClient.set(record.clientId, perClient);
+    }
+    perClient.set(record.seq, held);
+    this.#hash.add(hash);
+    this.#bytes += record.bytes;
+    this.#lastIndex = record.index;
+  }
+
+  /**
+   * Adds the answer to a new request and evicts beyond the bounds: first the client's own
+   * oldest, then the oldest overall. Returns the evicted records. The new record is kept even
+   * if alone it exceeds dedupBytesMax.
+   */
+  add(record: DedupRecord, encoded: Uint8Array): DedupRecord[] {
+    this.install(record, sha256Big(encoded));
+    const evicted: DedupRecord[] = [];
+    const perClient = this.#byClient.get(record.clientId) as Map<number, Held>;
+    while (perClient.size > this.#limits.dedupEntriesPerClientMax) {
+      const oldest = perClient.values().next().value as Held;
+      evicted.push(this.#evict(oldest.record));
+    }
+    while (
+      this.#byKey.size > 1 &&
+      (this.#byKey.size > this.#limits.dedupEntriesMax || this.#bytes > this.#limits.dedupBytesMax)
+    ) {
+      const oldest = this.#byKey.values().next().value as Held;
+      evicted.push(this.#evict(oldest.record));
+    }
+    return evicted;
+  }
+
+  #evict(record: DedupRecord): DedupRecord {
+    const key = dedupKey(record.clientId, record.seq);
+    const held = this.#byKey.get(key);
+    if (held === undefined) throw new Error(`dedup evict: ${key} is not held`);
+    this.#byKey.delete(key);
+    const perClient = this.#byClient.get(record.clientId);
+    if (perClient === undefined || !perClient.delete(record.seq)) {
+      throw new Error(`dedup evict: ${key} missing from the per-client index`);
+    }
+    if (perClient.size === 0) this.#byClient.delete(record.clientId);
+    this.#hash.remove(held.hash);
+    this.#bytes -= record.bytes;
+    return record;
+  }
+
+  /** Checks that both indexes and the byte count agree (tests). */
+  checkInvariants(): void {
+    let perClientTotal = 0;
+    for (const perClient of this.#byClient.values()) perClientTotal += perClient.size;
+    if (perClientTotal !== this.#byKey.size) {
+      throw new Error(`dedup: ${this.#byKey.size} records but ${perClientTotal} in the per-client index`);
+    }
+    let bytes = 0;
+    let previous = 0;
+    for (const { record } of this.#byKey.values()) {
+      bytes += record.bytes;
+      if (record.index <= previous) throw new Error(`dedup: index ${record.index} after ${previous}`);
+      previous = record.index;
+    }
+    if (bytes !== this.#bytes) throw new Error(`dedup: byte count ${this.#bytes} but records sum to ${bytes}`);
+    if (this.#hash.count !== this.#byKey.size) throw new Error(`dedup: hash counts ${this.#hash.count}, table ${this.#byKey.size}`);
+  }
+}

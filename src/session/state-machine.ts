@@ -1,0 +1,657 @@
+/**
+ * The session state machine. The whole state lives in memory (sessions by id, an index per
+ * client, an expiry index, the exactly-once table, the clock); the StateStore holds the
+ * durable copy, written from the ops that applyEntries() returns, in the same batch as the
+ * applied index. apply() is deterministic: time comes only from the leader's stamps.
+ */
+import { createHash } from 'node:crypto';
+import type { EntryType, LogIndex } from '../raft/index.js';
+import type { StateOp } from '../storage/index.js';
+import { decodeEntryValue, packValue, unpackValue } from './codec.js';
+import { DedupTable, dedupKey, estimateDedupBytes, type DedupRecord } from './dedup.js';
+import { SetHash, sha256Big } from './digest.js';
+import {
+  resolveSessionStateMachineOptions,
+  type ResolvedSessionStateMachineOptions,
+  type SessionStateMachineOptions,
+} from './options.js';
+import { SortedList, compareStrings } from './sorted-list.js';
+import type {
+  AppliedResult,
+  CommandResult,
+  JsonValue,
+  RequestId,
+  Session,
+  SessionCommand,
+  SessionQueries,
+} from './types.js';
+import { ValidationError, jsonBytes, validateCommand, validateEnvelope } from './validate.js';
+
+/** One committed entry to apply (a raft Entry fits). Conf-change entries may be passed (skipped) or left out. */
+export interface ApplyEntry {
+  readonly index: LogIndex;
+  readonly data: Uint8Array;
+  /** @default 'normal' */
+  readonly type?: EntryType;
+}
+
+export interface ApplyOutcome {
+  /** One per command entry, in log order; none for no-ops, conf changes and already-applied entries. */
+  readonly results: AppliedResult[];
+  /** To write with StateStore.commit(ops, appliedIndex) in one batch. */
+  readonly ops: StateOp[];
+}
+
+/** StateStore keys. The client and expiry indexes are not stored; load() rebuilds them. */
+export const SESSION_KEY_PREFIX = 's/';
+export const DEDUP_KEY_PREFIX = 'd/';
+export const CLOCK_KEY = 'm/clock';
+export const APPLIED_KEY = 'm/applied';
+
+const SNAPSHOT_FORMAT = 'sessionraft.sessions';
+const SNAPSHOT_VERSION = 1;
+const DIGEST_DOMAIN = 'sessionraft-session-state-v1';
+
+interface SnapshotBody {
+  readonly format: string;
+  readonly version: number;
+  readonly appliedIndex: number;
+  readonly clockMs: number;
+  readonly sessions: readonly Session[];
+  readonly dedup: readonly DedupRecord[];
+}
+
+/** Changes made by one applyEntries() call, turned into ops at its end. */
+interface Batch {
+  /** Session id → the session before this batch (undefined if absent). */
+  readonly sessionsBefore: Map<string, Session | undefined>;
+  /** Dedup key → encoded record to put, or null to delete. */
+  readonly dedup: Map<string, Uint8Array | null>;
+  readonly clockMsBefore: number;
+  readonly appliedIndexBefore: LogIndex;
+}
+
+export function sessionKey(sessionId: string): string {
+  return `${SESSION_KEY_PREFIX}${sessionId}`;
+}
+
+function compareExpiry(a: Session, b: Session): number {
+  return a.expiresAtMs - b.expiresAtMs || compareStrings(a.sessionId, b.sessionId);
+}
+
+/** min(lastActivity + ttl, createdAt + maxLifetime when set). */
+export function computeExpiresAtMs(
+  lastActivityMs: number,
+  createdAtMs: number,
+  ttlMs: number,
+  maxLifetimeMs: number,
+): number {
+  const idleExpiresAtMs = lastActivityMs + ttlMs;
+  return maxLifetimeMs > 0 ? Math.min(idleExpiresAtMs, createdAtMs + maxLifetimeMs) : idleExpiresAtMs;
+}
+
+/** The one place a Session is built: fixed key order (stable encodings), frozen. */
+function makeSession(s: Omit<Session, 'expiresAtMs'>): Session {
+  return Object.freeze({
+    sessionId: s.sessionId,
+    clientId: s.clientId,
+    transport: s.transport,
+    createdAtMs: s.createdAtMs,
+    updatedAtMs: s.updatedAtMs,
+    lastActivityMs: s.lastActivityMs,
+    data: Object.isFrozen(s.data) ? s.data : Object.freeze(s.data),
+    ttlMs: s.ttlMs,
+    maxLifetimeMs: s.maxLifetimeMs,
+    version: s.version,
+    expiresAtMs: computeExpiresAtMs(s.lastActivityMs, s.createdAtMs, s.ttlMs, s.maxLifetimeMs),
+  });
+}
+
+/** Top-level merge: a key in `merge` replaces the old value (null removes it); others stay. */
+export function mergeData(
+  base: { readonly [key: string]: JsonValue },
+  merge: { readonly [key: string]: JsonValue },
+): { [key: string]: JsonValue } {
+  const out: { [key: string]: JsonValue } = {};
+  for (const [key, value] of Object.entries(base)) {
+    if (!Object.hasOwn(merge, key)) out[key] = value;
+    else if (merge[key] !== null) out[key] = merge[key] as JsonValue;
+  }
+  for (const [key, value] of Object.entries(merge)) {
+    if (value !== null && !Object.hasOwn(base, key)) out[key] = value;
+  }
+  return out;
+}
+
+const ok = (fields: { session?: Session; deleted?: number }): CommandResult => Object.freeze({ ok: true, ...fields });
+const fail = (code: 'notFound' | 'versionMismatch' | 'invalid', message: string): CommandResult =>
+  Object.freeze({ ok: false, code, message });
+const notFound = (sessionId: string): CommandResult =>
+  fail('notFound', `session ${sessionId} not found (absent, deleted or expired)`);
+
+export class SessionStateMachine implements SessionQueries {
+  readonly options: ResolvedSessionStateMachineOptions;
+  readonly #sessions = new Map<string, Session>();
+  /** clientId → its session ids, sorted (paged listing). */
+  #byClient = new Map<string, SortedList<string>>();
+  /** Every session, by (expiresAtMs, sessionId): the sweeper's and count()'s view. */
+  #byExpiry = new SortedList<Session>(compareExpiry);
+  readonly #dedup: DedupTable;
+  readonly #sessionHash = new SetHash();
+  #clockMs = 0;
+  #appliedIndex = 0 as LogIndex;
+
+  constructor(options: SessionStateMachineOptions = {}) {
+    this.options = resolveSessionStateMachineOptions(options);
+    this.#dedup = new DedupTable(this.options);
+  }
+
+  /** Index of the last entry applied (or restored/loaded). */
+  get appliedIndex(): LogIndex {
+    return this.#appliedIndex;
+  }
+
+  /** The state machine's clock: the largest stamp applied so far (never goes back). */
+  get clockMs(): number {
+    return this.#clockMs;
+  }
+
+  /** Sessions held, including expired ones the sweeper has not removed yet. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  get dedupEntryCount(): number {
+    return this.#dedup.size;
+  }
+
+  /** For the proposer: validates a command against this machine's limits, filling in defaultTtlMs. */
+  validateCommand(command: unknown): SessionCommand {
+    return validateCommand(command, this.options);
+  }
+
+  // ---- apply -------------------------------------------------------------------------------
+
+  /**
+   * Applies committed entries in ascending index order. Entries at or below appliedIndex are
+   * skipped (a re-delivery after restart). Gaps are allowed: the runtime may leave out
+   * conf-change entries (or pass them with type 'confChange'; they are skipped). Empty data
+   * (the leader's no-op) advances the applied index and yields no result. Bad bytes yield
+   * { ok: false, code: 'invalid' } on every replica alike. A thrown Error means a broken
+   * invariant: the replica must stop, not continue.
+   */
+  applyEntries(entries: readonly ApplyEntry[]): ApplyOutcome {
+    const batch: Batch = {
+      sessionsBefore: new Map(),
+      dedup: new Map(),
+      clockMsBefore: this.#clockMs,
+      appliedIndexBefore: this.#appliedIndex,
+    };
+    const results: AppliedResult[] = [];
+    for (const entry of entries) {
+      if (!Number.isSafeInteger(entry.index) || entry.index <= 0) {
+        throw new Error(`applyEntries: entry index ${entry.index} is not a positive integer`);
+      }
+      if (entry.index <= this.#appliedIndex) continue;
+      this.#appliedIndex = entry.index;
+      if (entry.type === 'confChange' || entry.data.length === 0) continue;
+      results.push(Object.freeze({ index: entry.index, result: this.#applyEntry(entry.index, entry.data, batch) }));
+    }
+    return { results, ops: this.#finish(batch) };
+  }
+
+  #applyEntry(index: LogIndex, data: Uint8Array, batch: Batch): CommandResult {
+    let envelope: ReturnType<typeof validateEnvelope>;
+    try {
+      envelope = validateEnvelope(decodeEntryValue(data));
+    } catch (error) {
+      return fail('invalid', (error as Error).message);
+    }
+    if (envelope.nowMs > this.#clockMs) this.#clockMs = envelope.nowMs;
+    const requestId = envelope.requestId;
+    if (requestId !== undefined) {
+      const prior = this.#dedup.lookup(requestId.clientId, requestId.seq);
+      if (prior !== undefined) return prior.result;
+    }
+    const result = this.#applyCommand(envelope.command, batch);
+    if (requestId !== undefined) this.#remember(requestId, index, result, batch);
+    return result;
+  }
+
+  #applyCommand(raw: unknown, batch: Batch): CommandResult {
+    let command: SessionCommand;
+    try {
+      // Only the limits: defaultTtlMs is the proposer's business, never apply()'s.
+      command = validateCommand(raw, { dataBytesMax: this.options.dataBytesMax });
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      return fail('invalid', error.message);
+    }
+    switch (command.type) {
+      case 'create':
+        return this.#create(command, batch);
+      case 'update':
+        return this.#update(command, batch);
+      case 'touch':
+        return this.#touch(command.sessionId, batch);
+      case 'delete':
+        return this.#delete(command.sessionId, batch);
+      case 'deleteByClient':
+        return this.#deleteByClient(command.clientId, batch);
+      case 'expire':
+        return this.#expire(command.sessionIds, batch);
+    }
+  }
+
+  #live(sessionId: string): Session | undefined {
+    const session = this.#sessions.get(sessionId);
+    return session !== undefined && session.expiresAtMs > this.#clockMs ? session : undefined;
+  }
+
+  #create(c: Extract<SessionCommand, { type: 'create' }>, batch: Batch): CommandResult {
+    const existing = this.#sessions.get(c.sessionId);
+    if (existing !== undefined) {
+      if (existing.expiresAtMs > this.#clockMs) return fail('invalid', `sessionId: ${c.sessionId} already exists`);
+      this.#removeSession(existing, batch); // expired, not swept yet: it counts as absent
+    }
+    const now = this.#clockMs;
+    const session = makeSession({
+      sessionId: c.sessionId,
+      clientId: c.clientId,
+      transport: c.transport,
+      createdAtMs: now,
+      updatedAtMs: now,
+      lastActivityMs: now,
+      data: c.data,
+      ttlMs: c.ttlMs,
+      maxLifetimeMs: c.maxLifetimeMs,
+      version: 1,
+    });
+    this.#putSession(session, undefined, batch);
+    return ok({ session });
+  }
+
+  #update(c: Extract<SessionCommand, { type: 'update' }>, batch: Batch): CommandResult {
+    const current = this.#live(c.sessionId);
+    if (current === undefined) return notFound(c.sessionId);
+    if (c.expectedVersion !== 0 && c.expectedVersion !== current.version) {
+      return fail('versionMismatch', `session ${c.sessionId} is at version ${current.version}, not the expected ${c.expectedVersion}`);
+    }
+    const data = mergeData(current.data, c.merge);
+    const bytes = jsonBytes(data);
+    if (bytes > this.options.dataBytesMax) {
+      return fail('invalid', `data: ${bytes} bytes after the merge exceeds the limit of ${this.options.dataBytesMax}`);
+    }
+    const now = this.#clockMs;
+    const session = makeSession({
+      ...current,
+      data,
+      ttlMs: c.ttlMs === 0 ? current.ttlMs : c.ttlMs,
+      version: current.version + 1,
+      updatedAtMs: now,
+      lastActivityMs: now,
+    });
+    this.#putSession(session, current, batch);
+    return ok({ session });
+  }
+
+  #touch(sessionId: string, batch: Batch): CommandResult {
+    const current = this.#live(sessionId);
+    if (current === undefined) return notFound(sessionId);
+    const session = makeSession({ ...current, version: current.version + 1, lastActivityMs: this.#clockMs });
+    this.#putSession(session, current, batch);
+    return ok({ session });
+  }
+
+  #delete(sessionId: string, batch: Batch): CommandResult {
+    const current = this.#live(sessionId);
+    if (current === undefined) return notFound(sessionId);
+    this.#removeSession(current, batch);
+    return ok({ deleted: 1 });
+  }
+
+  /** Removes every session of the client (expired ones too); `deleted` counts the live ones. */
+  #deleteByClient(clientId: string, batch: Batch): CommandResult {
+    const ids = this.#byClient.get(clientId);
+    if (ids === undefined) return ok({ deleted: 0 });
+    let deleted = 0;
+    for (const sessionId of Array.from(ids.values())) {
+      const session = this.#sessions.get(sessionId) as Session;
+      if (session.expiresAtMs > this.#clockMs) deleted++;
+      this.#removeSession(session, batch);
+    }
+    return ok({ deleted });
+  }
+
+  /** Removes each listed session still due at the clock; one touched since the sweep stays. */
+  #expire(sessionIds: readonly string[], batch: Batch): CommandResult {
+    let deleted = 0;
+    for (const sessionId of sessionIds) {
+      const session = this.#sessions.get(sessionId);
+      if (session === undefined || session.expiresAtMs > this.#clockMs) continue;
+      this.#removeSession(session, batch);
+      deleted++;
+    }
+    return ok({ deleted });
+  }
+
+  #remember(requestId: RequestId, index: LogIndex, result: CommandResult, batch: Batch): void {
+    const record: DedupRecord = Object.freeze({
+      clientId: requestId.clientId,
+      seq: requestId.seq,
+      index,
+      bytes: estimateDedupBytes(requestId.clientId, result),
+      result,
+    });
+    const encoded = packValue(record);
+    const evicted = this.#dedup.add(record, encoded);
+    batch.dedup.set(dedupKey(record.clientId, record.seq), encoded);
+    for (const old of evicted) batch.dedup.set(dedupKey(old.clientId, old.seq), null);
+  }
+
+  // ---- index maintenance -------------------------------------------------------------------
+
+  #markDirty(sessionId: string, before: Session | undefined, batch: Batch): void {
+    if (!batch.sessionsBefore.has(sessionId)) batch.sessionsBefore.set(sessionId, before);
+  }
+
+  #putSession(next: Session, previous: Session | undefined, batch: Batch): void {
+    this.#markDirty(next.sessionId, previous, batch);
+    if (previous === undefined) {
+      let ids = this.#byClient.get(next.clientId);
+      if (ids === undefined) {
+        ids = new SortedList<string>(compareStrings);
+        this.#byClient.set(next.clientId, ids);
+      }
+      if (!ids.add(next.sessionId)) throw new Error(`client index already holds session ${next.sessionId}`);
+    } else {
+      if (previous.clientId !== next.clientId) throw new Error(`session ${next.sessionId} changed its clientId`);
+      if (!this.#byExpiry.delete(previous)) throw new Error(`expiry index lacks session ${previous.sessionId} at ${previous.expiresAtMs}`);
+    }
+    this.#sessions.set(next.sessionId, next);
+    if (!this.#byExpiry.add(next)) throw new Error(`expiry index already holds session ${next.sessionId}`);
+  }
+
+  #removeSession(session: Session, batch: Batch): void {
+    this.#markDirty(session.sessionId, session, batch);
+    this.#sessions.delete(session.sessionId);
+    if (!this.#byExpiry.delete(session)) throw new Error(`expiry index lacks session ${session.sessionId} at ${session.expiresAtMs}`);
+    const ids = this.#byClient.get(session.clientId);
+    if (ids === undefined || !ids.delete(session.sessionId)) {
+      throw new Error(`client index of ${session.clientId} lacks session ${session.sessionId}`);
+    }
+    if (ids.size === 0) this.#byClient.delete(session.clientId);
+  }
+
+  /** Turns the batch into ops (one per changed key) and brings the session digest up to date. */
+  #finish(batch: Batch): StateOp[] {
+    const ops: StateOp[] = [];
+    for (const [sessionId, before] of batch.sessionsBefore) {
+      const after = this.#sessions.get(sessionId);
+      if (after === before) continue;
+      if (before !== undefined) this.#sessionHash.remove(sha256Big(packValue(before)));
+      if (after === undefined) {
+        ops.push({ type: 'del', key: sessionKey(sessionId) });
+        continue;
+      }
+      const value = packValue(after);
+      this.#sessionHash.add(sha256Big(value));
+      ops.push({ type: 'put', key: sessionKey(sessionId), value });
+    }
+    for (const [key, value] of batch.dedup) {
+      ops.push(value === null ? { type: 'del', key } : { type: 'put', key, value });
+    }
+    if (this.#clockMs !== batch.clockMsBefore) ops.push({ type: 'put', key: CLOCK_KEY, value: packValue(this.#clockMs) });
+    if (this.#appliedIndex !== batch.appliedIndexBefore) {
+      ops.push({ type: 'put', key: APPLIED_KEY, value: packValue(this.#appliedIndex) });
+    }
+    return ops;
+  }
+
+  // ---- queries -----------------------------------------------------------------------------
+
+  get(sessionId: string, nowMs: number): Session | undefined {
+    const session = this.#sessions.get(sessionId);
+    return session !== undefined && session.expiresAtMs > nowMs ? session : undefined;
+  }
+
+  listByClient(clientId: string, nowMs: number, afterSessionId: string, limit: number): Session[] {
+    const out: Session[] = [];
+    const ids = this.#byClient.get(clientId);
+    if (ids === undefined || !(limit > 0)) return out;
+    const iterator = afterSessionId === '' ? ids.values() : ids.valuesAfter(afterSessionId);
+    for (const sessionId of iterator) {
+      const session = this.#sessions.get(sessionId) as Session;
+      if (session.expiresAtMs > nowMs) out.push(session);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /**
+   * Live sessions at nowMs. The total is O(log n + n/1024); one client's count scans the
+   * smaller of its sessions and the expired-but-unswept ones.
+   */
+  count(nowMs: number, clientId?: string): number {
+    const expired = this.#byExpiry.prefixCount((s) => s.expiresAtMs <= nowMs);
+    if (clientId === undefined) return this.#sessions.size - expired;
+    const ids = this.#byClient.get(clientId);
+    if (ids === undefined) return 0;
+    if (expired === 0) return ids.size;
+    let live = 0;
+    if (ids.size <= expired) {
+      for (const sessionId of ids.values()) if ((this.#sessions.get(sessionId) as Session).expiresAtMs > nowMs) live++;
+      return live;
+    }
+    let expiredOfClient = 0;
+    let seen = 0;
+    for (const session of this.#byExpiry.values()) {
+      if (seen++ >= expired) break;
+      if (session.clientId === clientId) expiredOfClient++;
+    }
+    return ids.size - expiredOfClient;
+  }
+
+  /** For the leader's sweeper: ids of sessions expired at nowMs, soonest first, at most `limit`. */
+  dueForExpiry(nowMs: number, limit: number): string[] {
+    const out: string[] = [];
+    if (!(limit > 0)) return out;
+    for (const session of this.#byExpiry.values()) {
+      if (session.expiresAtMs > nowMs || out.length >= limit) break;
+      out.push(session.sessionId);
+    }
+    return out;
+  }
+
+  /**
+   * Hex SHA-256 over the session count and set hash, the dedup count and set hash, and the
+   * clock. The set hashes are kept up to date on every apply, so this costs one small hash.
+   * Equal on every replica at the same applied index (the applied index itself is not in it).
+   */
+  digest(): string {
+    const text = [
+      DIGEST_DOMAIN,
+      this.#sessions.size,
+      this.#sessionHash.hex(),
+      this.#dedup.size,
+      this.#dedup.hashHex(),
+      this.#clockMs,
+    ].join('\n');
+    return createHash('sha256').update(text).digest('hex');
+  }
+
+  // ---- snapshot, restore, load -------------------------------------------------------------
+
+  /** The whole state (sessions in id order, dedup table, clock, applied index) as MessagePack. */
+  snapshot(): Uint8Array {
+    const sessions = Array.from(this.#sessions.values()).sort((a, b) => compareStrings(a.sessionId, b.sessionId));
+    const body: SnapshotBody = {
+      format: SNAPSHOT_FORMAT,
+      version: SNAPSHOT_VERSION,
+      appliedIndex: this.#appliedIndex,
+      clockMs: this.#clockMs,
+      sessions,
+      dedup: Array.from(this.#dedup.records()),
+    };
+    return packValue(body);
+  }
+
+  /** Replaces the whole state with a snapshot's. A malformed snapshot throws and leaves the state as it was. */
+  restore(data: Uint8Array): void {
+    const body = unpackValue(data) as Partial<SnapshotBody> | null;
+    if (body === null || typeof body !== 'object' || body.format !== SNAPSHOT_FORMAT || body.version !== SNAPSHOT_VERSION) {
+      throw new Error(`restore: not a ${SNAPSHOT_FORMAT} v${SNAPSHOT_VERSION} snapshot`);
+    }
+    if (!Array.isArray(body.sessions) || !Array.isArray(body.dedup)) throw new Error('restore: sessions or dedup is not an array');
+    const sessions = body.sessions.map((s, i) => checkStoredSession(s, `snapshot session ${i}`));
+    const dedup = body.dedup.map((r, i) => checkStoredDedup(r, `snapshot dedup record ${i}`));
+    this.#install({
+      sessions: sessions.map((s) => [s, sha256Big(packValue(s))]),
+      dedup: dedup.map((r) => [r, sha256Big(packValue(r))]),
+      clockMs: checkNumber(body.clockMs, 'snapshot clockMs'),
+      appliedIndex: checkNumber(body.appliedIndex, 'snapshot appliedIndex') as LogIndex,
+    });
+  }
+
+  /** Rebuilds the state from the StateStore's key-value pairs (start-up). */
+  async load(entries: AsyncIterable<readonly [string, Uint8Array]> | Iterable<readonly [string, Uint8Array]>): Promise<void> {
+    const sessions: [Session, bigint][] = [];
+    const dedup: [DedupRecord, bigint][] = [];
+    let clockMs = 0;
+    let appliedIndex = 0;
+    for await (const [key, value] of entries) {
+      if (key.startsWith(SESSION_KEY_PREFIX)) {
+        const session = checkStoredSession(unpackValue(value), key);
+        if (sessionKey(session.sessionId) !== key) throw new Error(`load: key ${key} holds session ${session.sessionId}`);
+        sessions.push([session, sha256Big(value)]);
+      } else if (key.startsWith(DEDUP_KEY_PREFIX)) {
+        const record = checkStoredDedup(unpackValue(value), key);
+        if (dedupKey(record.clientId, record.seq) !== key) throw new Error(`load: key ${key} holds dedup record ${record.clientId}/${record.seq}`);
+        dedup.push([record, sha256Big(value)]);
+      } else if (key === CLOCK_KEY) {
+        clockMs = checkNumber(unpackValue(value), key);
+      } else if (key === APPLIED_KEY) {
+        appliedIndex = checkNumber(unpackValue(value), key);
+      } else {
+        throw new Error(`load: unknown state key ${JSON.stringify(key)}`);
+      }
+    }
+    this.#install({ sessions, dedup, clockMs, appliedIndex: appliedIndex as LogIndex });
+  }
+
+  /** The whole state as StateStore pairs, for StateStore.replaceAll after restore(). */
+  *stateEntries(): Generator<[string, Uint8Array], void, undefined> {
+    for (const session of this.#sessions.values()) yield [sessionKey(session.sessionId), packValue(session)];
+    for (const record of this.#dedup.records()) yield [dedupKey(record.clientId, record.seq), packValue(record)];
+    yield [CLOCK_KEY, packValue(this.#clockMs)];
+    yield [APPLIED_KEY, packValue(this.#appliedIndex)];
+  }
+
+  #install(state: {
+    sessions: readonly (readonly [Session, bigint])[];
+    dedup: readonly (readonly [DedupRecord, bigint])[];
+    clockMs: number;
+    appliedIndex: LogIndex;
+  }): void {
+    this.#sessions.clear();
+    this.#sessionHash.reset();
+    this.#dedup.clear();
+    const byId = state.sessions.map(([s]) => s).sort((a, b) => compareStrings(a.sessionId, b.sessionId));
+    const grouped = new Map<string, string[]>();
+    for (const session of byId) {
+      if (this.#sessions.has(session.sessionId)) throw new Error(`install: session ${session.sessionId} present twice`);
+      this.#sessions.set(session.sessionId, session);
+      const ids = grouped.get(session.clientId);
+      if (ids === undefined) grouped.set(session.clientId, [session.sessionId]);
+      else ids.push(session.sessionId);
+    }
+    for (const [, hash] of state.sessions) this.#sessionHash.add(hash);
+    this.#byClient = new Map();
+    for (const [clientId, ids] of grouped) this.#byClient.set(clientId, SortedList.fromSorted(ids, compareStrings));
+    this.#byExpiry = SortedList.fromSorted(byId.slice().sort(compareExpiry), compareExpiry);
+    const dedup = state.dedup.slice().sort((a, b) => a[0].index - b[0].index);
+    for (const [record, hash] of dedup) this.#dedup.install(record, hash);
+    this.#clockMs = state.clockMs;
+    this.#appliedIndex = state.appliedIndex;
+  }
+
+  /** Cross-checks the indexes, digests and counts against the sessions (tests, debugging). */
+  checkInvariants(): void {
+    this.#byExpiry.checkInvariants();
+    if (this.#byExpiry.size !== this.#sessions.size) {
+      throw new Error(`expiry index holds ${this.#byExpiry.size} sessions, the map ${this.#sessions.size}`);
+    }
+    let indexed = 0;
+    for (const [clientId, ids] of this.#byClient) {
+      ids.checkInvariants();
+      if (ids.size === 0) throw new Error(`client index of ${clientId} is empty but present`);
+      for (const id of ids.values()) {
+        if (this.#sessions.get(id)?.clientId !== clientId) throw new Error(`client index of ${clientId} holds ${id}, which is not theirs`);
+      }
+      indexed += ids.size;
+    }
+    if (indexed !== this.#sessions.size) throw new Error(`client index holds ${indexed} sessions, the map ${this.#sessions.size}`);
+    const fresh = new SetHash();
+    for (const session of this.#sessions.values()) {
+      if (!this.#byExpiry.has(session)) throw new Error(`expiry index lacks ${session.sessionId}`);
+      fresh.add(sha256Big(packValue(session)));
+    }
+    if (fresh.hex() !== this.#sessionHash.hex()) throw new Error('session set hash is out of date');
+    this.#dedup.checkInvariants();
+  }
+}
+
+// ---- checks of stored values: a failure here is corruption, not bad input ---------------------
+
+function checkNumber(value: unknown, where: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`corrupt state at ${where}: expected a non-negative integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+const SESSION_NUMBER_FIELDS = ['createdAtMs', 'updatedAtMs', 'lastActivityMs', 'ttlMs', 'maxLifetimeMs', 'version', 'expiresAtMs'] as const;
+
+function checkStoredSession(value: unknown, where: string): Session {
+  const s = value as Record<string, unknown> | null;
+  if (s === null || typeof s !== 'object') throw new Error(`corrupt state at ${where}: not a session object`);
+  for (const field of ['sessionId', 'clientId', 'transport'] as const) {
+    if (typeof s[field] !== 'string') throw new Error(`corrupt state at ${where}: ${field} is not a string`);
+  }
+  for (const field of SESSION_NUMBER_FIELDS) checkNumber(s[field], `${where}.${field}`);
+  if (s.data === null || typeof s.data !== 'object' || Array.isArray(s.data)) {
+    throw new Error(`corrupt state at ${where}: data is not an object`);
+  }
+  const session = makeSession(s as unknown as Session);
+  if (session.expiresAtMs !== s.expiresAtMs) {
+    throw new Error(`corrupt state at ${where}: expiresAtMs ${String(s.expiresAtMs)} should be ${session.expiresAtMs}`);
+  }
+  return session;
+}
+
+function checkStoredResult(value: unknown, where: string): CommandResult {
+  const r = value as Record<string, unknown> | null;
+  if (r === null || typeof r !== 'object' || typeof r.ok !== 'boolean') throw new Error(`corrupt state at ${where}: not a result`);
+  if (!r.ok) {
+    if (typeof r.code !== 'string' || typeof r.message !== 'string') throw new Error(`corrupt state at ${where}: bad error result`);
+    return Object.freeze(r as unknown as CommandResult);
+  }
+  const fields: { session?: Session; deleted?: number } = {};
+  if (r.session !== undefined) fields.session = checkStoredSession(r.session, `${where}.session`);
+  if (r.deleted !== undefined) fields.deleted = checkNumber(r.deleted, `${where}.deleted`);
+  return ok(fields);
+}
+
+function checkStoredDedup(value: unknown, where: string): DedupRecord {
+  const r = value as Record<string, unknown> | null;
+  if (r === null || typeof r !== 'object' || typeof r.clientId !== 'string') {
+    throw new Error(`corrupt state at ${where}: not a dedup record`);
+  }
+  return Object.freeze({
+    clientId: r.clientId,
+    seq: checkNumber(r.seq, `${where}.seq`),
+    index: checkNumber(r.index, `${where}.index`) as LogIndex,
+    bytes: checkNumber(r.bytes, `${where}.bytes`),
+    result: checkStoredResult(r.result, `${where}.result`),
+  });
+}
