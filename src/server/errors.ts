@@ -13,7 +13,7 @@ import {
   ShuttingDownError,
   TimeoutError,
 } from '../node/index.js';
-import type { CommandResult } from '../session/index.js';
+import { ValidationError, type CommandResult } from '../session/index.js';
 import type { WireError } from './wire.js';
 
 export const LEADER_ID_METADATA_KEY = 'x-leader-id';
@@ -53,11 +53,6 @@ export function commandFailure(result: Extract<CommandResult, { ok: false }>): A
   }
 }
 
-/** Duck-typed so that server/ needs no import cycle with session/'s error class. */
-function isValidationError(error: unknown): error is Error & { field: string } {
-  return error instanceof Error && error.name === 'ValidationError' && typeof (error as { field?: unknown }).field === 'string';
-}
-
 function nodeErrorToApi(error: NodeError): ApiError {
   if (error instanceof NotLeaderError) {
     return new ApiError(status.UNAVAILABLE, error.message, {
@@ -80,9 +75,8 @@ function nodeErrorToApi(error: NodeError): ApiError {
  */
 export function toApiError(error: unknown, signal: AbortSignal | undefined, logger: Logger): ApiError {
   if (error instanceof ApiError) return error;
-  if (isValidationError(error)) {
-    return new ApiError(status.INVALID_ARGUMENT, error.message.startsWith(`${error.field}:`) ? error.message : `${error.field}: ${error.message}`);
-  }
+  // Its message is already "<field>: <problem>".
+  if (error instanceof ValidationError) return new ApiError(status.INVALID_ARGUMENT, error.message);
   if (error instanceof NodeError) {
     const api = nodeErrorToApi(error);
     if (api.code === status.INTERNAL) logger.error({ err: error }, 'unexpected node error');

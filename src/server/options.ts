@@ -1,14 +1,18 @@
 /** The options of the client API services: one object, validated once, frozen. */
 import type { Logger } from 'pino';
 import { pino } from 'pino';
+import { SESSION_STATE_MACHINE_DEFAULTS, TTL_MS_MAX, TTL_MS_MIN } from '../session/index.js';
 
 export type HealthMode = 'leaderKnown' | 'started';
 
 export interface SessionApiOptions {
-  /** UTF-8 bytes of `data_json` accepted by Create and Update. @default 65_536 */
+  /** UTF-8 bytes of `data_json` accepted by Create and Update; keep it equal to the node's. @default 65_536 */
   readonly dataBytesMax?: number;
-  /** Nesting depth of `data_json` (the object itself is depth 1). @default 32 */
-  readonly dataDepthMax?: number;
+  /**
+   * TTL given to a Create with ttl_ms 0, stamped here before proposing (the log always carries
+   * explicit values). Keep it equal to the node's defaultTtlMs. @default 3_600_000 (1 hour)
+   */
+  readonly defaultTtlMs?: number;
   /** List page size when the request says 0. @default 100 */
   readonly listPageSizeDefault?: number;
   /** Largest page_size accepted; above it is INVALID_ARGUMENT. @default 1000 */
@@ -31,13 +35,13 @@ export interface SessionApiOptions {
   readonly healthMode?: HealthMode;
   /** @default 1000 */
   readonly healthPollIntervalMs?: number;
-  /** @default pino at level 'info', child { module: 'server' } */
+  /** Used as given (bind { module: 'server' } yourself). @default pino at level 'info', child { module: 'server' } */
   readonly logger?: Logger;
 }
 
 export interface ResolvedSessionApiOptions {
   readonly dataBytesMax: number;
-  readonly dataDepthMax: number;
+  readonly defaultTtlMs: number;
   readonly listPageSizeDefault: number;
   readonly listPageSizeMax: number;
   readonly listResponseBytesMax: number;
@@ -51,6 +55,13 @@ export interface ResolvedSessionApiOptions {
 }
 
 const MiB = 1024 * 1024;
+
+function ttlMs(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < TTL_MS_MIN || value > TTL_MS_MAX) {
+    throw new RangeError(`${name} must be an integer in [${TTL_MS_MIN}, ${TTL_MS_MAX}], got ${value}`);
+  }
+  return value;
+}
 
 function positiveInteger(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isSafeInteger(value) || value < 1 || value > max) {
@@ -67,8 +78,8 @@ export function resolveSessionApiOptions(options: SessionApiOptions = {}): Resol
     throw new RangeError(`healthMode must be 'leaderKnown' or 'started', got ${String(healthMode)}`);
   }
   return Object.freeze({
-    dataBytesMax: positiveInteger('dataBytesMax', options.dataBytesMax ?? 64 * 1024, 16 * MiB),
-    dataDepthMax: positiveInteger('dataDepthMax', options.dataDepthMax ?? 32, 1000),
+    dataBytesMax: positiveInteger('dataBytesMax', options.dataBytesMax ?? SESSION_STATE_MACHINE_DEFAULTS.dataBytesMax, 16 * MiB),
+    defaultTtlMs: ttlMs('defaultTtlMs', options.defaultTtlMs ?? SESSION_STATE_MACHINE_DEFAULTS.defaultTtlMs),
     listPageSizeDefault,
     listPageSizeMax,
     listResponseBytesMax: positiveInteger('listResponseBytesMax', options.listResponseBytesMax ?? 2 * MiB),
@@ -78,6 +89,6 @@ export function resolveSessionApiOptions(options: SessionApiOptions = {}): Resol
     reflectionProtoFiles: options.reflectionProtoFiles ? Object.freeze([...options.reflectionProtoFiles]) : undefined,
     healthMode,
     healthPollIntervalMs: positiveInteger('healthPollIntervalMs', options.healthPollIntervalMs ?? 1000),
-    logger: (options.logger ?? pino({ level: 'info' })).child({ module: 'server' }),
+    logger: options.logger ?? pino({ level: 'info' }).child({ module: 'server' }),
   });
 }

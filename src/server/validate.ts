@@ -2,12 +2,22 @@
  * Wire request → trusted values, before anything is proposed or read. Every failure is an
  * INVALID_ARGUMENT naming the proto field ("session_id: not a UUID: 'abc'"). Wire-level
  * checks (enum values, presence, 64-bit ranges, page sizes, tokens, JSON shape and size) are
- * here; domain rules for ids, transport and TTLs are session/'s validators (domain.ts).
+ * here; domain rules (ids, transport, TTLs, data shape) are session/'s validators, given the
+ * proto field name so their message names it too.
  */
 import type { LogIndex } from '../raft/index.js';
-import type { JsonValue, RequestId, SessionCommand } from '../session/index.js';
+import {
+  validateClientId,
+  validateData,
+  validateMaxLifetimeMs,
+  validateSessionId,
+  validateTransport,
+  validateTtlMs,
+  type JsonValue,
+  type RequestId,
+  type SessionCommand,
+} from '../session/index.js';
 import type { Durability, ReadConsistency } from './backend.js';
-import { checkClientId, checkMaxLifetimeMs, checkSessionId, checkTransport, checkTtlMs } from './domain.js';
 import { invalidArgument } from './errors.js';
 import type { ResolvedSessionApiOptions } from './options.js';
 import type {
@@ -38,7 +48,7 @@ export interface ValidRead {
 
 export type Limits = Pick<
   ResolvedSessionApiOptions,
-  'dataBytesMax' | 'dataDepthMax' | 'listPageSizeDefault' | 'listPageSizeMax'
+  'dataBytesMax' | 'defaultTtlMs' | 'listPageSizeDefault' | 'listPageSizeMax'
 >;
 
 const DURABILITIES: Readonly<Record<string, Durability | undefined>> = Object.freeze({
@@ -68,8 +78,8 @@ function integer(field: string, value: number, min: number, max = Number.MAX_SAF
 function requestId(wire: WireRequestId | null): RequestId | undefined {
   if (wire === null) return undefined;
   return {
-    clientId: checkClientId('request_id.client_id', wire.clientId),
-    seq: integer('request_id.seq', wire.seq, 1),
+    clientId: validateClientId(wire.clientId, 'request_id.client_id'),
+    seq: integer('request_id.seq', wire.seq, 0),
   };
 }
 
@@ -89,20 +99,10 @@ function readFields(request: WireReadFields): ValidRead {
   };
 }
 
-function depthAtMost(value: JsonValue, depthMax: number): boolean {
-  // Iterative, so a hostile nesting cannot overflow the stack; JSON.parse bounded the size.
-  const stack: Array<{ value: JsonValue; depth: number }> = [{ value, depth: 1 }];
-  while (stack.length > 0) {
-    const { value: current, depth } = stack.pop()!;
-    if (current === null || typeof current !== 'object') continue;
-    if (depth > depthMax) return false;
-    const children = Array.isArray(current) ? current : Object.values(current);
-    for (const child of children) stack.push({ value: child, depth: depth + 1 });
-  }
-  return true;
-}
-
-/** `data_json`: a JSON object of at most dataBytesMax UTF-8 bytes and dataDepthMax levels; '' = {}. */
+/**
+ * `data_json`: a JSON object of at most dataBytesMax UTF-8 bytes, as sent (checked before
+ * parsing) and as re-encoded; depth and key rules are session/'s. '' = {}.
+ */
 export function parseDataJson(field: string, text: string, limits: Limits): JsonObject {
   if (text === '') return {};
   // UTF-8 bytes >= UTF-16 code units, so only a long string needs counting.
@@ -116,12 +116,7 @@ export function parseDataJson(field: string, text: string, limits: Limits): Json
   } catch (error) {
     throw invalidArgument(field, `not valid JSON: ${(error as Error).message}`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw invalidArgument(field, `must be a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
-  }
-  if (!depthAtMost(value as JsonObject, limits.dataDepthMax)) {
-    throw invalidArgument(field, `nested deeper than ${limits.dataDepthMax} levels`);
-  }
+  validateData(value, limits.dataBytesMax, field);
   return value as JsonObject;
 }
 
@@ -136,17 +131,17 @@ export interface ValidCreate {
 
 export function validateCreate(request: WireCreateRequest, limits: Limits): ValidCreate {
   return {
-    clientId: checkClientId('client_id', request.clientId),
-    transport: checkTransport('transport', request.transport),
+    clientId: validateClientId(request.clientId, 'client_id'),
+    transport: validateTransport(request.transport, 'transport'),
     data: parseDataJson('data_json', request.dataJson, limits),
-    ttlMs: request.ttlMs === 0 ? 0 : checkTtlMs('ttl_ms', request.ttlMs),
-    maxLifetimeMs: request.maxLifetimeMs === 0 ? 0 : checkMaxLifetimeMs('max_lifetime_ms', request.maxLifetimeMs),
+    ttlMs: request.ttlMs === 0 ? limits.defaultTtlMs : validateTtlMs(request.ttlMs, 'ttl_ms'),
+    maxLifetimeMs: validateMaxLifetimeMs(request.maxLifetimeMs, 'max_lifetime_ms'),
     write: writeFields(request),
   };
 }
 
 export function validateGet(request: WireGetRequest): { sessionId: string; read: ValidRead } {
-  return { sessionId: checkSessionId('session_id', request.sessionId), read: readFields(request) };
+  return { sessionId: validateSessionId(request.sessionId, 'session_id'), read: readFields(request) };
 }
 
 export interface ValidWriteCommand {
@@ -158,10 +153,10 @@ export function validateUpdate(request: WireUpdateRequest, limits: Limits): Vali
   return {
     command: {
       type: 'update',
-      sessionId: checkSessionId('session_id', request.sessionId),
+      sessionId: validateSessionId(request.sessionId, 'session_id'),
       merge: parseDataJson('data_json', request.dataJson, limits),
       expectedVersion: integer('expected_version', request.expectedVersion, 0),
-      ttlMs: request.ttlMs === 0 ? 0 : checkTtlMs('ttl_ms', request.ttlMs),
+      ttlMs: request.ttlMs === 0 ? 0 : validateTtlMs(request.ttlMs, 'ttl_ms'),
     },
     write: writeFields(request),
   };
@@ -169,21 +164,21 @@ export function validateUpdate(request: WireUpdateRequest, limits: Limits): Vali
 
 export function validateTouch(request: WireTouchRequest): ValidWriteCommand {
   return {
-    command: { type: 'touch', sessionId: checkSessionId('session_id', request.sessionId) },
+    command: { type: 'touch', sessionId: validateSessionId(request.sessionId, 'session_id') },
     write: writeFields(request),
   };
 }
 
 export function validateDelete(request: WireDeleteRequest): ValidWriteCommand {
   return {
-    command: { type: 'delete', sessionId: checkSessionId('session_id', request.sessionId) },
+    command: { type: 'delete', sessionId: validateSessionId(request.sessionId, 'session_id') },
     write: writeFields(request),
   };
 }
 
 export function validateDeleteByClient(request: WireDeleteByClientRequest): ValidWriteCommand {
   return {
-    command: { type: 'deleteByClient', clientId: checkClientId('client_id', request.clientId) },
+    command: { type: 'deleteByClient', clientId: validateClientId(request.clientId, 'client_id') },
     write: writeFields(request),
   };
 }
@@ -219,11 +214,11 @@ function decodePageToken(token: string, clientId: string): string {
     throw invalidArgument('page_token', 'malformed; pass next_page_token unchanged');
   }
   if (decoded.c !== clientId) throw invalidArgument('page_token', 'was issued for another client_id');
-  return checkSessionId('page_token', decoded.a);
+  return validateSessionId(decoded.a, 'page_token');
 }
 
 export function validateList(request: WireListRequest, limits: Limits): ValidList {
-  const clientId = checkClientId('client_id', request.clientId);
+  const clientId = validateClientId(request.clientId, 'client_id');
   const pageSize =
     request.pageSize === 0 ? limits.listPageSizeDefault : integer('page_size', request.pageSize, 1, limits.listPageSizeMax);
   return { clientId, pageSize, afterSessionId: decodePageToken(request.pageToken, clientId), read: readFields(request) };
@@ -231,7 +226,7 @@ export function validateList(request: WireListRequest, limits: Limits): ValidLis
 
 export function validateCount(request: WireCountRequest): { clientId: string | undefined; read: ValidRead } {
   return {
-    clientId: request.clientId === '' ? undefined : checkClientId('client_id', request.clientId),
+    clientId: request.clientId === '' ? undefined : validateClientId(request.clientId, 'client_id'),
     read: readFields(request),
   };
 }

@@ -1,0 +1,297 @@
+/**
+ * SessionClient: a small typed client of a sessionraft cluster.
+ *
+ * Every call goes to the current endpoint (at first the first one given). A follower answers a
+ * write with UNAVAILABLE and the leader's address (x-leader-address); the client then switches
+ * to that address and retries at once. Without a known leader, or when a node is unreachable,
+ * it tries the next endpoint after a growing pause. At most retriesMax retries per call, all
+ * within the call's deadline. A write is retried only when that cannot apply it twice: the node
+ * refused it as a follower, or it carries a requestId (exactly-once).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Endpoint } from './endpoint.js';
+import { CancelledError, DeadlineExceededError, InternalError, SessionRaftError, UnavailableError } from './errors.js';
+import { durabilityFromWire, readFields, sessionFromWire, writeFields } from './mapping.js';
+import {
+  WRITE_OPERATIONS,
+  type CallOptions,
+  type CountResult,
+  type CreateInput,
+  type DeleteResult,
+  type GetResult,
+  type ListInput,
+  type ListResult,
+  type NodeStatus,
+  type Operation,
+  type ReadCallOptions,
+  type Session,
+  type SessionWriteResult,
+  type UpdateInput,
+  type WireRequest,
+  type WireResponse,
+  type WriteCallOptions,
+} from './types.js';
+
+export interface ConnectOptions {
+  /** host:port of one or more nodes, e.g. ['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003']. */
+  readonly endpoints: readonly string[];
+  /** 'stream': every call multiplexed over one Batch stream per node; 'unary': one gRPC call per operation. @default 'stream' */
+  readonly mode?: 'stream' | 'unary';
+  /** Deadline of a call that brings none, retries included. @default 10_000 */
+  readonly deadlineMsDefault?: number;
+  /** Redirects and retries of one call. @default 5 */
+  readonly retriesMax?: number;
+  /** First pause before retrying elsewhere when no leader is known; doubles up to retryBackoffMsMax. @default 50 */
+  readonly retryBackoffMs?: number;
+  /** @default 1_000 */
+  readonly retryBackoffMsMax?: number;
+  /** Calls waiting for an answer per node; beyond it a call fails ResourceExhaustedError at once. @default 4096 */
+  readonly pendingCallsMax?: number;
+  /** A BatchRequest is cut once its items reach about this many bytes. @default 1 MiB */
+  readonly batchRequestBytesMax?: number;
+  /** gRPC send/receive message limit. @default 8 MiB */
+  readonly messageBytesMax?: number;
+  /** connect() waits this long for any endpoint to accept a connection. @default 5_000 */
+  readonly connectTimeoutMs?: number;
+  /** @default insecure */
+  readonly credentials?: grpc.ChannelCredentials;
+}
+
+type ResolvedOptions = Required<Omit<ConnectOptions, 'credentials' | 'endpoints'>> & {
+  readonly credentials: grpc.ChannelCredentials;
+  readonly endpoints: readonly string[];
+};
+
+const ENDPOINTS_MAX = 64;
+const MiB = 1024 * 1024;
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function resolveOptions(options: ConnectOptions): ResolvedOptions {
+  if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
+    throw new RangeError('endpoints must list at least one host:port');
+  }
+  for (const endpoint of options.endpoints) {
+    if (typeof endpoint !== 'string' || !/^[^\s]+:\d{1,5}$/.test(endpoint)) throw new RangeError(`endpoint must be host:port, got '${String(endpoint)}'`);
+  }
+  const mode = options.mode ?? 'stream';
+  if (mode !== 'stream' && mode !== 'unary') throw new RangeError(`mode must be 'stream' or 'unary', got '${String(mode)}'`);
+  const retriesMax = options.retriesMax ?? 5;
+  if (!Number.isSafeInteger(retriesMax) || retriesMax < 0) throw new RangeError(`retriesMax must be an integer >= 0, got ${retriesMax}`);
+  return Object.freeze({
+    endpoints: Object.freeze([...new Set(options.endpoints)].slice(0, ENDPOINTS_MAX)),
+    mode,
+    deadlineMsDefault: positiveInteger('deadlineMsDefault', options.deadlineMsDefault ?? 10_000),
+    retriesMax,
+    retryBackoffMs: positiveInteger('retryBackoffMs', options.retryBackoffMs ?? 50),
+    retryBackoffMsMax: positiveInteger('retryBackoffMsMax', options.retryBackoffMsMax ?? 1_000),
+    pendingCallsMax: positiveInteger('pendingCallsMax', options.pendingCallsMax ?? 4096),
+    batchRequestBytesMax: positiveInteger('batchRequestBytesMax', options.batchRequestBytesMax ?? MiB),
+    messageBytesMax: positiveInteger('messageBytesMax', options.messageBytesMax ?? 8 * MiB),
+    connectTimeoutMs: positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? 5_000),
+    credentials: options.credentials ?? grpc.credentials.createInsecure(),
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new CancelledError(grpc.status.CANCELLED, 'the call was aborted'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function requiredSession(response: WireResponse, operation: Operation): Session {
+  if (!response.session) throw new InternalError(grpc.status.INTERNAL, `${operation} answered without a session`);
+  return sessionFromWire(response.session);
+}
+
+export class SessionClient {
+  private readonly endpoints = new Map<string, Endpoint>();
+  private current: Endpoint;
+
+  private constructor(private readonly options: ResolvedOptions) {
+    for (const address of options.endpoints) this.endpoint(address);
+    this.current = this.endpoint(options.endpoints[0]!);
+  }
+
+  /** Creates a client and waits until any endpoint accepts a connection (UnavailableError if none does). */
+  static async connect(options: ConnectOptions): Promise<SessionClient> {
+    const client = new SessionClient(resolveOptions(options));
+    try {
+      const ready = await Promise.any(
+        [...client.endpoints.values()].map((endpoint) => endpoint.waitForReady(client.options.connectTimeoutMs).then(() => endpoint)),
+      );
+      client.current = ready;
+      return client;
+    } catch {
+      client.close();
+      throw new UnavailableError(
+        grpc.status.UNAVAILABLE,
+        `no endpoint of ${client.options.endpoints.join(', ')} accepted a connection within ${client.options.connectTimeoutMs} ms`,
+      );
+    }
+  }
+
+  /** The address calls go to now (the leader, once a redirect taught it). */
+  get currentEndpoint(): string {
+    return this.current.address;
+  }
+
+  async create(input: CreateInput, options: WriteCallOptions = {}): Promise<SessionWriteResult> {
+    const request: WireRequest = {
+      clientId: input.clientId,
+      transport: input.transport,
+      dataJson: input.data === undefined ? '' : JSON.stringify(input.data),
+      ttlMs: input.ttlMs ?? 0,
+      maxLifetimeMs: input.maxLifetimeMs ?? 0,
+      ...writeFields(options),
+    };
+    const response = await this.invoke('create', request, options);
+    return { session: requiredSession(response, 'create'), index: response.index, durability: durabilityFromWire(response.durability) };
+  }
+
+  async get(sessionId: string, options: ReadCallOptions = {}): Promise<GetResult> {
+    const response = await this.invoke('get', { sessionId, ...readFields(options) }, options);
+    return { session: requiredSession(response, 'get'), index: response.index };
+  }
+
+  /** Merges `input.data` into the session's data (null removes a key); optionally checks the version and sets a new TTL. */
+  async update(sessionId: string, input: UpdateInput, options: WriteCallOptions = {}): Promise<SessionWriteResult> {
+    const request: WireRequest = {
+      sessionId,
+      dataJson: input.data === undefined ? '' : JSON.stringify(input.data),
+      expectedVersion: input.expectedVersion ?? 0,
+      ttlMs: input.ttlMs ?? 0,
+      ...writeFields(options),
+    };
+    const response = await this.invoke('update', request, options);
+    return { session: requiredSession(response, 'update'), index: response.index, durability: durabilityFromWire(response.durability) };
+  }
+
+  /** Marks activity: pushes the idle expiry out by the session's TTL. */
+  async touch(sessionId: string, options: WriteCallOptions = {}): Promise<SessionWriteResult> {
+    const response = await this.invoke('touch', { sessionId, ...writeFields(options) }, options);
+    return { session: requiredSession(response, 'touch'), index: response.index, durability: durabilityFromWire(response.durability) };
+  }
+
+  async delete(sessionId: string, options: WriteCallOptions = {}): Promise<DeleteResult> {
+    const response = await this.invoke('delete', { sessionId, ...writeFields(options) }, options);
+    return { deleted: response.deleted ?? 0, index: response.index, durability: durabilityFromWire(response.durability) };
+  }
+
+  async deleteByClient(clientId: string, options: WriteCallOptions = {}): Promise<DeleteResult> {
+    const response = await this.invoke('deleteByClient', { clientId, ...writeFields(options) }, options);
+    return { deleted: response.deleted ?? 0, index: response.index, durability: durabilityFromWire(response.durability) };
+  }
+
+  /** One page of a client's sessions in session id order. */
+  async list(clientId: string, input: ListInput = {}, options: ReadCallOptions = {}): Promise<ListResult> {
+    const request: WireRequest = { clientId, pageSize: input.pageSize ?? 0, pageToken: input.pageToken ?? '', ...readFields(options) };
+    const response = await this.invoke('list', request, options);
+    return {
+      sessions: (response.sessions ?? []).map(sessionFromWire),
+      nextPageToken: response.nextPageToken ?? '',
+      index: response.index,
+    };
+  }
+
+  /** Every session of a client, page by page (each page its own call with `options`). */
+  async *listAll(clientId: string, input: Omit<ListInput, 'pageToken'> = {}, options: ReadCallOptions = {}): AsyncGenerator<Session> {
+    let pageToken = '';
+    do {
+      const page = await this.list(clientId, { ...input, pageToken }, options);
+      yield* page.sessions;
+      pageToken = page.nextPageToken;
+    } while (pageToken !== '');
+  }
+
+  /** Live sessions, of one client or (clientId '') of all. */
+  async count(clientId = '', options: ReadCallOptions = {}): Promise<CountResult> {
+    const response = await this.invoke('count', { clientId, ...readFields(options) }, options);
+    return { count: response.count ?? 0, index: response.index };
+  }
+
+  /** AdminService.Status of one node (default: the current endpoint); no retries. */
+  async status(address?: string, options: CallOptions = {}): Promise<NodeStatus> {
+    const endpoint = address === undefined ? this.current : this.endpoint(address);
+    return endpoint.status(options.deadlineMs ?? this.options.deadlineMsDefault, options.signal);
+  }
+
+  close(): void {
+    for (const endpoint of this.endpoints.values()) endpoint.close();
+  }
+
+  private endpoint(address: string): Endpoint {
+    let endpoint = this.endpoints.get(address);
+    if (endpoint === undefined) {
+      if (this.endpoints.size >= ENDPOINTS_MAX) throw new RangeError(`more than ${ENDPOINTS_MAX} endpoints`);
+      endpoint = new Endpoint(address, this.options.credentials, this.options);
+      this.endpoints.set(address, endpoint);
+    }
+    return endpoint;
+  }
+
+  private nextEndpoint(after: Endpoint): Endpoint {
+    const all = [...this.endpoints.values()];
+    return all[(all.indexOf(after) + 1) % all.length]!;
+  }
+
+  private attempt(endpoint: Endpoint, operation: Operation, request: WireRequest, remainingMs: number, signal?: AbortSignal): Promise<WireResponse> {
+    return this.options.mode === 'stream'
+      ? endpoint.call(operation, request, remainingMs, signal)
+      : endpoint.unary(operation, request, remainingMs, signal);
+  }
+
+  private async invoke(operation: Operation, request: WireRequest, options: WriteCallOptions & ReadCallOptions): Promise<WireResponse> {
+    const deadlineMs = options.deadlineMs ?? this.options.deadlineMsDefault;
+    const deadlineAtMs = Date.now() + deadlineMs;
+    const retrySafe = !WRITE_OPERATIONS.has(operation) || options.requestId !== undefined;
+    let endpoint = this.current;
+    for (let retries = 0; ; retries++) {
+      const remainingMs = deadlineAtMs - Date.now();
+      if (remainingMs <= 0) throw new DeadlineExceededError(grpc.status.DEADLINE_EXCEEDED, `${operation} did not complete within ${deadlineMs} ms`);
+      try {
+        return await this.attempt(endpoint, operation, request, remainingMs, options.signal);
+      } catch (error) {
+        if (!(error instanceof UnavailableError) || retries >= this.options.retriesMax || options.signal?.aborted) throw error;
+        endpoint = await this.nextAttemptEndpoint(endpoint, error, retrySafe, retries, deadlineAtMs, options.signal);
+      }
+    }
+  }
+
+  /** Where to retry after UNAVAILABLE: the named leader at once, otherwise the next endpoint after a pause. */
+  private async nextAttemptEndpoint(
+    endpoint: Endpoint,
+    error: SessionRaftError,
+    retrySafe: boolean,
+    retries: number,
+    deadlineAtMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Endpoint> {
+    const leader = error.leader;
+    if (leader === undefined && !retrySafe) throw error; // the write may have been applied
+    if (leader !== undefined && leader.address !== '' && leader.address !== endpoint.address) {
+      this.current = this.endpoint(leader.address);
+      return this.current;
+    }
+    const pauseMs = Math.min(this.options.retryBackoffMs * 2 ** retries, this.options.retryBackoffMsMax, Math.max(0, deadlineAtMs - Date.now()));
+    await sleep(pauseMs, signal);
+    this.current = this.nextEndpoint(endpoint);
+    return this.current;
+  }
+}
+
+/** SessionClient.connect(options). */
+export function connect(options: ConnectOptions): Promise<SessionClient> {
+  return SessionClient.connect(options);
+}

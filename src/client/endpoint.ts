@@ -1,0 +1,238 @@
+/**
+ * One server address: its channel, unary calls, and the Batch stream that multiplexes every
+ * call of this client to that server. Calls made in one event-loop turn leave in one
+ * BatchRequest; results are matched back by id.
+ */
+import * as grpc from '@grpc/grpc-js';
+import {
+  CancelledError,
+  DeadlineExceededError,
+  ResourceExhaustedError,
+  SessionRaftError,
+  UnavailableError,
+  errorFromStatus,
+  type LeaderHint,
+} from './errors.js';
+import { serviceClients } from './proto.js';
+import {
+  METHOD_NAMES,
+  type NodeStatus,
+  type Operation,
+  type WireBatchItem,
+  type WireBatchResult,
+  type WireRequest,
+  type WireResponse,
+} from './types.js';
+
+export const LEADER_ID_METADATA_KEY = 'x-leader-id';
+export const LEADER_ADDRESS_METADATA_KEY = 'x-leader-address';
+
+export interface EndpointLimits {
+  /** Calls waiting for an answer on one endpoint's stream. */
+  readonly pendingCallsMax: number;
+  /** A BatchRequest is cut once its items reach about this many bytes. */
+  readonly batchRequestBytesMax: number;
+  readonly messageBytesMax: number;
+}
+
+type UnaryMethod = (
+  request: WireRequest,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, response: WireResponse) => void,
+) => grpc.ClientUnaryCall;
+type BatchStreamCall = grpc.ClientDuplexStream<{ items: WireBatchItem[] }, { results: WireBatchResult[] }>;
+
+interface PendingCall {
+  readonly operation: Operation;
+  readonly resolve: (response: WireResponse) => void;
+  readonly reject: (error: SessionRaftError) => void;
+  readonly timer: NodeJS.Timeout;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: () => void;
+  /** The stream the item went out on; undefined while queued. */
+  stream: BatchStreamCall | undefined;
+}
+
+const ITEM_FIXED_BYTES = 64;
+
+function itemBytes(item: WireBatchItem): number {
+  for (const request of Object.values(item)) {
+    if (typeof request === 'object' && request !== null && typeof (request as WireRequest).dataJson === 'string') {
+      return ITEM_FIXED_BYTES + ((request as WireRequest).dataJson as string).length;
+    }
+  }
+  return ITEM_FIXED_BYTES;
+}
+
+function leaderFromMetadata(metadata: grpc.Metadata | undefined): LeaderHint | undefined {
+  const id = metadata?.get(LEADER_ID_METADATA_KEY)[0];
+  if (id === undefined) return undefined;
+  const address = metadata?.get(LEADER_ADDRESS_METADATA_KEY)[0];
+  return { id: Number(id), address: typeof address === 'string' ? address : '' };
+}
+
+export function errorFromServiceError(error: grpc.ServiceError): SessionRaftError {
+  return errorFromStatus(error.code, error.details || error.message, leaderFromMetadata(error.metadata));
+}
+
+export class Endpoint {
+  private readonly sessionClient: grpc.Client;
+  private readonly adminClient: grpc.Client;
+  private stream: BatchStreamCall | undefined;
+  private readonly pending = new Map<number, PendingCall>();
+  private queue: WireBatchItem[] = [];
+  private flushScheduled = false;
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    readonly address: string,
+    credentials: grpc.ChannelCredentials,
+    private readonly limits: EndpointLimits,
+  ) {
+    const { session, admin } = serviceClients();
+    this.sessionClient = new session(address, credentials, {
+      'grpc.max_receive_message_length': limits.messageBytesMax,
+      'grpc.max_send_message_length': limits.messageBytesMax,
+    });
+    this.adminClient = new admin(address, credentials, { channelOverride: this.sessionClient.getChannel() });
+  }
+
+  /** Resolves once the channel is connected, rejects after `deadlineMs`. */
+  waitForReady(deadlineMs: number): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.sessionClient.waitForReady(Date.now() + deadlineMs, (error) => (error ? reject(error) : resolve())),
+    );
+  }
+
+  unary(operation: Operation, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {
+    const method = (this.sessionClient as unknown as Record<string, UnaryMethod>)[METHOD_NAMES[operation]]!;
+    return this.unaryCall(method.bind(this.sessionClient), request, deadlineMs, signal);
+  }
+
+  status(deadlineMs: number, signal?: AbortSignal): Promise<NodeStatus> {
+    const method = (this.adminClient as unknown as Record<string, UnaryMethod>).Status!.bind(this.adminClient);
+    return this.unaryCall(method, {}, deadlineMs, signal) as unknown as Promise<NodeStatus>;
+  }
+
+  private unaryCall(method: UnaryMethod, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {
+    if (signal?.aborted) return Promise.reject(new CancelledError(grpc.status.CANCELLED, 'the call was aborted'));
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => call.cancel();
+      const call = method(request, { deadline: Date.now() + deadlineMs }, (error, response) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (error) reject(errorFromServiceError(error));
+        else resolve(response);
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** One operation over this endpoint's Batch stream. */
+  call(operation: Operation, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {
+    if (this.closed) return Promise.reject(new CancelledError(grpc.status.CANCELLED, 'the client is closed'));
+    if (signal?.aborted) return Promise.reject(new CancelledError(grpc.status.CANCELLED, 'the call was aborted'));
+    if (this.pending.size >= this.limits.pendingCallsMax) {
+      return Promise.reject(
+        new ResourceExhaustedError(grpc.status.RESOURCE_EXHAUSTED, `pendingCallsMax (${this.limits.pendingCallsMax}) calls already waiting on ${this.address}`),
+      );
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => this.settle(id, new CancelledError(grpc.status.CANCELLED, 'the call was aborted'));
+      const timer = setTimeout(
+        () => this.settle(id, new DeadlineExceededError(grpc.status.DEADLINE_EXCEEDED, `no answer from ${this.address} within ${deadlineMs} ms`)),
+        deadlineMs,
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, { operation, resolve, reject, timer, signal, onAbort, stream: undefined });
+      this.queue.push({ id, timeoutMs: Math.max(1, Math.ceil(deadlineMs)), [operation]: request });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Removes a pending call and settles it with `outcome`. */
+  private settle(id: number, outcome: SessionRaftError | WireResponse): void {
+    const entry = this.pending.get(id);
+    if (entry === undefined) return;
+    this.pending.delete(id);
+    clearTimeout(entry.timer);
+    entry.signal?.removeEventListener('abort', entry.onAbort);
+    if (outcome instanceof SessionRaftError) entry.reject(outcome);
+    else entry.resolve(outcome);
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.closed || this.queue.length === 0) return;
+    const stream = (this.stream ??= this.openStream());
+    let items: WireBatchItem[] = [];
+    let bytes = 0;
+    for (const item of this.queue) {
+      const entry = this.pending.get(item.id);
+      if (entry === undefined) continue; // timed out or aborted while queued
+      entry.stream = stream;
+      if (items.length > 0 && bytes + itemBytes(item) > this.limits.batchRequestBytesMax) {
+        stream.write({ items });
+        items = [];
+        bytes = 0;
+      }
+      items.push(item);
+      bytes += itemBytes(item);
+    }
+    this.queue = [];
+    if (items.length > 0) stream.write({ items });
+  }
+
+  private openStream(): BatchStreamCall {
+    const stream = (this.sessionClient as unknown as { Batch(): BatchStreamCall }).Batch();
+    stream.on('data', (response: { results: WireBatchResult[] }) => {
+      for (const result of response.results) this.onResult(result);
+    });
+    stream.on('error', (error: grpc.ServiceError) => this.onStreamEnd(stream, errorFromServiceError(error)));
+    stream.on('end', () => this.onStreamEnd(stream, new UnavailableError(grpc.status.UNAVAILABLE, `the batch stream to ${this.address} ended`)));
+    return stream;
+  }
+
+  private onResult(result: WireBatchResult): void {
+    const entry = this.pending.get(result.id);
+    if (entry === undefined) return; // timed out or aborted meanwhile
+    const error = result.error;
+    if (error) {
+      const leader = error.notLeader ? { id: error.leaderId, address: error.leaderAddress } : undefined;
+      this.settle(result.id, errorFromStatus(error.code, error.message, leader));
+      return;
+    }
+    const response = result[entry.operation];
+    if (response === undefined) {
+      this.settle(result.id, errorFromStatus(grpc.status.INTERNAL, `result ${result.id} carries no ${entry.operation} response`));
+      return;
+    }
+    this.settle(result.id, response);
+  }
+
+  /** Calls sent on a stream that broke have no answer: they fail UNAVAILABLE (the caller decides on retries). */
+  private onStreamEnd(stream: BatchStreamCall, error: SessionRaftError): void {
+    if (this.stream === stream) this.stream = undefined;
+    const failure =
+      error instanceof UnavailableError || error.code === grpc.status.CANCELLED
+        ? new UnavailableError(grpc.status.UNAVAILABLE, `batch stream to ${this.address} failed: ${error.message}`)
+        : error;
+    for (const [id, entry] of this.pending) {
+      if (entry.stream === stream) this.settle(id, failure);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const id of [...this.pending.keys()]) this.settle(id, new CancelledError(grpc.status.CANCELLED, 'the client was closed'));
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.sessionClient.close();
+    this.adminClient.close();
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The sessionraft client: SessionClient over the SessionService Batch stream (or unary calls),
+ * with leader discovery and typed errors. Depends only on the wire (proto/session.proto).
+ */
+export { SessionClient, connect, type ConnectOptions } from './client.js';
+export {
+  CancelledError,
+  DeadlineExceededError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+  ResourceExhaustedError,
+  SessionRaftError,
+  UnavailableError,
+  VersionMismatchError,
+  errorFromStatus,
+  type LeaderHint,
+} from './errors.js';
+export { LEADER_ADDRESS_METADATA_KEY, LEADER_ID_METADATA_KEY } from './endpoint.js';
+export type {
+  CallOptions,
+  CountResult,
+  CreateInput,
+  DeleteResult,
+  Durability,
+  GetResult,
+  JsonObject,
+  JsonValue,
+  ListInput,
+  ListResult,
+  MemberStatus,
+  NodeStatus,
+  ReadCallOptions,
+  ReadConsistency,
+  ReadResult,
+  Session,
+  SessionWriteResult,
+  UpdateInput,
+  WriteCallOptions,
+  WriteResult,
+} from './types.js';

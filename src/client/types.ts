@@ -1,0 +1,167 @@
+/**
+ * The client's own types (kept apart from the server's on purpose: the SDK depends only on the
+ * wire), and the wire shapes it sends and receives.
+ */
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface Session {
+  readonly sessionId: string;
+  readonly clientId: string;
+  readonly transport: string;
+  readonly createdAtMs: number;
+  readonly updatedAtMs: number;
+  readonly lastActivityMs: number;
+  readonly data: JsonObject;
+  readonly ttlMs: number;
+  /** 0 = no lifetime cap. */
+  readonly maxLifetimeMs: number;
+  readonly version: number;
+  readonly expiresAtMs: number;
+}
+
+export type Durability = 'sync' | 'async';
+export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+  /** Milliseconds this call may take, retries included. @default the client's deadlineMsDefault */
+  readonly deadlineMs?: number;
+}
+export interface WriteCallOptions extends CallOptions {
+  /** @default the node's default (SYNC unless configured otherwise) */
+  readonly durability?: Durability;
+  /** Exactly-once: a retry with the same id gets the first answer. It also makes the write safe to retry automatically. */
+  readonly requestId?: { readonly clientId: string; readonly seq: number };
+}
+export interface ReadCallOptions extends CallOptions {
+  /** @default 'linearizable' */
+  readonly consistency?: ReadConsistency;
+  /** Serve only once the node has applied this index (read your own writes). @default 0 */
+  readonly minIndex?: number;
+}
+
+export interface CreateInput {
+  readonly clientId: string;
+  readonly transport: string;
+  /** @default {} */
+  readonly data?: JsonObject;
+  /** @default the node's default TTL */
+  readonly ttlMs?: number;
+  /** @default 0 (none) */
+  readonly maxLifetimeMs?: number;
+}
+export interface UpdateInput {
+  /** Merged key by key; a key set to null is removed. */
+  readonly data?: JsonObject;
+  /** Fail with VersionMismatchError unless the session has this version. @default 0 (no check) */
+  readonly expectedVersion?: number;
+  /** New TTL. @default 0 (keep) */
+  readonly ttlMs?: number;
+}
+export interface ListInput {
+  /** @default 100 (server maximum 1000) */
+  readonly pageSize?: number;
+  readonly pageToken?: string;
+}
+
+export interface WriteResult {
+  /** The log index of the write: pass it as minIndex to read it back anywhere. */
+  readonly index: number;
+  readonly durability: Durability;
+}
+export interface SessionWriteResult extends WriteResult {
+  readonly session: Session;
+}
+export interface DeleteResult extends WriteResult {
+  readonly deleted: number;
+}
+export interface ReadResult {
+  /** The applied index the read was served at. */
+  readonly index: number;
+}
+export interface GetResult extends ReadResult {
+  readonly session: Session;
+}
+export interface ListResult extends ReadResult {
+  readonly sessions: Session[];
+  /** '' on the last page. */
+  readonly nextPageToken: string;
+}
+export interface CountResult extends ReadResult {
+  readonly count: number;
+}
+
+export interface MemberStatus {
+  readonly id: number;
+  readonly address: string;
+  readonly voter: boolean;
+  readonly matchIndex: number;
+}
+export interface NodeStatus {
+  readonly nodeId: number;
+  readonly clusterId: string;
+  readonly role: string;
+  readonly term: number;
+  readonly leaderId: number;
+  readonly leaderAddress: string;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly members: MemberStatus[];
+  readonly stateDigest: string;
+}
+
+// ---- wire shapes (proto-loader: camelCase, int64 as number, enums by name) ----
+
+export interface WireSession {
+  sessionId: string;
+  clientId: string;
+  transport: string;
+  createdAtMs: number;
+  updatedAtMs: number;
+  lastActivityMs: number;
+  dataJson: string;
+  ttlMs: number;
+  maxLifetimeMs: number;
+  version: number;
+  expiresAtMs: number;
+}
+
+/** The SessionService operations, by BatchItem/BatchResult oneof name and unary method. */
+export type Operation = 'create' | 'get' | 'update' | 'touch' | 'delete' | 'list' | 'deleteByClient' | 'count';
+export const METHOD_NAMES: Readonly<Record<Operation, string>> = Object.freeze({
+  create: 'Create',
+  get: 'Get',
+  update: 'Update',
+  touch: 'Touch',
+  delete: 'Delete',
+  list: 'List',
+  deleteByClient: 'DeleteByClient',
+  count: 'Count',
+});
+export const WRITE_OPERATIONS: ReadonlySet<Operation> = new Set(['create', 'update', 'touch', 'delete', 'deleteByClient']);
+
+export type WireRequest = Record<string, unknown>;
+export interface WireResponse {
+  session?: WireSession | null;
+  sessions?: WireSession[];
+  index: number;
+  durability?: string;
+  deleted?: number;
+  count?: number;
+  nextPageToken?: string;
+}
+
+export interface WireError {
+  code: number;
+  message: string;
+  leaderId: number;
+  leaderAddress: string;
+  notLeader: boolean;
+}
+
+export type WireBatchItem = { id: number; timeoutMs: number } & { [K in Operation]?: WireRequest };
+export type WireBatchResult = { id: number; response?: Operation | 'error'; error?: WireError } & {
+  [K in Operation]?: WireResponse;
+};
