@@ -43,6 +43,12 @@ export interface Disk {
   applied: LogIndex;
 }
 
+/** A disk holding entries with the given terms (data 'i@t'), at `term`, committed to `commit`. */
+export function diskWithTerms(terms: readonly number[], term: number, commit = 0): Disk {
+  const entries: Entry[] = terms.map((t, i) => ({ term: t as Term, index: (i + 1) as LogIndex, type: 'normal', data: bytes(`${i + 1}@${t}`) }));
+  return { hardState: { term: term as Term, vote: NO_NODE, commit: commit as LogIndex }, entries, applied: 0 as LogIndex };
+}
+
 export function emptyDisk(): Disk {
   return { hardState: { term: 0 as Term, vote: NO_NODE, commit: 0 as LogIndex }, entries: [], applied: 0 as LogIndex };
 }
@@ -53,6 +59,8 @@ export interface NetworkOptions {
   readonly seed?: number;
   /** Options for every node (id and random are filled in). */
   readonly raft?: Partial<Omit<RaftOptions, 'id' | 'random'>>;
+  /** Start these nodes from the given disks instead of empty ones (divergent-log scenarios). */
+  readonly disks?: Readonly<Record<number, Disk>>;
   /** Per-node option overrides. */
   readonly perNode?: Readonly<Record<number, Partial<Omit<RaftOptions, 'id' | 'random'>>>>;
 }
@@ -74,7 +82,10 @@ export class Network {
 
   constructor(private readonly options: NetworkOptions) {
     this.bootstrap = { voters: ids(...options.voters), learners: ids(...(options.learners ?? [])) };
-    for (const id of [...options.voters, ...(options.learners ?? [])]) this.start(id as NodeId, emptyDisk());
+    for (const id of [...options.voters, ...(options.learners ?? [])]) {
+      const disk = options.disks?.[id];
+      this.start(id as NodeId, disk ? structuredClone(disk) : emptyDisk());
+    }
   }
 
   node(id: number): RaftCore {
@@ -202,11 +213,21 @@ export class Network {
     }
   }
 
-  /** Makes `id` campaign by ticking it alone until it leaves the follower role, then settles. */
+  /** Makes `id` (not a leader) campaign by ticking it alone until it starts, then settles. */
   campaign(id: number): void {
     const node = this.node(id);
-    for (let i = 0; i < 100 && node.status().role === 'follower'; i++) node.tick();
+    this.processReady(id as NodeId);
+    for (let i = 0; i < 100 && !node.hasReady(); i++) node.tick();
     this.stabilize();
+  }
+
+  /** Ticks `id` alone (others hear nothing but its messages) until it leads; bounded. */
+  electLeader(id: number, attemptsMax = 20): void {
+    for (let i = 0; i < attemptsMax; i++) {
+      this.campaign(id);
+      if (this.node(id).status().role === 'leader') return;
+    }
+    throw new Error(`node ${id} did not become leader in ${attemptsMax} campaigns`);
   }
 
   leaders(): NodeId[] {
