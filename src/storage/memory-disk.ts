@@ -83,3 +83,17 @@ export function emptyImage(hardState: HardState, applied: LogIndex): DiskImage {
     snapshotFile: undefined,
   };
 }
+
+/** A plain Uint8Array copy. (Buffer#slice would return a view, and a Buffer.) */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+export function copyMeta(meta: SnapshotMeta): SnapshotMeta {
+  const { voters, learners } = meta.confState;
+  return { index: meta.index, term: meta.term, confState: { voters: [...voters], learners: [...learners] } };
+}
+
+export function copyEntry(entry: Entry): Entry {
+  return { term: entry.term, index: entry.index, type: entry.type, data: copyBytes(entry.data) };
+}
