@@ -95,25 +95,11 @@ export class GrpcTransport {
    */
   send(messages: readonly Message[]): void {
     if (this.closed) return;
-    const encodedBytesMax = this.options.messageBytesMax - FRAME_OVERHEAD_BYTES - FRAME_ITEM_OVERHEAD_BYTES;
-    for (const message of messages) {
-      if (message.from !== this.options.nodeId) {
-        throw new Error(`send: message '${message.type}' is from node ${message.from}, but this is node ${this.options.nodeId}`);
-      }
-      const peer = this.peers.get(message.to);
-      if (peer === undefined) {
-        this.totals.add('messagesDropped', 1);
-        this.log.debug({ to: message.to, type: message.type }, 'message to an unknown peer dropped');
-        continue;
-      }
-      if (message.type === 'snapshot') {
-        peer.sendSnapshot(message);
-        continue;
-      }
-      const bytes = this.encode(message, encodedBytesMax);
-      if (bytes === undefined || peer.enqueue(bytes) === 'dropped') this.unreachablePending.add(peer.id);
+    try {
+      this.route(messages);
+    } finally {
+      this.scheduleFlush();
     }
-    this.scheduleFlush();
   }
 
   /** Adds a peer, or moves it to a new address (its stream is then reopened). */
@@ -182,6 +168,27 @@ export class GrpcTransport {
     this.unreachablePending.clear();
     this.receiver.close();
     this.log.debug('transport closed');
+  }
+
+  private route(messages: readonly Message[]): void {
+    const encodedBytesMax = this.options.messageBytesMax - FRAME_OVERHEAD_BYTES - FRAME_ITEM_OVERHEAD_BYTES;
+    for (const message of messages) {
+      if (message.from !== this.options.nodeId) {
+        throw new Error(`send: message '${message.type}' is from node ${message.from}, but this is node ${this.options.nodeId}`);
+      }
+      const peer = this.peers.get(message.to);
+      if (peer === undefined) {
+        this.totals.add('messagesDropped', 1);
+        this.log.debug({ to: message.to, type: message.type }, 'message to an unknown peer dropped');
+        continue;
+      }
+      if (message.type === 'snapshot') {
+        peer.sendSnapshot(message);
+        continue;
+      }
+      const bytes = this.encode(message, encodedBytesMax);
+      if (bytes === undefined || peer.enqueue(bytes) === 'dropped') this.unreachablePending.add(peer.id);
+    }
   }
 
   private encode(message: Message, bytesMax: number): Uint8Array | undefined {

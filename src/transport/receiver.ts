@@ -29,6 +29,8 @@ const REFUSAL_LOG_KEYS_MAX = 1024;
 
 export class Receiver {
   private readonly streams = new Set<StreamCall>();
+  /** The newest stream of each peer: a sender has one stream at a time, so older ones are dead. */
+  private readonly streamByPeer = new Map<NodeId, StreamCall>();
   private readonly snapshots = new Map<SnapshotCall, (refusal: Refusal) => void>();
   private readonly refusalsLoggedAtMs = new Map<string, number>();
   private closed = false;
@@ -55,6 +57,7 @@ export class Receiver {
     const refusal = { code: grpc.status.UNAVAILABLE, details: 'the peer transport of this node is closed' };
     for (const call of this.streams) call.emit('error', refusal);
     this.streams.clear();
+    this.streamByPeer.clear();
     for (const finish of [...this.snapshots.values()]) finish(refusal);
     this.snapshots.clear();
   }
@@ -67,36 +70,34 @@ export class Receiver {
       return;
     }
     const from = opened.from;
+    this.supersede(from, call);
     this.streams.add(call);
-    let frames = 0;
-    let ended = false;
-    const end = (refusal: Refusal): void => {
-      if (ended) return;
-      ended = true;
+    // The stream is live while it is in this.streams; every path out removes it.
+    const forget = (): void => {
       this.streams.delete(call);
-      this.refused(call, refusal, from);
-      call.emit('error', refusal);
+      if (this.streamByPeer.get(from) === call) this.streamByPeer.delete(from);
     };
+    let frames = 0;
     call.write({ nodeId: this.options.nodeId, clusterId: this.options.clusterId });
     call.on('data', (frame: RaftFrame) => {
-      if (ended || this.closed) return;
+      if (!this.streams.has(call)) return;
       const decoded = this.readFrame(frame, frames === 0, from);
       frames++;
-      if ('code' in decoded) return end(decoded);
+      if ('code' in decoded) {
+        forget();
+        this.refused(call, decoded, from);
+        call.emit('error', decoded);
+        return;
+      }
       this.totals.add('framesReceived', 1);
       this.totals.add('messagesReceived', decoded.length);
       for (const message of decoded) this.deliver(message);
     });
     call.on('end', () => {
-      if (ended) return;
-      ended = true;
-      this.streams.delete(call);
+      if (!this.streams.has(call)) return;
+      forget();
       call.end();
     });
-    const forget = (): void => {
-      ended = true;
-      this.streams.delete(call);
-    };
     call.on('cancelled', forget);
     call.on('close', forget);
   };
@@ -142,6 +143,19 @@ export class Receiver {
       this.snapshots.delete(call);
     });
   };
+
+  /**
+   * A peer that opens a new stream has given up its old one (it crashed, or its connection
+   * died without a word): end the old one, so it cannot hold a slot or deliver stale frames.
+   */
+  private supersede(from: NodeId, call: StreamCall): void {
+    const old = this.streamByPeer.get(from);
+    this.streamByPeer.set(from, call);
+    if (old === undefined || !this.streams.has(old)) return;
+    this.streams.delete(old);
+    this.log.info({ peer: from }, 'peer opened a new stream: ending its previous one');
+    old.emit('error', { code: grpc.status.ABORTED, details: `superseded by a newer stream from node ${from}` });
+  }
 
   /** Identity (metadata) and capacity checks at call open. */
   private checkOpen(metadata: grpc.Metadata, open: number, openMax: number, limitName: string): Refusal | { from: NodeId } {

@@ -211,6 +211,20 @@ describe('GrpcTransport: refusals and bad input', () => {
     expect(status.details).toMatch(/cluster id mismatch/);
   });
 
+  it('a newer stream from the same peer ends the older one', async () => {
+    const b = await startNode(2);
+    const first = rawStream(b, 7);
+    await first.acked;
+    const second = rawStream(b, 7);
+    await second.acked;
+    const status = await first.status;
+    expect(status.code).toBe(grpc.status.ABORTED);
+    expect(status.details).toMatch(/superseded by a newer stream from node 7/);
+    second.call.write({ clusterId: 'test-cluster', from: 7, to: 2, messages: [encodeMessage(heartbeat(nodeId(7), b.id, 3), 1 << 20)] });
+    await waitFor('delivery on the newer stream', () => b.received.length === 1);
+    expect(b.transport.stats().inboundStreams).toBe(1);
+  });
+
   it('refuses a stream addressed to another node id', async () => {
     const a = await startNode(1);
     const b = await startNode(2);
@@ -411,31 +425,43 @@ describe('GrpcTransport: failures and limits', () => {
   });
 });
 
-/** Opens a raw Stream call to `node` as node 7, writes one frame, returns the final status. */
-async function rawFrameStatus(node: TestNode, frame: (from: number) => RaftFrame): Promise<grpc.StatusObject> {
+interface RawStream {
+  readonly call: grpc.ClientDuplexStream<RaftFrame, RaftFrameAck>;
+  readonly acked: Promise<RaftFrameAck>;
+  readonly status: Promise<grpc.StatusObject>;
+}
+
+const rawClients = new Set<grpc.Client>();
+afterEach(() => {
+  for (const c of rawClients) c.close();
+  rawClients.clear();
+});
+
+/** Opens a raw Stream call to `node`, claiming to be node `from` of 'test-cluster'. */
+function rawStream(node: TestNode, from: number): RawStream {
   const client = new grpc.Client(node.address, grpc.credentials.createInsecure());
-  try {
-    const method = raftServiceDefinition().Stream;
-    const metadata = new grpc.Metadata();
-    metadata.set(METADATA_CLUSTER_ID, 'test-cluster');
-    metadata.set(METADATA_FROM_NODE, '7');
-    metadata.set(METADATA_TO_NODE, String(node.id));
-    const call = client.makeBidiStreamRequest<RaftFrame, RaftFrameAck>(
-      method.path,
-      method.requestSerialize,
-      method.responseDeserialize,
-      metadata,
-    );
-    call.on('error', () => {}); // the status is what we test
-    const acks: RaftFrameAck[] = [];
-    call.on('data', (ack: RaftFrameAck) => {
-      acks.push(ack);
-      call.write(frame(7));
-    });
-    const status = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
-    expect(acks).toEqual([{ nodeId: node.id, clusterId: 'test-cluster' }]);
-    return status;
-  } finally {
-    client.close();
-  }
+  rawClients.add(client);
+  const method = raftServiceDefinition().Stream;
+  const metadata = new grpc.Metadata();
+  metadata.set(METADATA_CLUSTER_ID, 'test-cluster');
+  metadata.set(METADATA_FROM_NODE, String(from));
+  metadata.set(METADATA_TO_NODE, String(node.id));
+  const call = client.makeBidiStreamRequest<RaftFrame, RaftFrameAck>(
+    method.path,
+    method.requestSerialize,
+    method.responseDeserialize,
+    metadata,
+  );
+  call.on('error', () => {}); // the status is what we test
+  const acked = new Promise<RaftFrameAck>((resolve) => call.once('data', resolve));
+  const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  return { call, acked, status };
+}
+
+/** Opens a raw Stream call to `node` as node 7, writes one frame after the ack, returns the final status. */
+async function rawFrameStatus(node: TestNode, frame: (from: number) => RaftFrame): Promise<grpc.StatusObject> {
+  const raw = rawStream(node, 7);
+  expect(await raw.acked).toEqual({ nodeId: node.id, clusterId: 'test-cluster' });
+  raw.call.write(frame(7));
+  return raw.status;
 }
