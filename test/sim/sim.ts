@@ -1,0 +1,668 @@
+/**
+ * One seed of the deterministic simulation: N RaftCore nodes on sim disks behind a simulated
+ * network, clients recording a history, faults from the seed's profile, the safety invariants
+ * after every event, then a liveness phase (everything healed) and a linearizability check.
+ */
+import type { ConfChange, ConfState, Entry, Message, NodeId, RaftNode, Ready } from '../../src/raft/index.js';
+import { RaftCore, nodeId } from '../../src/raft/index.js';
+import { StorageContractError } from './disk.js';
+import { TraceHasher } from './hash.js';
+import { History, LogicalClock } from './history.js';
+import { InvariantChecker, type Violation } from './invariants.js';
+import { checkHistory, type LincheckVerdict } from './linearizability.js';
+import { SimNetwork, type LossReason } from './network.js';
+import { type CoreFactory, SimNode } from './node.js';
+import { Prng } from './prng.js';
+import { type BugName, PROFILE_FOR_BUG, type ProfileName, type SeedPlan, planSeed, profileNamed } from './profiles.js';
+import { Workload, type ClusterAccess } from './workload.js';
+
+export interface SimConfig {
+  readonly seed: number;
+  /** Cluster size; @default the profile's, else chosen by the seed (3 or 5). */
+  readonly nodes?: 3 | 5;
+  /** Ticks of the fault phase (the liveness phase follows). @default 400 */
+  readonly steps?: number;
+  readonly bug?: BugName;
+  /** @default the bug's scenario profile, else 'mixed' */
+  readonly profile?: ProfileName;
+  /** Check the client history for linearizability at the end. @default true */
+  readonly lincheck?: boolean;
+  /** @default 5000 */
+  readonly lincheckTimeoutMs?: number;
+  /** Stop at the first violation (the state after one is not worth simulating). @default true */
+  readonly stopOnViolation?: boolean;
+  /** @default RaftCore */
+  readonly createCore?: CoreFactory;
+}
+
+export interface SimStats {
+  messagesSent: number;
+  messagesDelivered: number;
+  messagesLost: number;
+  crashes: number;
+  midReadyCrashes: number;
+  restarts: number;
+  partitions: number;
+  pauses: number;
+  confChangesProposed: number;
+  confChangesCommitted: number;
+  transfers: number;
+  snapshotsInstalled: number;
+  compactions: number;
+  leaderTerms: number;
+  opsOk: number;
+  opsUnknown: number;
+  opsFailed: number;
+  livenessTicks: number;
+}
+
+export interface SimResult {
+  readonly seed: number;
+  readonly nodes: 3 | 5;
+  readonly profile: ProfileName;
+  readonly bug: BugName | undefined;
+  /** Ticks simulated (fault phase + liveness phase). */
+  readonly ticks: number;
+  readonly faults: number;
+  /** Operations in the checked history. */
+  readonly ops: number;
+  readonly violations: readonly Violation[];
+  readonly violationCount: number;
+  readonly traceHash: string;
+  readonly lincheck: LincheckVerdict;
+  readonly stats: SimStats;
+}
+
+/** Liveness budget after the heal, in election timeouts. */
+const LIVENESS_ELECTIONS = 20;
+/** Ticks after the liveness write so in-flight operations can finish. */
+const DRAIN_TICKS = 30;
+/** Nodes the membership changes may create beyond the initial ones (ids are never reused). */
+const EXTRA_NODES_MAX = 8;
+
+interface Timer {
+  readonly tick: number;
+  readonly run: () => void;
+}
+
+interface ConfProposal {
+  readonly change: ConfChange;
+  readonly tick: number;
+  committed: boolean;
+}
+
+export function runSimulation(config: SimConfig): SimResult {
+  return new Simulation(config).run();
+}
+
+export class Simulation implements ClusterAccess {
+  tick = 0;
+  private readonly root: Prng;
+  private readonly faultRng: Prng;
+  private readonly orderRng: Prng;
+  private readonly plan: SeedPlan;
+  private readonly nodeCount: 3 | 5;
+  private readonly steps: number;
+  private readonly nodes = new Map<number, SimNode>();
+  private readonly net: SimNetwork<Envelope>;
+  private readonly checker = new InvariantChecker();
+  private readonly trace = new TraceHasher();
+  private readonly clock = new LogicalClock();
+  private readonly history = new History(this.clock);
+  private readonly workload: Workload;
+  private readonly timers: Timer[] = [];
+  private readonly lossReports: Envelope[] = [];
+  private readonly confProposals = new Map<string, ConfProposal>();
+  private readonly deferredReports = new Map<number, ((core: RaftNode) => void)[]>();
+  private readonly bootstrap: ConfState;
+  private nextNodeId: number;
+  private faults = 0;
+  private partitionActive = false;
+  private faultPhase = true;
+  private readonly stats: SimStats = {
+    messagesSent: 0, messagesDelivered: 0, messagesLost: 0, crashes: 0, midReadyCrashes: 0, restarts: 0,
+    partitions: 0, pauses: 0, confChangesProposed: 0, confChangesCommitted: 0, transfers: 0,
+    snapshotsInstalled: 0, compactions: 0, leaderTerms: 0, opsOk: 0, opsUnknown: 0, opsFailed: 0, livenessTicks: 0,
+  };
+  private readonly leaderTerms = new Set<number>();
+
+  constructor(private readonly config: SimConfig) {
+    if (!Number.isSafeInteger(config.seed) || config.seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${config.seed}`);
+    this.root = new Prng(config.seed);
+    const profileName = config.profile ?? (config.bug !== undefined ? PROFILE_FOR_BUG[config.bug] : 'mixed');
+    const profile = profileNamed(profileName);
+    this.plan = planSeed(profile, this.root.fork('plan'));
+    this.nodeCount = config.nodes ?? profile.nodes ?? (this.root.fork('nodes').chance(0.5) ? 5 : 3);
+    this.steps = config.steps ?? 400;
+    if (!(Number.isInteger(this.steps) && this.steps >= 0)) throw new RangeError(`steps must be an integer ≥ 0, got ${this.steps}`);
+    this.faultRng = this.root.fork('faults');
+    this.orderRng = this.root.fork('order');
+    this.net = new SimNetwork<Envelope>(this.root.fork('net'), this.plan.network);
+    this.net.onLoss = (env: Envelope, _reason: LossReason) => this.lossReports.push(env);
+    this.bootstrap = { voters: range(1, this.nodeCount).map(nodeId), learners: [] };
+    this.nextNodeId = this.nodeCount + 1;
+    this.workload = new Workload(this.root.fork('workload'), this.plan.workload, this.history, this);
+  }
+
+  run(): SimResult {
+    for (let id = 1; id <= this.nodeCount; id++) this.startNode(this.createNode(nodeId(id)));
+    for (let t = 0; t < this.steps && !this.shouldStop(); t++) {
+      this.tick++;
+      this.checker.tick = this.tick;
+      this.faultTick();
+      this.clusterTick();
+    }
+    if (!this.shouldStop()) this.livenessPhase();
+    return this.finish();
+  }
+
+  // --- ClusterAccess (for the workload) ---
+
+  reachableNodes(): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.up);
+  }
+
+  nodeById(id: number): SimNode | undefined {
+    return this.nodes.get(id);
+  }
+
+  /** Feeds one input to a node's core and runs its loop; core errors become violations. */
+  input(node: SimNode, feed: () => void): void {
+    if (!node.up || node.core === undefined) return;
+    try {
+      feed();
+      const outcome = node.handleReady();
+      if (outcome === 'crashed') this.afterMidReadyCrash(node);
+      else if (outcome === 'changed') this.observe(node);
+    } catch (error) {
+      this.reportError(node, error);
+    }
+    this.flushLossReports();
+  }
+
+  // --- the loop ---
+
+  private shouldStop(): boolean {
+    return (this.config.stopOnViolation ?? true) && !this.checker.ok;
+  }
+
+  private clusterTick(): void {
+    this.runTimers();
+    const order = this.orderRng.shuffle([...this.nodes.values()].filter((n) => n.up));
+    for (const node of order) this.input(node, () => node.core?.tick());
+    this.deliverDue();
+    this.workload.step();
+  }
+
+  private deliverDue(): void {
+    for (let env = this.net.deliverDue(this.tick); env !== undefined; env = this.net.deliverDue(this.tick)) {
+      const dest = this.nodes.get(env.to);
+      if (dest === undefined || !dest.up) {
+        this.lossReports.push(env);
+        continue;
+      }
+      this.trace.addMessage(env.message);
+      this.stats.messagesDelivered++;
+      const message = env.message;
+      this.input(dest, () => dest.core?.step(message));
+      if (message.type === 'snapshot') this.reportToSender(env, (core) => core.reportSnapshot(nodeId(env.to), true));
+    }
+    this.flushLossReports();
+  }
+
+  private observe(node: SimNode): void {
+    const core = node.core as RaftNode;
+    const status = core.status();
+    this.checker.observeStatus(node.id, node.incarnation, status, node.disk);
+    if (status.role === 'leader' && !this.leaderTerms.has(status.term)) {
+      this.leaderTerms.add(status.term);
+      this.stats.leaderTerms++;
+    }
+  }
+
+  private reportError(node: SimNode, error: unknown): void {
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const kind = error instanceof StorageContractError ? 'storageContract' : 'coreError';
+    this.checker.report(kind, `node ${node.id}: ${text}`, node.id);
+    node.crash();
+  }
+
+  private flushLossReports(): void {
+    while (this.lossReports.length > 0) {
+      const env = this.lossReports.shift() as Envelope;
+      this.stats.messagesLost++;
+      if (env.message.type === 'snapshot') this.reportToSender(env, (core) => core.reportSnapshot(nodeId(env.to), false));
+      else if (env.message.type === 'append' && this.faultRng.chance(0.2)) {
+        this.reportToSender(env, (core) => core.reportUnreachable(nodeId(env.to)));
+      }
+    }
+  }
+
+  /**
+   * Transport feedback goes to the incarnation that sent the message, if it still runs; a paused
+   * sender gets it when it resumes (its transport finished the send meanwhile).
+   */
+  private reportToSender(env: Envelope, report: (core: RaftNode) => void): void {
+    const sender = this.nodes.get(env.from);
+    if (sender === undefined || sender.incarnation !== env.fromIncarnation) return;
+    if (sender.state === 'paused') {
+      const list = this.deferredReports.get(sender.id);
+      if (list === undefined) this.deferredReports.set(sender.id, [report]);
+      else list.push(report);
+      return;
+    }
+    if (!sender.up) return;
+    this.input(sender, () => report(sender.core as RaftNode));
+  }
+
+  private resume(node: SimNode): void {
+    node.state = 'up';
+    const reports = this.deferredReports.get(node.id) ?? [];
+    this.deferredReports.delete(node.id);
+    for (const report of reports) this.input(node, () => report(node.core as RaftNode));
+  }
+
+  // --- nodes ---
+
+  private createNode(id: NodeId): SimNode {
+    const plan = this.plan;
+    const bug = this.config.bug;
+    const node = new SimNode(
+      {
+        id,
+        bootstrapConfState: this.bootstrap,
+        raft: {
+          electionTimeoutTicks: plan.raft.electionTimeoutTicks,
+          heartbeatIntervalTicks: plan.raft.heartbeatIntervalTicks,
+          preVote: plan.raft.preVote,
+          checkQuorum: plan.raft.checkQuorum,
+          appendBatchBytesMax: plan.raft.appendBatchBytesMax,
+          inflightMessagesMax: plan.raft.inflightMessagesMax,
+          ...(bug !== undefined && bug !== 'sendBeforePersist' ? { plantedBugs: { [bug]: true } } : {}),
+        },
+        compactEveryEntries: plan.compactEveryEntries,
+        sendBeforePersist: bug === 'sendBeforePersist',
+        createCore: this.config.createCore ?? ((options, initial) => new RaftCore(options, initial)),
+        randomFor: (incarnation) => {
+          const rng = this.root.fork(`core:${id}:${incarnation}`);
+          return () => rng.float();
+        },
+      },
+      {
+        checker: this.checker,
+        trace: this.trace,
+        send: (m) => this.send(node, m),
+        crashMidReady: (n, rd) => this.crashMidReady(n, rd),
+        onApplied: (_n, e) => this.onApplied(e),
+        onSnapshotRestored: () => {
+          this.stats.snapshotsInstalled++;
+        },
+      },
+    );
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  private startNode(node: SimNode): void {
+    this.deferredReports.delete(node.id);
+    try {
+      node.start();
+      this.observe(node);
+    } catch (error) {
+      this.reportError(node, error);
+      return;
+    }
+    this.input(node, () => {});
+  }
+
+  private send(from: SimNode, m: Message): void {
+    this.stats.messagesSent++;
+    this.net.send({ from: m.from, to: m.to, fromIncarnation: from.incarnation, message: m }, this.tick);
+  }
+
+  private crashMidReady(_node: SimNode, rd: Ready): boolean {
+    if (!this.faultPhase || rd.messages.length === 0) return false;
+    const p = this.plan.profile;
+    if (this.faultRng.chance(p.midReadyCrashProb)) return true;
+    const grantsVote = rd.messages.some((m) => m.type === 'voteResponse' && m.reject !== true);
+    return grantsVote && this.faultRng.chance(p.voteCrashProb);
+  }
+
+  private afterMidReadyCrash(node: SimNode): void {
+    this.stats.midReadyCrashes++;
+    this.faults++;
+    this.scheduleRestart(node);
+  }
+
+  private scheduleRestart(node: SimNode): void {
+    const [lo, hi] = this.plan.profile.crash.downTicks;
+    const incarnation = node.incarnation;
+    this.at(this.tick + this.faultRng.int(lo, hi), () => {
+      if (node.state === 'down' && node.incarnation === incarnation) this.restart(node);
+    });
+  }
+
+  private restart(node: SimNode): void {
+    this.stats.restarts++;
+    this.startNode(node);
+  }
+
+  private onApplied(e: Entry): void {
+    if (e.type !== 'confChange') return;
+    const p = this.confProposals.get(`${e.index}:${e.term}`);
+    if (p === undefined || p.committed) return;
+    p.committed = true;
+    this.stats.confChangesCommitted++;
+    if (p.change.type !== 'removeNode') return;
+    const removed = this.nodes.get(p.change.node);
+    if (removed === undefined) return;
+    this.at(this.tick + this.faultRng.int(0, 30), () => removed.retire());
+  }
+
+  // --- faults ---
+
+  private at(tick: number, run: () => void): void {
+    this.timers.push({ tick, run });
+  }
+
+  private runTimers(): void {
+    const due = this.timers.filter((t) => t.tick <= this.tick);
+    if (due.length === 0) return;
+    const later = this.timers.filter((t) => t.tick > this.tick);
+    this.timers.length = 0;
+    this.timers.push(...later);
+    for (const t of due) t.run();
+  }
+
+  private faultTick(): void {
+    const p = this.plan.profile;
+    const rng = this.faultRng;
+    if (!this.partitionActive && rng.chance(p.partition.perTickProb)) this.partition();
+    if (rng.chance(p.crash.perTickProb)) this.crashSome();
+    if (rng.chance(p.pause.perTickProb)) this.pauseSome();
+    if (rng.chance(p.membership.perTickProb)) this.membershipBurst();
+    if (rng.chance(p.transferPerTickProb)) this.transfer();
+  }
+
+  private leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    let bestTerm = -1;
+    for (const n of this.nodes.values()) {
+      if (!n.up || n.role !== 'leader' || n.core === undefined) continue;
+      const t = n.core.status().term;
+      if (t > bestTerm) {
+        best = n;
+        bestTerm = t;
+      }
+    }
+    return best;
+  }
+
+  private liveNodes(): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.state !== 'retired');
+  }
+
+  private partition(): void {
+    const p = this.plan.profile.partition;
+    const rng = this.faultRng;
+    const ids = this.liveNodes().map((n) => n.id as number);
+    if (ids.length < 2) return;
+    if (rng.chance(p.oneWayShare)) {
+      const links = rng.int(1, ids.length);
+      for (let k = 0; k < links; k++) {
+        const [a, b] = rng.shuffle(ids.slice());
+        this.net.block(a as number, b as number);
+      }
+    } else {
+      const leader = this.leader();
+      const shuffled = rng.shuffle(ids.slice());
+      let minority: number[];
+      if (leader !== undefined && rng.chance(p.isolateLeaderShare)) {
+        const others = shuffled.filter((id) => id !== leader.id);
+        const companionsMax = Math.max(0, Math.floor((ids.length - 1) / 2) - 1);
+        minority = [leader.id, ...others.slice(0, rng.int(0, companionsMax))];
+      } else {
+        minority = shuffled.slice(0, rng.int(1, Math.floor(ids.length / 2)));
+      }
+      const rest = ids.filter((id) => !minority.includes(id));
+      this.net.partition([minority, rest]);
+    }
+    this.partitionActive = true;
+    this.stats.partitions++;
+    this.faults++;
+    this.at(this.tick + rng.int(p.durationTicks[0], p.durationTicks[1]), () => this.heal());
+  }
+
+  private heal(): void {
+    this.net.heal();
+    this.partitionActive = false;
+  }
+
+  private crashSome(): void {
+    const c = this.plan.profile.crash;
+    const live = this.liveNodes();
+    const down = live.filter((n) => n.state === 'down').length;
+    if (down >= Math.max(1, Math.floor(live.length * c.downShareMax))) return;
+    const leader = this.leader();
+    const up = live.filter((n) => n.up);
+    if (up.length === 0) return;
+    const target = leader !== undefined && this.faultRng.chance(c.leaderBias) ? leader : this.faultRng.pick(up);
+    target.crash();
+    this.stats.crashes++;
+    this.faults++;
+    this.scheduleRestart(target);
+  }
+
+  private pauseSome(): void {
+    const p = this.plan.profile.pause;
+    const up = this.liveNodes().filter((n) => n.up);
+    if (up.length === 0) return;
+    const leader = this.leader();
+    const target = leader !== undefined && this.faultRng.chance(p.leaderBias) ? leader : this.faultRng.pick(up);
+    target.state = 'paused';
+    this.stats.pauses++;
+    this.faults++;
+    const incarnation = target.incarnation;
+    this.at(this.tick + this.faultRng.int(p.ticks[0], p.ticks[1]), () => {
+      if (target.state === 'paused' && target.incarnation === incarnation) this.resume(target);
+    });
+  }
+
+  private transfer(): void {
+    const leader = this.leader();
+    if (leader === undefined || leader.core === undefined) return;
+    const voters = leader.core.status().confState.voters.filter((v) => v !== leader.id);
+    if (voters.length === 0) return;
+    const to = this.faultRng.pick(voters);
+    this.stats.transfers++;
+    this.faults++;
+    this.input(leader, () => leader.core?.transferLeadership(to));
+  }
+
+  private membershipBurst(): void {
+    const m = this.plan.profile.membership;
+    const burst = this.faultRng.int(1, m.burstMax);
+    for (let k = 0; k < burst; k++) {
+      const leader = this.leader();
+      if (leader === undefined) return;
+      const change = this.pickConfChange(leader);
+      if (change === undefined) return;
+      this.proposeConfChange(leader, change);
+    }
+  }
+
+  /** The membership the leader is heading to: its view plus our proposals still in flight. */
+  private plannedConf(leader: SimNode): { voters: number[]; learners: number[] } {
+    const conf = (leader.core as RaftNode).status().confState;
+    const voters = new Set<number>(conf.voters);
+    const learners = new Set<number>(conf.learners);
+    for (const p of this.confProposals.values()) {
+      if (p.committed || this.tick - p.tick > 10 * this.plan.raft.electionTimeoutTicks) continue;
+      const n = p.change.node;
+      if (p.change.type === 'removeNode') {
+        voters.delete(n);
+        learners.delete(n);
+      } else if (p.change.type === 'addVoter') {
+        learners.delete(n);
+        voters.add(n);
+      } else if (!voters.has(n)) learners.add(n);
+    }
+    return { voters: [...voters].sort((a, b) => a - b), learners: [...learners].sort((a, b) => a - b) };
+  }
+
+  private pickConfChange(leader: SimNode): ConfChange | undefined {
+    const m = this.plan.profile.membership;
+    const rng = this.faultRng;
+    const conf = this.plannedConf(leader);
+    const kinds: ('promote' | 'add' | 'remove')[] = [];
+    const promotable = conf.learners.filter((id) => this.nodes.get(id)?.state !== 'retired');
+    if (promotable.length > 0) kinds.push('promote');
+    if (conf.voters.length + conf.learners.length < m.membersMax && this.nextNodeId <= this.nodeCount + EXTRA_NODES_MAX) kinds.push('add');
+    if (conf.voters.length > m.votersMin || conf.learners.length > 0) kinds.push('remove');
+    if (kinds.length === 0) return undefined;
+    const kind = rng.pick(kinds);
+    if (kind === 'promote') return { type: 'addVoter', node: nodeId(rng.pick(promotable)) };
+    if (kind === 'add') {
+      const id = nodeId(this.nextNodeId++);
+      this.startNode(this.createNode(id));
+      return rng.chance(0.2) ? { type: 'addVoter', node: id } : { type: 'addLearner', node: id };
+    }
+    const removable = conf.voters.length > m.votersMin ? [...conf.voters, ...conf.learners] : conf.learners;
+    const target = removable.includes(leader.id) && rng.chance(m.removeLeaderShare) ? leader.id : rng.pick(removable);
+    return { type: 'removeNode', node: nodeId(target) };
+  }
+
+  private proposeConfChange(leader: SimNode, change: ConfChange): void {
+    this.stats.confChangesProposed++;
+    this.faults++;
+    this.input(leader, () => {
+      const result = (leader.core as RaftNode).proposeConfChange(change);
+      if (result.ok) this.confProposals.set(`${result.index}:${result.term}`, { change, tick: this.tick, committed: false });
+    });
+  }
+
+  // --- liveness ---
+
+  /** Heals every fault, then demands a leader and a committed write within the budget. */
+  private livenessPhase(): void {
+    this.faultPhase = false;
+    this.net.heal();
+    this.partitionActive = false;
+    this.net.reconfigure({ delayTicksMin: 1, delayTicksMax: this.plan.network.delayTicksMax });
+    this.timers.length = 0;
+    for (const n of this.liveNodes()) {
+      if (n.state === 'paused') this.resume(n);
+      else if (n.state === 'down') this.restart(n);
+    }
+    const budgetTicks = LIVENESS_ELECTIONS * this.plan.raft.electionTimeoutTicks;
+    const healTick = this.tick;
+    const probe = new LivenessProbe();
+    let drainUntil = Infinity;
+    while (this.tick - healTick < budgetTicks + DRAIN_TICKS && this.tick < drainUntil && !this.shouldStop()) {
+      this.tick++;
+      this.checker.tick = this.tick;
+      this.clusterTick();
+      if (drainUntil !== Infinity || this.tick - healTick > budgetTicks) continue;
+      if (this.livenessStep(probe)) {
+        this.stats.livenessTicks = this.tick - healTick;
+        drainUntil = this.tick + DRAIN_TICKS;
+        this.workload.enabled = false;
+      }
+    }
+    if (drainUntil === Infinity && !this.shouldStop()) {
+      this.checker.report(
+        'liveness',
+        `no committed write within ${budgetTicks} ticks after healing (${probe.describe(this)})`,
+      );
+    }
+  }
+
+  /** True once a write went through the leader and every live member applied it. */
+  private livenessStep(probe: LivenessProbe): boolean {
+    if (probe.index === 0) {
+      if (probe.inFlight) return false;
+      const leader = this.leader();
+      if (leader === undefined) return false;
+      probe.inFlight = true;
+      probe.attempts++;
+      const clientId = 1000 + probe.attempts;
+      this.workload.probeWrite(clientId, leader, 'live', `probe${probe.attempts}`, (ok, index) => {
+        probe.inFlight = false;
+        if (ok) probe.index = index;
+      });
+      const attempt = probe.attempts;
+      this.at(this.tick + 4 * this.plan.raft.electionTimeoutTicks, () => {
+        if (probe.attempts === attempt) probe.inFlight = false;
+      });
+      return false;
+    }
+    const leader = this.leader();
+    if (leader === undefined) return false;
+    const conf = (leader.core as RaftNode).status().confState;
+    for (const id of [...conf.voters, ...conf.learners]) {
+      const n = this.nodes.get(id);
+      if (n === undefined || n.state === 'retired') continue;
+      if (!n.up || n.sm.appliedIndex < probe.index) return false;
+    }
+    return true;
+  }
+
+  // --- the end ---
+
+  private finish(): SimResult {
+    this.history.closeAll();
+    const ops = this.history.checkable();
+    let verdict: LincheckVerdict = 'skipped';
+    if ((this.config.lincheck ?? true) && this.checker.ok) {
+      const outcome = checkHistory(ops, { timeoutMs: this.config.lincheckTimeoutMs ?? 5000 });
+      verdict = outcome.verdict;
+      if (verdict === 'illegal') {
+        this.checker.report('linearizability', `the client history (${ops.length} operations) is not linearizable:\n${outcome.explanation ?? ''}`);
+      }
+    }
+    const counts = this.history.counts();
+    this.stats.opsOk = counts.ok;
+    this.stats.opsUnknown = counts.unknown;
+    this.stats.opsFailed = counts.failed;
+    for (const n of this.nodes.values()) this.stats.compactions += n.compactions;
+    const profile = this.plan.profile.name;
+    return {
+      seed: this.config.seed,
+      nodes: this.nodeCount,
+      profile,
+      bug: this.config.bug,
+      ticks: this.tick,
+      faults: this.faults,
+      ops: ops.length,
+      violations: this.checker.violations,
+      violationCount: this.checker.violationCount,
+      traceHash: this.trace.digest(),
+      lincheck: verdict,
+      stats: this.stats,
+    };
+  }
+}
+
+interface Envelope {
+  readonly from: number;
+  readonly to: number;
+  readonly fromIncarnation: number;
+  readonly message: Message;
+}
+
+class LivenessProbe {
+  index = 0;
+  inFlight = false;
+  attempts = 0;
+
+  describe(sim: Simulation): string {
+    const nodes = sim.reachableNodes().map((n) => `${n.id}:${n.role}@${n.core?.status().term ?? '-'}/applied ${n.sm.appliedIndex}`);
+    return `probe attempts ${this.attempts}, probe index ${this.index}; nodes ${nodes.join(', ')}`;
+  }
+}
+
+function range(from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let i = from; i <= to; i++) out.push(i);
+  return out;
+}
