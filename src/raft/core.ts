@@ -661,7 +661,8 @@ export class RaftCore implements RaftNode {
   private restore(snapshot: Snapshot): boolean {
     const { index, term, confState } = snapshot.meta;
     if (index <= this.log.committed) return false;
-    if (!isMember(confState, this.id)) return false; // not for us (we were removed): ignore
+    // Not checked: that we are in the snapshot's configuration. A member added after the
+    // snapshot index is not, and learns of its own addition from the entries that follow.
     if (this.log.matchTerm(index, term)) {
       // We have the entries already; the snapshot only tells us they are committed.
       this.log.commitTo(index);
