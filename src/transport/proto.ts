@@ -76,8 +76,3 @@ export function raftServiceDefinition(): RaftServiceDefinition {
   cached = service as unknown as RaftServiceDefinition;
   return cached;
 }
-
-/** A generic client class for RaftTransport. */
-export function raftClientConstructor(): grpc.ServiceClientConstructor {
-  return grpc.makeGenericClientConstructor(raftServiceDefinition(), 'RaftTransport');
-}
