@@ -46,8 +46,9 @@ export async function startServer(
   backend = new FakeBackend(),
   options: SessionApiOptions = {},
   messageBytesMax?: number,
+  serverOptions: grpc.ServerOptions = {},
 ): Promise<TestServer> {
-  const server = new grpc.Server(grpcServerOptions(messageBytesMax));
+  const server = new grpc.Server({ ...grpcServerOptions(messageBytesMax), ...serverOptions });
   const log = captureLogger();
   const registered = registerSessionServices(server, backend, { logger: log.logger, ...options });
   const port = await new Promise<number>((resolve, reject) =>
@@ -67,6 +68,20 @@ export async function startServer(
       server.forceShutdown();
     },
   };
+}
+
+/** A server interceptor that counts the messages received per method path. */
+export function countingInterceptor(counts: Map<string, number>): grpc.ServerInterceptor {
+  return (method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMessage: (message, nextMessage) => {
+            counts.set(method.path, (counts.get(method.path) ?? 0) + 1);
+            nextMessage(message);
+          },
+        }),
+    });
 }
 
 type Callback = (error: grpc.ServiceError | null, response: any) => void;

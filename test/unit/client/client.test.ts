@@ -1,0 +1,212 @@
+/** SessionClient against real gRPC servers over fake backends. */
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  CancelledError,
+  DeadlineExceededError,
+  InvalidArgumentError,
+  NotFoundError,
+  ResourceExhaustedError,
+  SessionClient,
+  UnavailableError,
+  VersionMismatchError,
+  connect,
+  type ConnectOptions,
+} from '../../../src/client/index.js';
+import { FakeBackend } from '../server/fake-backend.js';
+import { countingInterceptor, startServer, type TestServer } from '../server/harness.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function serve(backend = new FakeBackend(), serverOptions: grpc.ServerOptions = {}): Promise<TestServer> {
+  const server = await startServer(backend, {}, undefined, serverOptions);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+async function client(options: ConnectOptions): Promise<SessionClient> {
+  const c = await connect({ retryBackoffMs: 5, ...options });
+  cleanups.push(() => c.close());
+  return c;
+}
+
+describe.each(['stream', 'unary'] as const)('SessionClient (%s)', (mode) => {
+  it('creates, reads, updates, touches, lists, counts and deletes', async () => {
+    const server = await serve();
+    const c = await client({ endpoints: [server.address], mode });
+    const created = await c.create({ clientId: 'client-a', transport: 'sse', data: { cart: [1, 2] }, ttlMs: 60_000 }, { durability: 'async' });
+    expect(created.durability).toBe('async');
+    expect(created.session).toMatchObject({ clientId: 'client-a', transport: 'sse', data: { cart: [1, 2] }, ttlMs: 60_000, version: 1 });
+    const id = created.session.sessionId;
+
+    const got = await c.get(id, { consistency: 'stale', minIndex: created.index });
+    expect(got.session).toEqual(created.session);
+    expect(server.backend.reads.at(-1)).toMatchObject({ consistency: 'stale', minIndex: created.index });
+
+    const updated = await c.update(id, { data: { cart: null, user: 'ann' }, expectedVersion: 1, ttlMs: 90_000 });
+    expect(updated.session).toMatchObject({ data: { user: 'ann' }, version: 2, ttlMs: 90_000 });
+    expect((await c.touch(id)).session.version).toBe(3);
+
+    await c.create({ clientId: 'client-a', transport: 'sse' });
+    await c.create({ clientId: 'client-a', transport: 'sse' });
+    const page = await c.list('client-a', { pageSize: 2 });
+    expect(page.sessions).toHaveLength(2);
+    expect(page.nextPageToken).not.toBe('');
+    const all: string[] = [];
+    for await (const session of c.listAll('client-a', { pageSize: 1 })) all.push(session.sessionId);
+    expect(all).toHaveLength(3);
+    expect((await c.count('client-a')).count).toBe(3);
+    expect((await c.count()).count).toBe(3);
+
+    expect((await c.delete(id)).deleted).toBe(1);
+    expect((await c.deleteByClient('client-a')).deleted).toBe(2);
+    expect((await c.count()).count).toBe(0);
+    const status = await c.status();
+    expect(status).toMatchObject({ nodeId: 1, role: 'leader', clusterId: 'test-cluster' });
+  });
+
+  it('throws typed errors with the grpc code and the server message', async () => {
+    const server = await serve();
+    const c = await client({ endpoints: [server.address], mode });
+    const missing = await c.get(randomUUID()).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(NotFoundError);
+    expect((missing as NotFoundError).code).toBe(grpc.status.NOT_FOUND);
+    expect((missing as NotFoundError).codeName).toBe('NOT_FOUND');
+
+    const bad = await c.get('abc').catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(InvalidArgumentError);
+    expect((bad as Error).message).toMatch(/^session_id: /);
+
+    const { session } = await c.create({ clientId: 'c', transport: 'http' });
+    const conflict = await c.update(session.sessionId, { data: { a: 1 }, expectedVersion: 7 }).catch((e: unknown) => e);
+    expect(conflict).toBeInstanceOf(VersionMismatchError);
+    expect((conflict as Error).message).toMatch(/version 1, not the expected 7/);
+    expect(server.backend.writes.filter((w) => w.command.type === 'update')).toHaveLength(1);
+  });
+
+  it('follows UNAVAILABLE + x-leader-address to the leader and stays there', async () => {
+    const leader = await serve();
+    const followerBackend = new FakeBackend();
+    followerBackend.follower = { leaderId: 2, leaderAddress: leader.address };
+    const follower = await serve(followerBackend);
+    const c = await client({ endpoints: [follower.address], mode });
+    const created = await c.create({ clientId: 'c', transport: 'http' });
+    expect(leader.backend.sessions.has(created.session.sessionId)).toBe(true);
+    expect(followerBackend.writes).toHaveLength(1); // refused there, nothing applied
+    expect(followerBackend.sessions.size).toBe(0);
+    expect(c.currentEndpoint).toBe(leader.address);
+    await c.touch(created.session.sessionId);
+    expect(followerBackend.writes).toHaveLength(1);
+  });
+
+  it('with no leader known, tries the next endpoint', async () => {
+    const leader = await serve();
+    const leaderless = new FakeBackend();
+    leaderless.follower = { leaderId: 0, leaderAddress: '' };
+    const follower = await serve(leaderless);
+    const c = await client({ endpoints: [follower.address, leader.address], mode, connectTimeoutMs: 2_000 });
+    // connect() may pick either endpoint first; either way the write lands on the leader.
+    await c.create({ clientId: 'c', transport: 'http' });
+    expect(leader.backend.sessions.size).toBe(1);
+  });
+
+  it('gives up after retriesMax redirects', async () => {
+    const a = new FakeBackend();
+    const b = new FakeBackend();
+    const serverA = await serve(a);
+    const serverB = await serve(b);
+    a.follower = { leaderId: 2, leaderAddress: serverB.address };
+    b.follower = { leaderId: 1, leaderAddress: serverA.address };
+    const c = await client({ endpoints: [serverA.address], mode, retriesMax: 3 });
+    const error = await c.create({ clientId: 'c', transport: 'http' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as UnavailableError).leader).toBeDefined();
+    expect(a.writes.length + b.writes.length).toBe(4);
+  });
+
+  it('a deadline ends the call with DeadlineExceededError; an abort with CancelledError', async () => {
+    const server = await serve();
+    const release = server.backend.hold();
+    cleanups.push(release);
+    const c = await client({ endpoints: [server.address], mode });
+    const started = Date.now();
+    const late = await c.count('', { deadlineMs: 150 }).catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(DeadlineExceededError);
+    expect(Date.now() - started).toBeLessThan(2_000);
+
+    const controller = new AbortController();
+    const pending = c.count('', { signal: controller.signal }).catch((e: unknown) => e);
+    setTimeout(() => controller.abort(), 20);
+    expect(await pending).toBeInstanceOf(CancelledError);
+  });
+});
+
+describe('SessionClient stream mode', () => {
+  it('sends the calls of one turn in one BatchRequest and matches answers by id', async () => {
+    const counts = new Map<string, number>();
+    const server = await serve(new FakeBackend(), { interceptors: [countingInterceptor(counts)] });
+    const c = await client({ endpoints: [server.address] });
+    const created = await Promise.all(Array.from({ length: 50 }, (_, i) => c.create({ clientId: `client-${i}`, transport: 'ws', data: { i } })));
+    expect(counts.get('/sessionraft.v1.SessionService/Batch')).toBe(1);
+    created.forEach((result, i) => expect(result.session).toMatchObject({ clientId: `client-${i}`, data: { i } }));
+    const got = await Promise.all(created.map((r) => c.get(r.session.sessionId)));
+    got.forEach((result, i) => expect(result.session.sessionId).toBe(created[i]!.session.sessionId));
+    expect(counts.get('/sessionraft.v1.SessionService/Batch')).toBe(2);
+    expect(counts.get('/sessionraft.v1.SessionService/Create')).toBeUndefined();
+  });
+
+  it('cuts a BatchRequest at batchRequestBytesMax', async () => {
+    const counts = new Map<string, number>();
+    const server = await serve(new FakeBackend(), { interceptors: [countingInterceptor(counts)] });
+    const c = await client({ endpoints: [server.address], batchRequestBytesMax: 10_000 });
+    const data = { blob: 'b'.repeat(4_000) };
+    await Promise.all(Array.from({ length: 6 }, () => c.create({ clientId: 'c', transport: 'ws', data })));
+    expect(counts.get('/sessionraft.v1.SessionService/Batch')).toBe(3);
+  });
+
+  it('bounds the calls waiting per endpoint', async () => {
+    const server = await serve();
+    const release = server.backend.hold();
+    cleanups.push(release);
+    const c = await client({ endpoints: [server.address], pendingCallsMax: 2 });
+    const first = c.count();
+    const second = c.count();
+    await expect(c.count()).rejects.toBeInstanceOf(ResourceExhaustedError);
+    release();
+    expect((await first).count).toBe(0);
+    expect((await second).count).toBe(0);
+  });
+
+  it('a read in flight when its node dies is retried on the next endpoint; a write without request id is not', async () => {
+    const doomed = await serve();
+    const healthyBackend = new FakeBackend();
+    healthyBackend.follower = { leaderId: 1, leaderAddress: doomed.address };
+    const healthy = await serve(healthyBackend);
+    const c = await client({ endpoints: [healthy.address] });
+    await c.create({ clientId: 'c', transport: 'http' }); // redirected: the client now uses `doomed`
+    expect(c.currentEndpoint).toBe(doomed.address);
+    healthyBackend.follower = undefined;
+    const release = doomed.backend.hold();
+    cleanups.push(release);
+    const read = c.count();
+    const write = c.create({ clientId: 'c', transport: 'http' }).catch((e: unknown) => e);
+    await expect.poll(() => doomed.backend.reads.length + doomed.backend.writes.length).toBe(3);
+    doomed.server.forceShutdown();
+    expect((await read).count).toBe(0);
+    expect(healthyBackend.reads.length).toBe(1);
+    expect(await write).toBeInstanceOf(UnavailableError);
+    expect(healthyBackend.writes).toHaveLength(1); // only the first, refused, create
+  });
+});
+
+describe('connect', () => {
+  it('rejects nonsense options and unreachable clusters', async () => {
+    await expect(connect({ endpoints: [] })).rejects.toThrow(RangeError);
+    await expect(connect({ endpoints: ['no-port'] })).rejects.toThrow(/host:port/);
+    await expect(connect({ endpoints: ['127.0.0.1:1'], connectTimeoutMs: 200 })).rejects.toBeInstanceOf(UnavailableError);
+  });
+});
