@@ -2,11 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveSessionApiOptions } from '../../../src/server/index.js';
+import { findProtoDir, resolveSessionApiOptions } from '../../../src/server/index.js';
 import { FakeBackend } from './fake-backend.js';
 import { rawSessionClient, startServer, unary, type RawClient, type TestServer } from './harness.js';
 
@@ -59,28 +61,41 @@ describe('grpc.health.v1', () => {
   });
 });
 
+async function reflect(address: string, requests: unknown[]): Promise<any[]> {
+  const require = createRequire(import.meta.url);
+  const reflectionProto = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
+  const reflection = clientOf(reflectionProto, ['grpc', 'reflection', 'v1'], 'ServerReflection', address);
+  const call = reflection.ServerReflectionInfo() as grpc.ClientDuplexStream<unknown, any>;
+  const answers: any[] = [];
+  call.on('data', (answer: unknown) => answers.push(answer));
+  const done = new Promise<void>((resolve, reject) => {
+    call.on('end', resolve);
+    call.on('error', reject);
+  });
+  for (const request of requests) call.write(request);
+  call.end();
+  await done;
+  return answers;
+}
+
+const serviceNames = (answer: any): string[] => answer.listServicesResponse.service.map((s: { name: string }) => s.name);
+
 describe('server reflection', () => {
-  it('lists the API services and serves the session.proto descriptor', async () => {
+  it('lists the API services (and raft.proto\'s when present) and serves the session.proto descriptor', async () => {
     const server = await serve();
-    const require = createRequire(import.meta.url);
-    const reflectionProto = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
-    const reflection = clientOf(reflectionProto, ['grpc', 'reflection', 'v1'], 'ServerReflection', server.address);
-    const call = reflection.ServerReflectionInfo() as grpc.ClientDuplexStream<unknown, any>;
-    const answers: any[] = [];
-    call.on('data', (answer: unknown) => answers.push(answer));
-    const done = new Promise<void>((resolve, reject) => {
-      call.on('end', resolve);
-      call.on('error', reject);
-    });
-    call.write({ listServices: '*' });
-    call.write({ fileContainingSymbol: 'sessionraft.v1.SessionService' });
-    call.end();
-    await done;
-    const names = answers[0].listServicesResponse.service.map((s: { name: string }) => s.name);
-    expect(names).toEqual(expect.arrayContaining(['sessionraft.v1.SessionService', 'sessionraft.v1.AdminService', 'grpc.health.v1.Health']));
+    const answers = await reflect(server.address, [{ listServices: '*' }, { fileContainingSymbol: 'sessionraft.v1.SessionService' }]);
+    const expected = ['sessionraft.v1.SessionService', 'sessionraft.v1.AdminService', 'grpc.health.v1.Health'];
+    if (existsSync(path.join(findProtoDir(), 'raft.proto'))) expected.push('sessionraft.raft.v1.RaftTransport');
+    expect(serviceNames(answers[0]).sort()).toEqual(expected.sort());
     const files: Buffer[] = answers[1].fileDescriptorResponse.fileDescriptorProto;
     expect(files.length).toBeGreaterThan(0);
     expect(Buffer.concat(files).toString('latin1')).toContain('SessionService');
+  });
+
+  it('covers exactly the proto files it is given', async () => {
+    const server = await serve(new FakeBackend(), { reflectionProtoFiles: ['session.proto'] });
+    const [answer] = await reflect(server.address, [{ listServices: '*' }]);
+    expect(serviceNames(answer).sort()).toEqual(['grpc.health.v1.Health', 'sessionraft.v1.AdminService', 'sessionraft.v1.SessionService']);
   });
 });
 
