@@ -39,13 +39,13 @@ const SESSION_OVERHEAD_BYTES = 192;
  * A size estimate from the JSON sizes of the parts: independent of the MessagePack encoder,
  * so every replica (whatever its library version) evicts the same records.
  */
-export function estimateDedupBytes(clientId: string, result: CommandResult): number {
+export function estimateDedupBytes(clientId: string, result: CommandResult, dataBytes?: number): number {
   let bytes = RECORD_OVERHEAD_BYTES + clientId.length;
   if (!result.ok) return bytes + result.message.length;
   const session = result.session;
   if (session !== undefined) {
     bytes += SESSION_OVERHEAD_BYTES + session.sessionId.length + session.clientId.length + session.transport.length;
-    bytes += jsonBytes(session.data);
+    bytes += dataBytes ?? jsonBytes(session.data);
   }
   return bytes;
 }

@@ -5,12 +5,19 @@
  * pair), so equal sums mean equal sets barring a hash collision. It detects accidental
  * divergence between replicas; it is not meant to resist an adversary who picks the states.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 const MASK_256 = (1n << 256n) - 1n;
 
+/** crypto.hash (Node ≥ 20.12) skips the Hash object; createHash for older versions. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return oneShot !== undefined ? oneShot('sha256', bytes, 'hex') : crypto.createHash('sha256').update(bytes).digest('hex');
+}
+
 export function sha256Big(bytes: Uint8Array): bigint {
-  return BigInt(`0x${createHash('sha256').update(bytes).digest('hex')}`);
+  return BigInt(`0x${sha256Hex(bytes)}`);
 }
 
 export class SetHash {

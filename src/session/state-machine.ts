@@ -61,10 +61,19 @@ interface SnapshotBody {
   readonly dedup: readonly DedupRecord[];
 }
 
+/** One version of a session, with what the digest and the dedup size estimate need, each computed once. */
+interface Held {
+  readonly session: Session;
+  /** SHA-256 of the stored encoding; set when the batch that made this version ends. */
+  hash: bigint;
+  /** UTF-8 JSON size of session.data; -1 until first needed. */
+  dataBytes: number;
+}
+
 /** Changes made by one applyEntries() call, turned into ops at its end. */
 interface Batch {
-  /** Session id → the session before this batch (undefined if absent). */
-  readonly sessionsBefore: Map<string, Session | undefined>;
+  /** Session id → the session as it was before this batch (undefined if absent). */
+  readonly sessionsBefore: Map<string, Held | undefined>;
   /** Dedup key → encoded record to put, or null to delete. */
   readonly dedup: Map<string, Uint8Array | null>;
   readonly clockMsBefore: number;
@@ -131,7 +140,7 @@ const notFound = (sessionId: string): CommandResult =>
 
 export class SessionStateMachine implements SessionQueries {
   readonly options: ResolvedSessionStateMachineOptions;
-  readonly #sessions = new Map<string, Session>();
+  readonly #sessions = new Map<string, Held>();
   /** clientId → its session ids, sorted (paged listing). */
   #byClient = new Map<string, SortedList<string>>();
   /** Every session, by (expiresAtMs, sessionId): the sweeper's and count()'s view. */
@@ -243,15 +252,15 @@ export class SessionStateMachine implements SessionQueries {
     }
   }
 
-  #live(sessionId: string): Session | undefined {
-    const session = this.#sessions.get(sessionId);
-    return session !== undefined && session.expiresAtMs > this.#clockMs ? session : undefined;
+  #live(sessionId: string): Held | undefined {
+    const held = this.#sessions.get(sessionId);
+    return held !== undefined && held.session.expiresAtMs > this.#clockMs ? held : undefined;
   }
 
   #create(c: Extract<SessionCommand, { type: 'create' }>, batch: Batch): CommandResult {
     const existing = this.#sessions.get(c.sessionId);
     if (existing !== undefined) {
-      if (existing.expiresAtMs > this.#clockMs) return fail('invalid', `sessionId: ${c.sessionId} already exists`);
+      if (existing.session.expiresAtMs > this.#clockMs) return fail('invalid', `sessionId: ${c.sessionId} already exists`);
       this.#removeSession(existing, batch); // expired, not swept yet: it counts as absent
     }
     const now = this.#clockMs;
@@ -272,8 +281,9 @@ export class SessionStateMachine implements SessionQueries {
   }
 
   #update(c: Extract<SessionCommand, { type: 'update' }>, batch: Batch): CommandResult {
-    const current = this.#live(c.sessionId);
-    if (current === undefined) return notFound(c.sessionId);
+    const held = this.#live(c.sessionId);
+    if (held === undefined) return notFound(c.sessionId);
+    const current = held.session;
     if (c.expectedVersion !== 0 && c.expectedVersion !== current.version) {
       return fail('versionMismatch', `session ${c.sessionId} is at version ${current.version}, not the expected ${c.expectedVersion}`);
     }
@@ -291,22 +301,23 @@ export class SessionStateMachine implements SessionQueries {
       updatedAtMs: now,
       lastActivityMs: now,
     });
-    this.#putSession(session, current, batch);
+    this.#putSession(session, held, batch, bytes);
     return ok({ session });
   }
 
   #touch(sessionId: string, batch: Batch): CommandResult {
-    const current = this.#live(sessionId);
-    if (current === undefined) return notFound(sessionId);
+    const held = this.#live(sessionId);
+    if (held === undefined) return notFound(sessionId);
+    const current = held.session;
     const session = makeSession({ ...current, version: current.version + 1, lastActivityMs: this.#clockMs });
-    this.#putSession(session, current, batch);
+    this.#putSession(session, held, batch, held.dataBytes);
     return ok({ session });
   }
 
   #delete(sessionId: string, batch: Batch): CommandResult {
-    const current = this.#live(sessionId);
-    if (current === undefined) return notFound(sessionId);
-    this.#removeSession(current, batch);
+    const held = this.#live(sessionId);
+    if (held === undefined) return notFound(sessionId);
+    this.#removeSession(held, batch);
     return ok({ deleted: 1 });
   }
 
@@ -316,9 +327,9 @@ export class SessionStateMachine implements SessionQueries {
     if (ids === undefined) return ok({ deleted: 0 });
     let deleted = 0;
     for (const sessionId of Array.from(ids.values())) {
-      const session = this.#sessions.get(sessionId) as Session;
-      if (session.expiresAtMs > this.#clockMs) deleted++;
-      this.#removeSession(session, batch);
+      const held = this.#sessions.get(sessionId) as Held;
+      if (held.session.expiresAtMs > this.#clockMs) deleted++;
+      this.#removeSession(held, batch);
     }
     return ok({ deleted });
   }
@@ -327,9 +338,9 @@ export class SessionStateMachine implements SessionQueries {
   #expire(sessionIds: readonly string[], batch: Batch): CommandResult {
     let deleted = 0;
     for (const sessionId of sessionIds) {
-      const session = this.#sessions.get(sessionId);
-      if (session === undefined || session.expiresAtMs > this.#clockMs) continue;
-      this.#removeSession(session, batch);
+      const held = this.#sessions.get(sessionId);
+      if (held === undefined || held.session.expiresAtMs > this.#clockMs) continue;
+      this.#removeSession(held, batch);
       deleted++;
     }
     return ok({ deleted });
@@ -340,7 +351,7 @@ export class SessionStateMachine implements SessionQueries {
       clientId: requestId.clientId,
       seq: requestId.seq,
       index,
-      bytes: estimateDedupBytes(requestId.clientId, result),
+      bytes: estimateDedupBytes(requestId.clientId, result, this.#dataBytesOf(result)),
       result,
     });
     const encoded = packValue(record);
@@ -349,14 +360,25 @@ export class SessionStateMachine implements SessionQueries {
     for (const old of evicted) batch.dedup.set(dedupKey(old.clientId, old.seq), null);
   }
 
+  /** The data size of the session in a result, from the cache when it is the current version. */
+  #dataBytesOf(result: CommandResult): number | undefined {
+    if (!result.ok || result.session === undefined) return undefined;
+    const held = this.#sessions.get(result.session.sessionId);
+    if (held === undefined || held.session !== result.session) return undefined;
+    if (held.dataBytes < 0) held.dataBytes = jsonBytes(held.session.data);
+    return held.dataBytes;
+  }
+
   // ---- index maintenance -------------------------------------------------------------------
 
-  #markDirty(sessionId: string, before: Session | undefined, batch: Batch): void {
+  #markDirty(sessionId: string, before: Held | undefined, batch: Batch): void {
     if (!batch.sessionsBefore.has(sessionId)) batch.sessionsBefore.set(sessionId, before);
   }
 
-  #putSession(next: Session, previous: Session | undefined, batch: Batch): void {
-    this.#markDirty(next.sessionId, previous, batch);
+  /** Stores `next`, replacing `previousHeld` (same id) if given. dataBytes: known size of next.data, or -1. */
+  #putSession(next: Session, previousHeld: Held | undefined, batch: Batch, dataBytes = -1): void {
+    this.#markDirty(next.sessionId, previousHeld, batch);
+    const previous = previousHeld?.session;
     if (previous === undefined) {
       let ids = this.#byClient.get(next.clientId);
       if (ids === undefined) {
@@ -368,12 +390,13 @@ export class SessionStateMachine implements SessionQueries {
       if (previous.clientId !== next.clientId) throw new Error(`session ${next.sessionId} changed its clientId`);
       if (!this.#byExpiry.delete(previous)) throw new Error(`expiry index lacks session ${previous.sessionId} at ${previous.expiresAtMs}`);
     }
-    this.#sessions.set(next.sessionId, next);
+    this.#sessions.set(next.sessionId, { session: next, hash: 0n, dataBytes });
     if (!this.#byExpiry.add(next)) throw new Error(`expiry index already holds session ${next.sessionId}`);
   }
 
-  #removeSession(session: Session, batch: Batch): void {
-    this.#markDirty(session.sessionId, session, batch);
+  #removeSession(held: Held, batch: Batch): void {
+    const session = held.session;
+    this.#markDirty(session.sessionId, held, batch);
     this.#sessions.delete(session.sessionId);
     if (!this.#byExpiry.delete(session)) throw new Error(`expiry index lacks session ${session.sessionId} at ${session.expiresAtMs}`);
     const ids = this.#byClient.get(session.clientId);
@@ -389,13 +412,14 @@ export class SessionStateMachine implements SessionQueries {
     for (const [sessionId, before] of batch.sessionsBefore) {
       const after = this.#sessions.get(sessionId);
       if (after === before) continue;
-      if (before !== undefined) this.#sessionHash.remove(sha256Big(packValue(before)));
+      if (before !== undefined) this.#sessionHash.remove(before.hash);
       if (after === undefined) {
         ops.push({ type: 'del', key: sessionKey(sessionId) });
         continue;
       }
-      const value = packValue(after);
-      this.#sessionHash.add(sha256Big(value));
+      const value = packValue(after.session);
+      after.hash = sha256Big(value);
+      this.#sessionHash.add(after.hash);
       ops.push({ type: 'put', key: sessionKey(sessionId), value });
     }
     for (const [key, value] of batch.dedup) {
@@ -411,7 +435,7 @@ export class SessionStateMachine implements SessionQueries {
   // ---- queries -----------------------------------------------------------------------------
 
   get(sessionId: string, nowMs: number): Session | undefined {
-    const session = this.#sessions.get(sessionId);
+    const session = this.#sessions.get(sessionId)?.session;
     return session !== undefined && session.expiresAtMs > nowMs ? session : undefined;
   }
 
@@ -421,7 +445,7 @@ export class SessionStateMachine implements SessionQueries {
     if (ids === undefined || !(limit > 0)) return out;
     const iterator = afterSessionId === '' ? ids.values() : ids.valuesAfter(afterSessionId);
     for (const sessionId of iterator) {
-      const session = this.#sessions.get(sessionId) as Session;
+      const session = (this.#sessions.get(sessionId) as Held).session;
       if (session.expiresAtMs > nowMs) out.push(session);
       if (out.length >= limit) break;
     }
@@ -440,7 +464,7 @@ export class SessionStateMachine implements SessionQueries {
     if (expired === 0) return ids.size;
     let live = 0;
     if (ids.size <= expired) {
-      for (const sessionId of ids.values()) if ((this.#sessions.get(sessionId) as Session).expiresAtMs > nowMs) live++;
+      for (const sessionId of ids.values()) if ((this.#sessions.get(sessionId) as Held).session.expiresAtMs > nowMs) live++;
       return live;
     }
     let expiredOfClient = 0;
@@ -484,7 +508,9 @@ export class SessionStateMachine implements SessionQueries {
 
   /** The whole state (sessions in id order, dedup table, clock, applied index) as MessagePack. */
   snapshot(): Uint8Array {
-    const sessions = Array.from(this.#sessions.values()).sort((a, b) => compareStrings(a.sessionId, b.sessionId));
+    const sessions = Array.from(this.#sessions.values(), (held) => held.session).sort((a, b) =>
+      compareStrings(a.sessionId, b.sessionId),
+    );
     const body: SnapshotBody = {
       format: SNAPSHOT_FORMAT,
       version: SNAPSHOT_VERSION,
@@ -541,7 +567,7 @@ export class SessionStateMachine implements SessionQueries {
 
   /** The whole state as StateStore pairs, for StateStore.replaceAll after restore(). */
   *stateEntries(): Generator<[string, Uint8Array], void, undefined> {
-    for (const session of this.#sessions.values()) yield [sessionKey(session.sessionId), packValue(session)];
+    for (const { session } of this.#sessions.values()) yield [sessionKey(session.sessionId), packValue(session)];
     for (const record of this.#dedup.records()) yield [dedupKey(record.clientId, record.seq), packValue(record)];
     yield [CLOCK_KEY, packValue(this.#clockMs)];
     yield [APPLIED_KEY, packValue(this.#appliedIndex)];
@@ -556,19 +582,19 @@ export class SessionStateMachine implements SessionQueries {
     this.#sessions.clear();
     this.#sessionHash.reset();
     this.#dedup.clear();
-    const byId = state.sessions.map(([s]) => s).sort((a, b) => compareStrings(a.sessionId, b.sessionId));
+    const byId = state.sessions.slice().sort((a, b) => compareStrings(a[0].sessionId, b[0].sessionId));
     const grouped = new Map<string, string[]>();
-    for (const session of byId) {
+    for (const [session, hash] of byId) {
       if (this.#sessions.has(session.sessionId)) throw new Error(`install: session ${session.sessionId} present twice`);
-      this.#sessions.set(session.sessionId, session);
+      this.#sessions.set(session.sessionId, { session, hash, dataBytes: -1 });
+      this.#sessionHash.add(hash);
       const ids = grouped.get(session.clientId);
       if (ids === undefined) grouped.set(session.clientId, [session.sessionId]);
       else ids.push(session.sessionId);
     }
-    for (const [, hash] of state.sessions) this.#sessionHash.add(hash);
     this.#byClient = new Map();
     for (const [clientId, ids] of grouped) this.#byClient.set(clientId, SortedList.fromSorted(ids, compareStrings));
-    this.#byExpiry = SortedList.fromSorted(byId.slice().sort(compareExpiry), compareExpiry);
+    this.#byExpiry = SortedList.fromSorted(byId.map(([session]) => session).sort(compareExpiry), compareExpiry);
     const dedup = state.dedup.slice().sort((a, b) => a[0].index - b[0].index);
     for (const [record, hash] of dedup) this.#dedup.install(record, hash);
     this.#clockMs = state.clockMs;
@@ -586,15 +612,20 @@ export class SessionStateMachine implements SessionQueries {
       ids.checkInvariants();
       if (ids.size === 0) throw new Error(`client index of ${clientId} is empty but present`);
       for (const id of ids.values()) {
-        if (this.#sessions.get(id)?.clientId !== clientId) throw new Error(`client index of ${clientId} holds ${id}, which is not theirs`);
+        if (this.#sessions.get(id)?.session.clientId !== clientId) throw new Error(`client index of ${clientId} holds ${id}, which is not theirs`);
       }
       indexed += ids.size;
     }
     if (indexed !== this.#sessions.size) throw new Error(`client index holds ${indexed} sessions, the map ${this.#sessions.size}`);
     const fresh = new SetHash();
-    for (const session of this.#sessions.values()) {
+    for (const { session, hash, dataBytes } of this.#sessions.values()) {
       if (!this.#byExpiry.has(session)) throw new Error(`expiry index lacks ${session.sessionId}`);
-      fresh.add(sha256Big(packValue(session)));
+      const expected = sha256Big(packValue(session));
+      if (hash !== expected) throw new Error(`session ${session.sessionId}: cached hash is out of date`);
+      if (dataBytes !== -1 && dataBytes !== jsonBytes(session.data)) {
+        throw new Error(`session ${session.sessionId}: cached data size ${dataBytes} is wrong`);
+      }
+      fresh.add(expected);
     }
     if (fresh.hex() !== this.#sessionHash.hex()) throw new Error('session set hash is out of date');
     this.#dedup.checkInvariants();
