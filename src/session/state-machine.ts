@@ -233,8 +233,9 @@ export class SessionStateMachine implements SessionQueries {
       // Only the limits: defaultTtlMs is the proposer's business, never apply()'s.
       command = validateCommand(raw, { dataBytesMax: this.options.dataBytesMax });
     } catch (error) {
-      if (!(error instanceof ValidationError)) throw error;
-      return fail('invalid', error.message);
+      // Validation changes nothing, so any failure is the entry's fault: answer, never crash
+      // (every replica would crash on the same entry, forever).
+      return fail('invalid', error instanceof ValidationError ? error.message : `command: ${(error as Error).message}`);
     }
     switch (command.type) {
       case 'create':

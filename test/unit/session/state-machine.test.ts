@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LogIndex } from '../../../src/raft/index.js';
-import { Driver, HOUR, T0, entry, sortedPairs, uuid } from './helpers.js';
+import { Driver, HOUR, T0, entry, prng, sortedPairs, uuid } from './helpers.js';
 import {
   CLOCK_KEY,
   SessionStateMachine,
@@ -344,6 +344,31 @@ describe('entries', () => {
     }
     expect(a.sm.digest()).toBe(before);
     expect(b.sm.digest()).toBe(before);
+  });
+
+  it('fuzzed bytes (random and bit-flipped commands) never throw and keep replicas equal', () => {
+    const random = prng(42);
+    const a = new Driver({ dedupEntriesMax: 50 });
+    const b = new Driver({ dedupEntriesMax: 50 });
+    const valid = [
+      entry(1, { type: 'create', sessionId: uuid(1), clientId: 'a', transport: 'http', data: { k: [1, { x: 'y' }] }, ttlMs: HOUR, maxLifetimeMs: 0 }, T0, { clientId: 'sdk', seq: 1 }).data,
+      entry(1, { type: 'update', sessionId: uuid(1), merge: { k: null, z: 2 }, expectedVersion: 0, ttlMs: 0 }, T0 + 1).data,
+      entry(1, { type: 'expire', sessionIds: [uuid(1), uuid(2)] }, T0 + 2).data,
+    ];
+    for (let i = 0; i < 600; i++) {
+      let bytes: Uint8Array;
+      if (i % 2 === 0) {
+        bytes = Uint8Array.from({ length: 1 + Math.floor(random() * 40) }, () => Math.floor(random() * 256));
+      } else {
+        bytes = Uint8Array.from(valid[i % valid.length]!);
+        for (let flips = 1 + Math.floor(random() * 3); flips > 0; flips--) {
+          bytes[Math.floor(random() * bytes.length)] ^= 1 << Math.floor(random() * 8);
+        }
+      }
+      expect(a.applyBytes(bytes)).toEqual(b.applyBytes(bytes));
+    }
+    expect(a.sm.digest()).toBe(b.sm.digest());
+    a.sm.checkInvariants();
   });
 
   it('a stamp out of range is invalid and does not move the clock', () => {
