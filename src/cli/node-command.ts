@@ -9,6 +9,7 @@ import pino, { type Logger } from 'pino';
 import { NODE_DEFAULTS, SessionNode, resolveNodeOptions, type NodeOptions } from '../node/index.js';
 import type { NodeId } from '../raft/index.js';
 import { registerSessionServices } from '../server/index.js';
+import { transportServerOptions } from '../transport/index.js';
 import { prettyDestination } from './log-format.js';
 
 const FLAGS = {
@@ -151,11 +152,14 @@ export async function runNode(args: readonly string[]): Promise<void> {
   const { options, logLevel, logFormat } = nodeOptionsFromArgs(args);
   const logger = createLogger(logLevel, logFormat, options.id);
   const node = await SessionNode.open(options, logger.child({ module: 'node' }));
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': 32 * 1024 * 1024,
-    'grpc.max_send_message_length': 32 * 1024 * 1024,
+  // Peer frames may be up to the transport's message limit; client requests are capped per call
+  // by the session services' own validation.
+  const server = new grpc.Server(transportServerOptions());
+  registerSessionServices(server, node, {
+    dataBytesMax: options.dataBytesMax,
+    defaultTtlMs: options.defaultTtlMs,
+    logger: logger.child({ module: 'server' }),
   });
-  registerSessionServices(server, node, { dataBytesMax: options.dataBytesMax, logger: logger.child({ module: 'server' }) });
   node.bindTransport(server);
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(options.listenAddress, grpc.ServerCredentials.createInsecure(), (error) =>

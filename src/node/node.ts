@@ -60,6 +60,9 @@ interface ReadBatch {
   readonly reads: Deferred<LogIndex>[];
 }
 
+/** Ticks stepped per loop turn; the rest of a backlog is dropped (see feedCore). */
+const TICKS_PER_TURN_MAX = 2;
+
 export class SessionNode implements SessionBackend {
   private readonly proposals: PendingProposal[] = [];
   private readonly linearizableReads: Deferred<LogIndex>[] = [];
@@ -322,8 +325,14 @@ export class SessionNode implements SessionBackend {
 
   /** Steps everything that arrived since the last turn into the core. */
   private feedCore(): void {
-    for (; this.pendingTicks > 0; this.pendingTicks--) this.core.tick();
+    // Messages before ticks: while this node was busy (a long fsync), its peers' heartbeats and
+    // acks queued up; stepping the ticks first would time out a leader that was alive all along.
     for (const message of this.inbox.splice(0)) this.core.step(message);
+    // Ticks that piled up while the loop was blocked are mostly dropped: a stalled node slows its
+    // own clock rather than firing an election (or a check-quorum step-down) on stale evidence.
+    const ticks = Math.min(this.pendingTicks, TICKS_PER_TURN_MAX);
+    this.pendingTicks = 0;
+    for (let i = 0; i < ticks; i++) this.core.tick();
     for (const peer of this.unreachable) this.core.reportUnreachable(peer);
     this.unreachable.clear();
     for (const { peer, ok } of this.snapshotStatus.splice(0)) this.core.reportSnapshot(peer, ok);
