@@ -26,6 +26,7 @@ import {
   type ReadCallOptions,
   type Session,
   type SessionWriteResult,
+  type CreateResult,
   type UpdateInput,
   type WireRequest,
   type WireResponse,
@@ -110,6 +111,10 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+function optionalSession(response: WireResponse): Session | undefined {
+  return response.session ? sessionFromWire(response.session) : undefined;
+}
+
 function requiredSession(response: WireResponse, operation: Operation): Session {
   if (!response.session) throw new InternalError(grpc.status.INTERNAL, `${operation} answered without a session`);
   return sessionFromWire(response.session);
@@ -147,7 +152,7 @@ export class SessionClient {
     return this.current.address;
   }
 
-  async create(input: CreateInput, options: WriteCallOptions = {}): Promise<SessionWriteResult> {
+  async create(input: CreateInput, options: WriteCallOptions = {}): Promise<CreateResult> {
     const request: WireRequest = {
       clientId: input.clientId,
       transport: input.transport,
@@ -175,13 +180,13 @@ export class SessionClient {
       ...writeFields(options),
     };
     const response = await this.invoke('update', request, options);
-    return { session: requiredSession(response, 'update'), index: response.index, durability: durabilityFromWire(response.durability) };
+    return { session: optionalSession(response), index: response.index, durability: durabilityFromWire(response.durability) };
   }
 
   /** Marks activity: pushes the idle expiry out by the session's TTL. */
   async touch(sessionId: string, options: WriteCallOptions = {}): Promise<SessionWriteResult> {
     const response = await this.invoke('touch', { sessionId, ...writeFields(options) }, options);
-    return { session: requiredSession(response, 'touch'), index: response.index, durability: durabilityFromWire(response.durability) };
+    return { session: optionalSession(response), index: response.index, durability: durabilityFromWire(response.durability) };
   }
 
   async delete(sessionId: string, options: WriteCallOptions = {}): Promise<DeleteResult> {

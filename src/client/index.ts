@@ -35,6 +35,7 @@ export type {
   ReadResult,
   Session,
   SessionWriteResult,
+  CreateResult,
   UpdateInput,
   WriteCallOptions,
   WriteResult,

@@ -72,6 +72,15 @@ export interface WriteResult {
   readonly durability: Durability;
 }
 export interface SessionWriteResult extends WriteResult {
+  /**
+   * The session after the write. An ASYNC write is answered before it is applied: a create then
+   * carries the session as requested with its times at 0, an update or touch carries none; read
+   * it back with `minIndex: index`.
+   */
+  readonly session: Session | undefined;
+}
+export interface CreateResult extends WriteResult {
+  /** For an ASYNC create, the session as requested, version 1, times 0 until it is applied. */
   readonly session: Session;
 }
 export interface DeleteResult extends WriteResult {

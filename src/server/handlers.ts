@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import type { LogIndex } from '../raft/index.js';
-import type { Session } from '../session/index.js';
+import type { Session, SessionCommand } from '../session/index.js';
 import type { ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
 import { ApiError, commandFailure, notFound } from './errors.js';
 import { durabilityToWire, sessionToWire, wireSessionBytes } from './mapping.js';
@@ -58,6 +58,26 @@ function readOptions(read: ValidRead, context: CallContext): ReadOptions {
   return { consistency: read.consistency, minIndex: read.minIndex, ...callOptions(context) };
 }
 
+/**
+ * An ASYNC create is answered before it is applied: the session as the request made it, with
+ * version 1 and the times left at 0 (they are stamped at apply; read with min_index = index).
+ */
+function acceptedSession(command: Extract<SessionCommand, { type: 'create' }>): Session {
+  return {
+    sessionId: command.sessionId,
+    clientId: command.clientId,
+    transport: command.transport,
+    createdAtMs: 0,
+    updatedAtMs: 0,
+    lastActivityMs: 0,
+    data: command.data,
+    ttlMs: command.ttlMs,
+    maxLifetimeMs: command.maxLifetimeMs,
+    version: 1,
+    expiresAtMs: 0,
+  };
+}
+
 function resultSession(outcome: WriteOutcome): Session | undefined {
   const result = outcome.result;
   if (!result.ok) throw commandFailure(result);
@@ -84,20 +104,18 @@ export function createHandlers(backend: SessionBackend, options: ResolvedSession
   return {
     create: async (request, context) => {
       const valid = validateCreate(request, options);
-      const outcome = await backend.write(
-        {
-          type: 'create',
-          // Chosen here, on the serving node; a retry with the same request id gets the first id back.
-          sessionId: randomUUID(),
-          clientId: valid.clientId,
-          transport: valid.transport,
-          data: valid.data,
-          ttlMs: valid.ttlMs,
-          maxLifetimeMs: valid.maxLifetimeMs,
-        },
-        writeOptions(valid.write, context),
-      );
-      const session = resultSession(outcome);
+      const command = {
+        type: 'create' as const,
+        // Chosen here, on the serving node; a retry with the same request id gets the first id back.
+        sessionId: randomUUID(),
+        clientId: valid.clientId,
+        transport: valid.transport,
+        data: valid.data,
+        ttlMs: valid.ttlMs,
+        maxLifetimeMs: valid.maxLifetimeMs,
+      };
+      const outcome = await backend.write(command, writeOptions(valid.write, context));
+      const session = resultSession(outcome) ?? (outcome.durability === 'async' ? acceptedSession(command) : undefined);
       if (session === undefined) throw new ApiError(status.INTERNAL, `create applied at index ${outcome.index} returned no session`);
       return { session: sessionToWire(session), index: outcome.index, durability: durabilityToWire(outcome.durability) };
     },

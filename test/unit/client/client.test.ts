@@ -44,12 +44,16 @@ describe.each(['stream', 'unary'] as const)('SessionClient (%s)', (mode) => {
     const id = created.session.sessionId;
 
     const got = await c.get(id, { consistency: 'stale', minIndex: created.index });
-    expect(got.session).toEqual(created.session);
+    expect(got.session).toMatchObject({ sessionId: id, clientId: 'client-a', data: { cart: [1, 2] }, version: 1 });
+    expect(got.session.createdAtMs).toBeGreaterThan(0); // the ASYNC create's answer had no times yet
     expect(server.backend.reads.at(-1)).toMatchObject({ consistency: 'stale', minIndex: created.index });
 
     const updated = await c.update(id, { data: { cart: null, user: 'ann' }, expectedVersion: 1, ttlMs: 90_000 });
     expect(updated.session).toMatchObject({ data: { user: 'ann' }, version: 2, ttlMs: 90_000 });
-    expect((await c.touch(id)).session.version).toBe(3);
+    expect((await c.touch(id)).session?.version).toBe(3);
+    const asyncTouch = await c.touch(id, { durability: 'async' });
+    expect(asyncTouch.session).toBeUndefined(); // answered before apply
+    expect((await c.get(id, { minIndex: asyncTouch.index })).session.version).toBe(4);
 
     await c.create({ clientId: 'client-a', transport: 'sse' });
     await c.create({ clientId: 'client-a', transport: 'sse' });
