@@ -54,7 +54,11 @@ export class FakeBackend implements SessionBackend {
     this.throwIfTold();
     if (this.follower) throw new NotLeaderError(nodeId(this.follower.leaderId), this.follower.leaderAddress || undefined);
     this.index++;
-    return { index: logIndex(this.index), result: this.apply(command), durability: options.durability ?? 'sync' };
+    const result = this.apply(command);
+    // Like the node: an ASYNC write is answered after the leader's fsync, before apply, so its
+    // result is not known yet.
+    if (options.durability === 'async') return { index: logIndex(this.index), result: { ok: true }, durability: 'async' };
+    return { index: logIndex(this.index), result, durability: 'sync' };
   }
 
   async read<T>(query: (view: SessionQueries, appliedIndex: LogIndex) => T, options: ReadOptions = {}): Promise<T> {

@@ -59,6 +59,21 @@ describe('SessionService unary', () => {
     expect(response.session.ttlMs).toBe(60_000);
   });
 
+  it('an ASYNC write is answered before apply: a create with the session as requested, an update with none', async () => {
+    const created = await create({ durability: 'DURABILITY_ASYNC', ttlMs: 60_000 });
+    expect(created.durability).toBe('DURABILITY_ASYNC');
+    expect(created.session).toMatchObject({ clientId: 'client-a', transport: 'http', ttlMs: 60_000, version: 1, createdAtMs: 0 });
+    expect(JSON.parse(created.session.dataJson)).toEqual({ user: 'ann' });
+    const id = created.session.sessionId;
+    expect(backend.sessions.has(id)).toBe(true);
+    const updated = await unary(client, 'Update', { sessionId: id, dataJson: '{"x":1}', durability: 'DURABILITY_ASYNC' });
+    expect(updated.error).toBeNull();
+    expect(updated.response.session).toBeNull();
+    expect(updated.response.index).toBe(backend.index);
+    const read = await unary(client, 'Get', { sessionId: id, minIndex: updated.response.index });
+    expect(JSON.parse(read.response.session.dataJson)).toEqual({ user: 'ann', x: 1 });
+  });
+
   it('Get returns the session and the applied index; a missing one is NOT_FOUND', async () => {
     const created = await create();
     const got = await unary(client, 'Get', { sessionId: created.session.sessionId, consistency: 'READ_CONSISTENCY_STALE', minIndex: 1 });
