@@ -51,6 +51,11 @@ import {
 
 /** Messages queued for the next Ready; beyond it new messages are dropped (Raft tolerates loss). */
 export const OUTBOX_MESSAGES_MAX = 100_000;
+/**
+ * Election timeouts a follower may stay in snapshot state without the snapshot being
+ * acknowledged or reported; then the leader probes again (the snapshot message may be lost).
+ */
+export const SNAPSHOT_WAIT_ELECTION_TIMEOUTS_MAX = 5;
 /** Committed entries handed out in one Ready; the rest follow in the next ones. */
 export const COMMITTED_ENTRIES_PER_READY_MAX = 8_192;
 
@@ -183,6 +188,11 @@ export class RaftCore implements RaftNode {
   }
 
   readIndex(context: Uint8Array): void {
+    if (this.readStates.length >= this.options.pendingReadsMax) {
+      // Answers the runtime has not collected yet count against the same limit.
+      this.droppedReads.push(context);
+      return;
+    }
     if (this.role === 'leader') {
       this.handleReadRequest(this.id, context);
       return;
@@ -347,10 +357,10 @@ export class RaftCore implements RaftNode {
   }
 
   private stepLowerTerm(m: Message): void {
-    const { checkQuorum, preVote } = this.options;
-    if ((checkQuorum || preVote) && (m.type === 'heartbeat' || m.type === 'append')) {
-      // A stale leader (e.g. back from a partition) whose followers ignore it under leader
-      // stickiness: tell it our term so it steps down instead of holding the cluster back.
+    if (m.type === 'heartbeat' || m.type === 'append') {
+      // We may have raised our term in a partition while the others ignored our votes (leader
+      // stickiness): tell this leader our term so that it steps down and a new election can
+      // include us; otherwise we would stay cut off for good.
       this.send({ type: 'appendResponse', to: m.from, term: this.term, index: 0 as LogIndex });
     } else if (m.type === 'preVote') {
       // A pre-candidate with a lower term must learn ours, or it could campaign forever.
@@ -358,12 +368,13 @@ export class RaftCore implements RaftNode {
     }
   }
 
+  /**
+   * Leader stickiness (Raft dissertation §4.2.3): within an election timeout of hearing from a
+   * leader (or while leading), (pre)votes are ignored. Unlike etcd this holds with check-quorum
+   * off too, so that a removed server cannot depose a healthy leader in any configuration.
+   */
   private inLease(): boolean {
-    return (
-      this.options.checkQuorum &&
-      this.leader !== NO_NODE &&
-      this.electionElapsedTicks < this.options.electionTimeoutTicks
-    );
+    return this.leader !== NO_NODE && this.electionElapsedTicks < this.options.electionTimeoutTicks;
   }
 
   private handleVoteRequest(m: Message): void {
@@ -492,6 +503,7 @@ export class RaftCore implements RaftNode {
   private tickHeartbeat(): void {
     this.heartbeatElapsedTicks++;
     this.electionElapsedTicks++;
+    this.tickSnapshotWaits();
     if (this.electionElapsedTicks >= this.options.electionTimeoutTicks) {
       this.electionElapsedTicks = 0;
       if (this.options.checkQuorum && !this.checkQuorumActive()) {
@@ -504,6 +516,18 @@ export class RaftCore implements RaftNode {
     if (this.heartbeatElapsedTicks >= this.options.heartbeatIntervalTicks) {
       this.heartbeatElapsedTicks = 0;
       this.bcastHeartbeat();
+    }
+  }
+
+  private tickSnapshotWaits(): void {
+    const waitTicksMax = SNAPSHOT_WAIT_ELECTION_TIMEOUTS_MAX * this.options.electionTimeoutTicks;
+    for (const pr of this.progress.values()) {
+      if (pr.state !== 'snapshot') continue;
+      pr.snapshotWaitTicks++;
+      if (pr.snapshotWaitTicks >= waitTicksMax) {
+        pr.pendingSnapshot = 0 as LogIndex;
+        pr.becomeProbe();
+      }
     }
   }
 
@@ -843,6 +867,11 @@ export class RaftCore implements RaftNode {
     if (pr === undefined) return;
     pr.recentActive = true;
     const index = m.index ?? (0 as LogIndex);
+    // Leader Completeness: nobody can have (or have committed) more of our term's log than we do.
+    invariant(
+      index <= this.log.lastIndex(),
+      () => `leader ${this.id} (term ${this.term}): node ${m.from} acknowledged index ${index} beyond our last index ${this.log.lastIndex()}`,
+    );
     if (m.reject) {
       if (pr.maybeDecrTo(index, this.probeIndexFromHint(index, m.rejectHint))) this.sendAppend(m.from, true);
       return;
@@ -884,6 +913,9 @@ export class RaftCore implements RaftNode {
     if (pr === undefined) return;
     pr.recentActive = true;
     pr.probeSent = false;
+    // The whole window may have been lost: free a slot so that one append goes out; if there
+    // is a gap, the follower rejects it and we fall back to probing.
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex() || pr.state === 'probe') this.sendAppend(m.from, true);
     if (m.context === undefined) return;
     const acks = this.readOnly.recvAck(m.from, m.context);

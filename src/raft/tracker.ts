@@ -54,6 +54,12 @@ export class Inflights {
     this.sizes.splice(0, n);
   }
 
+  /** Frees the oldest message, if any (to probe a full window that may have been lost). */
+  freeFirstOne(): void {
+    const first = this.lastIndexes[0];
+    if (first !== undefined) this.freeLE(first);
+  }
+
   reset(): void {
     this.lastIndexes.length = 0;
     this.sizes.length = 0;
@@ -73,6 +79,8 @@ export class Progress {
   recentActive: boolean;
   /** In probe state: an append is out, wait for its answer before sending another. */
   probeSent = false;
+  /** In snapshot state: ticks spent waiting for the snapshot to be acknowledged or reported. */
+  snapshotWaitTicks = 0;
   readonly inflights: Inflights;
 
   constructor(
@@ -113,6 +121,7 @@ export class Progress {
     this.next = next;
     this.pendingSnapshot = 0 as LogIndex;
     this.probeSent = false;
+    this.snapshotWaitTicks = 0;
     this.inflights.reset();
   }
 

@@ -131,6 +131,15 @@ export class Network {
     return this.start(id as NodeId, emptyDisk(), bootstrap);
   }
 
+  /** The runtime's compaction: the core drops the entries, the disk keeps the snapshot meta. */
+  compact(id: number, index: number): void {
+    const meta = this.node(id).compact(index as LogIndex);
+    const disk = this.disks.get(id as NodeId)!;
+    disk.snapshot = meta;
+    disk.snapshotData = bytes(`snap@${meta.index}`);
+    disk.entries = disk.entries.filter((e) => e.index > meta.index);
+  }
+
   isolate(id: number): void {
     for (const other of this.nodes.keys()) {
       if (other === id) continue;
@@ -221,11 +230,17 @@ export class Network {
     this.stabilize();
   }
 
-  /** Ticks `id` alone (others hear nothing but its messages) until it leads; bounded. */
-  electLeader(id: number, attemptsMax = 20): void {
+  /**
+   * Makes `id` win an election whatever the leases: it campaigns as a leadership-transfer
+   * target would (a 'timeoutNow' stepped in), repeatedly if a higher term comes back; bounded.
+   */
+  electLeader(id: number, attemptsMax = 5): void {
+    const node = this.node(id);
     for (let i = 0; i < attemptsMax; i++) {
-      this.campaign(id);
-      if (this.node(id).status().role === 'leader') return;
+      const from = [...this.nodes.keys()].find((other) => other !== id)!;
+      node.step({ type: 'timeoutNow', from, to: id as NodeId, term: node.status().term });
+      this.stabilize();
+      if (node.status().role === 'leader') return;
     }
     throw new Error(`node ${id} did not become leader in ${attemptsMax} campaigns`);
   }
