@@ -72,7 +72,10 @@ function leaderFromMetadata(metadata: grpc.Metadata | undefined): LeaderHint | u
 }
 
 export function errorFromServiceError(error: grpc.ServiceError): SessionRaftError {
-  return errorFromStatus(error.code, error.details || error.message, leaderFromMetadata(error.metadata));
+  const details = error.details || error.message;
+  // Never reached the node: nothing was proposed, so the call may go elsewhere (see LeaderHint).
+  const neverSent = error.code === grpc.status.UNAVAILABLE && details.includes('No connection established');
+  return errorFromStatus(error.code, details, leaderFromMetadata(error.metadata) ?? (neverSent ? { id: 0, address: '' } : undefined));
 }
 
 export class Endpoint {
@@ -217,9 +220,16 @@ export class Endpoint {
   /** Calls sent on a stream that broke have no answer: they fail UNAVAILABLE (the caller decides on retries). */
   private onStreamEnd(stream: BatchStreamCall, error: SessionRaftError): void {
     if (this.stream === stream) this.stream = undefined;
+    // grpc-js says "No connection established" when the stream never reached the node: nothing
+    // was sent, so (like a follower's refusal) the call is safe to retry elsewhere.
+    const neverSent = error.message.includes('No connection established');
     const failure =
       error instanceof UnavailableError || error.code === grpc.status.CANCELLED
-        ? new UnavailableError(grpc.status.UNAVAILABLE, `batch stream to ${this.address} failed: ${error.message}`)
+        ? new UnavailableError(
+            grpc.status.UNAVAILABLE,
+            `batch stream to ${this.address} failed: ${error.message}`,
+            neverSent ? { id: 0, address: '' } : undefined,
+          )
         : error;
     for (const [id, entry] of this.pending) {
       if (entry.stream === stream) this.settle(id, failure);

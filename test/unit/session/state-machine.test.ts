@@ -362,7 +362,8 @@ describe('entries', () => {
       } else {
         bytes = Uint8Array.from(valid[i % valid.length]!);
         for (let flips = 1 + Math.floor(random() * 3); flips > 0; flips--) {
-          bytes[Math.floor(random() * bytes.length)] ^= 1 << Math.floor(random() * 8);
+          const at = Math.floor(random() * bytes.length);
+          bytes[at] = bytes[at]! ^ (1 << Math.floor(random() * 8));
         }
       }
       expect(a.applyBytes(bytes)).toEqual(b.applyBytes(bytes));
