@@ -166,6 +166,9 @@ export class RaftCore implements RaftNode {
   }
 
   propose(data: Uint8Array): ProposeResult {
+    if (data.byteLength === 0) {
+      throw new RangeError('propose() needs non-empty data: an empty normal entry is a leader no-op');
+    }
     const refusal = this.proposalRefusal();
     if (refusal) return refusal;
     const entry = this.appendEntry('normal', data);

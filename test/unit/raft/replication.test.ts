@@ -129,6 +129,12 @@ describe('log replication and fast backtracking', () => {
     expect(net.node(1).propose(bytes('y'))).toEqual({ ok: false, reason: 'overloaded', leader: 1 });
   });
 
+  it('rejects empty proposals (an empty entry is a leader no-op)', () => {
+    const net = new Network({ voters: [1] });
+    net.campaign(1);
+    expect(() => net.node(1).propose(new Uint8Array(0))).toThrow(RangeError);
+  });
+
   it('a follower refuses proposals, naming the leader', () => {
     const net = new Network({ voters: [1, 2, 3] });
     expect(net.node(2).propose(bytes('x'))).toEqual({ ok: false, reason: 'notLeader', leader: NO_NODE });
