@@ -3,6 +3,7 @@
  * API and client. Writes go through the leader, reads on every node, kill -9 of the leader loses
  * no acknowledged SYNC write, a restarted node catches up, both durabilities, unary and stream.
  */
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionClient, UnavailableError, type Session } from '../../src/client/index.js';
@@ -28,7 +29,7 @@ async function createAcknowledged(count: number, clientId: string): Promise<Map<
 }
 
 beforeAll(async () => {
-  cluster = await TestCluster.start({ nodes: 3, nodeArgs: ['--snapshot-entries', '200'] });
+  cluster = await TestCluster.start({ nodes: 3, nodeArgs: ['--snapshot-entries', '200', '--sweep-ms', '300'] });
   await cluster.waitForLeader();
   client = await SessionClient.connect({ endpoints: [...cluster.endpoints], retriesMax: 10 });
 }, 60_000);
@@ -127,12 +128,15 @@ describe('a three-node cluster of real processes', () => {
 
     // The killed node restarts from its disk and catches up (through a snapshot: the log was
     // compacted every 200 entries), ending with the same state digest as the others.
-    cluster.startNode(oldLeader);
+    // 250 entries while it is down: the leader snapshots every 200, so the entries the restarted
+    // node lacks are compacted away and it must catch up through a snapshot.
     await createAcknowledged(250, 'frank');
+    cluster.startNode(oldLeader);
     const { index } = await client.create({ clientId: 'frank', transport: 'http' });
     await cluster.waitForApplied(index);
     const digests = await Promise.all(cluster.ids.map(async (id) => (await cluster.status(id)).stateDigest));
     expect(new Set(digests).size).toBe(1);
+    expect(readFileSync(cluster.logPath(oldLeader), 'utf8')).toMatch(/installing snapshot from leader/);
   });
 
   it('hands leadership off on SIGTERM and the stopped node rejoins on restart', async () => {
@@ -148,6 +152,17 @@ describe('a three-node cluster of real processes', () => {
     cluster.startNode(leader);
     const { index } = await client.create({ clientId: 'gina', transport: 'http' });
     await cluster.waitForApplied(index);
+  });
+
+  it('expires an idle session: hidden from reads at once, then deleted by the leader sweep', async () => {
+    const { session } = await client.create({ clientId: 'henry', transport: 'http', ttlMs: 1_000 });
+    expect((await client.get(session.sessionId)).session.expiresAtMs).toBe(session.createdAtMs + 1_000);
+    await sleep(1_200);
+    await expect(client.get(session.sessionId)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    expect((await client.count('henry')).count).toBe(0);
+    const deadline = Date.now() + 5_000;
+    while (!/expired idle sessions/.test(cluster.logTails(400)) && Date.now() < deadline) await sleep(100);
+    expect(cluster.logTails(400)).toMatch(/expired idle sessions/);
   });
 
   it('rejects bad input with INVALID_ARGUMENT naming the field, and writes nothing', async () => {
