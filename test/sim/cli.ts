@@ -1,7 +1,8 @@
 /**
  * The simulation's command line:
  *   npx tsx test/sim/cli.ts --seeds N [--seed S | --from S] [--nodes 3|5] [--steps K]
- *                           [--bug NAME] [--profile NAME] [--verbose]
+ *                           [--bug NAME] [--profile NAME] [--prevote on|off]
+ *                           [--checkquorum on|off] [--verbose]
  * `--seed S` replays that one seed; `--from S` runs N seeds starting at S. Prints one summary
  * line (`sim: seeds=… steps=… faults=… ops=… violations=…`), a steps/s line, and for each failing
  * seed its violations and a replay command; exits 1 on any violation, 2 on bad arguments.
@@ -22,6 +23,8 @@ function parseArgs(argv: readonly string[]): CliArgs {
   let steps: number | undefined;
   let bug: BugName | undefined;
   let profile: ProfileName | undefined;
+  let preVote: boolean | undefined;
+  let checkQuorum: boolean | undefined;
   let verbose = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] as string;
@@ -48,6 +51,8 @@ function parseArgs(argv: readonly string[]): CliArgs {
         break;
       }
       case '--profile': profile = profileNamed(value()).name; break;
+      case '--prevote': preVote = onOff(flag, value()); break;
+      case '--checkquorum': checkQuorum = onOff(flag, value()); break;
       case '--verbose': verbose = true; break;
       default: throw new RangeError(`unknown argument '${flag}' (profiles: ${PROFILE_NAMES.join(', ')})`);
     }
@@ -59,8 +64,15 @@ function parseArgs(argv: readonly string[]): CliArgs {
     ...(steps !== undefined ? { steps } : {}),
     ...(bug !== undefined ? { bug } : {}),
     ...(profile !== undefined ? { profile } : {}),
+    ...(preVote !== undefined ? { preVote } : {}),
+    ...(checkQuorum !== undefined ? { checkQuorum } : {}),
   };
   return { run, verbose };
+}
+
+function onOff(flag: string, text: string): boolean {
+  if (text !== 'on' && text !== 'off') throw new RangeError(`${flag} must be on or off, got '${text}'`);
+  return text === 'on';
 }
 
 function positiveInt(flag: string, text: string): number {

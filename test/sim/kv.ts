@@ -3,8 +3,8 @@
  * log entries (an empty entry is the leader's no-op; conf-change entries leave the map alone).
  * It keeps an order-independent hash of its contents so replicas can be compared cheaply.
  */
-import type { Entry, LogIndex, Term } from '../../src/raft/index.js';
-import { logIndex, term } from '../../src/raft/index.js';
+import type { ConfState, Entry, LogIndex, SnapshotMeta, Term } from '../../src/raft/index.js';
+import { applyConfChange, decodeConfChange, logIndex, term } from '../../src/raft/index.js';
 import { hashString } from './hash.js';
 
 export type KvCommand =
@@ -49,6 +49,12 @@ export class KvStateMachine {
   private contentHashHi = 0;
   appliedIndex: LogIndex = logIndex(0);
   appliedTerm: Term = term(0);
+  /** Membership as of appliedIndex (what a snapshot taken now must carry). */
+  confState: ConfState;
+
+  constructor(bootstrapConfState: ConfState) {
+    this.confState = bootstrapConfState;
+  }
 
   get(key: string): string | undefined {
     return this.kv.get(key);
@@ -70,7 +76,11 @@ export class KvStateMachine {
     }
     this.appliedIndex = entry.index;
     this.appliedTerm = entry.term;
-    if (entry.type !== 'normal' || entry.data.length === 0) return undefined;
+    if (entry.type === 'confChange') {
+      this.confState = applyConfChange(this.confState, decodeConfChange(entry.data));
+      return undefined;
+    }
+    if (entry.data.length === 0) return undefined;
     const command = decodeCommand(entry.data);
     if (command.op === 'put') this.set(command.key, command.value);
     else this.remove(command.key);
@@ -83,18 +93,19 @@ export class KvStateMachine {
     return encoder.encode(JSON.stringify(body));
   }
 
-  /** Replaces the whole state with a snapshot's (the snapshot must cover `index`). */
-  restore(data: Uint8Array, index: LogIndex, snapshotTerm: Term): void {
+  /** Replaces the whole state with a snapshot's (its data must be taken at meta.index). */
+  restore(data: Uint8Array, meta: SnapshotMeta): void {
     const body = JSON.parse(decoder.decode(data)) as SnapshotBody;
-    if (body.index < index) {
-      throw new Error(`snapshot data at ${body.index} does not cover meta index ${index}`);
+    if (body.index !== meta.index) {
+      throw new Error(`snapshot data at ${body.index} but its meta says ${meta.index}`);
     }
     this.kv.clear();
     this.contentHashLo = 0;
     this.contentHashHi = 0;
     for (const [k, v] of body.kv) this.set(k, v);
     this.appliedIndex = logIndex(body.index);
-    this.appliedTerm = term(body.index === index ? snapshotTerm : body.term);
+    this.appliedTerm = meta.term;
+    this.confState = meta.confState;
   }
 
   private set(key: string, value: string): void {

@@ -62,6 +62,11 @@ export interface SimNodeOptions {
   readonly raft: Omit<RaftOptions, 'id' | 'random'>;
   /** Take a state-machine snapshot and compact when this many entries were applied since the last. */
   readonly compactEveryEntries: number;
+  /**
+   * Attach the state as applied now to outgoing snapshots (etcd's way); else the last stored
+   * snapshot. @default true
+   */
+  readonly freshSnapshots?: boolean;
   /** The harness bug: send a Ready's messages before persisting it. */
   readonly sendBeforePersist: boolean;
   readonly createCore: CoreFactory;
@@ -84,7 +89,7 @@ export class SimNode {
   incarnation = 0;
   role: Role = 'follower';
   core: RaftNode | undefined;
-  sm = new KvStateMachine();
+  sm: KvStateMachine;
   /** Snapshots installed from a leader, restarts, mid-Ready crashes (for stats). */
   snapshotsInstalled = 0;
   compactions = 0;
@@ -97,6 +102,7 @@ export class SimNode {
     private readonly hooks: NodeHooks,
   ) {
     this.id = options.id;
+    this.sm = new KvStateMachine(options.bootstrapConfState);
   }
 
   get up(): boolean {
@@ -110,9 +116,9 @@ export class SimNode {
     }
     this.incarnation++;
     const image = this.disk.load();
-    this.sm = new KvStateMachine();
+    this.sm = new KvStateMachine(this.options.bootstrapConfState);
     if (image.snapshot !== undefined) {
-      this.sm.restore(image.snapshot.data, image.snapshot.meta.index, image.snapshot.meta.term);
+      this.sm.restore(image.snapshot.data, image.snapshot.meta);
       this.hooks.checker.observeSnapshotRestored(this.id, image.snapshot.meta.index, this.sm.stateHash());
     }
     const applied = image.snapshot?.meta.index ?? logIndex(0);
@@ -232,7 +238,13 @@ export class SimNode {
     }
   }
 
-  /** The core sends snapshot meta only; the runtime attaches its latest snapshot (index ≥ meta's). */
+  /**
+   * The core sends snapshot meta only; the runtime attaches a snapshot at an index ≥ meta's.
+   * Like etcd's server (createMergedSnapshotMessage) we send the state as applied now, not the
+   * last stored snapshot: a member added after that snapshot is not in its ConfState and would
+   * refuse it, and if the cluster needs that member for a quorum nothing new ever gets applied
+   * to take a newer one.
+   */
   private attachSnapshot(m: Message): Message {
     const stored = this.disk.snapshot;
     const wanted = m.snapshot?.meta.index ?? 0;
@@ -241,12 +253,19 @@ export class SimNode {
         `node ${this.id}: core sends a snapshot at ${wanted} but the disk has ${stored?.meta.index ?? 'none'}`,
       );
     }
-    const snapshot: Snapshot = { meta: stored.meta, data: stored.data };
+    if (this.options.freshSnapshots === false || this.sm.appliedIndex <= stored.meta.index) {
+      return { ...m, snapshot: { meta: stored.meta, data: stored.data } };
+    }
+    const sm = this.sm;
+    const snapshot: Snapshot = {
+      meta: { index: sm.appliedIndex, term: sm.appliedTerm, confState: sm.confState },
+      data: sm.snapshotData(),
+    };
     return { ...m, snapshot };
   }
 
   private restoreSnapshot(snapshot: Snapshot): void {
-    this.sm.restore(snapshot.data, snapshot.meta.index, snapshot.meta.term);
+    this.sm.restore(snapshot.data, snapshot.meta);
     this.snapshotsInstalled++;
     this.hooks.checker.observeSnapshotRestored(this.id, snapshot.meta.index, this.sm.stateHash());
     for (const [index, list] of [...this.writeWaiters]) {

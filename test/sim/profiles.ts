@@ -34,6 +34,8 @@ type Range = readonly [number, number];
 
 export interface Profile {
   readonly name: ProfileName;
+  /** Ticks of the fault phase unless the caller says otherwise. @default 400 */
+  readonly steps?: number;
   /** Forces the cluster size (else the seed or the caller decides). */
   readonly nodes?: 3 | 5;
   readonly network: { readonly dropProb: Range; readonly dupProb: Range; readonly delayTicksMax: Range; readonly spikeProb: Range };
@@ -52,11 +54,17 @@ export interface Profile {
     readonly leaderBias: number;
     /** Nodes down at once, as a share of the live nodes (rounded down, at least 1). */
     readonly downShareMax: number;
+    /** Only ever crash the leader (no crash while there is none). @default false */
+    readonly leaderOnly?: boolean;
   };
   /** Crash between the two IO phases of any Ready that sends messages. */
   readonly midReadyCrashProb: number;
   /** Crash between the two IO phases of a Ready that grants a vote. */
   readonly voteCrashProb: number;
+  /** Crash a leader between the two IO phases of a Ready that appends entries. */
+  readonly leaderAppendCrashProb: number;
+  /** Crash a node between the two IO phases of the Ready that makes it leader. */
+  readonly newLeaderCrashProb: number;
   readonly pause: { readonly perTickProb: number; readonly ticks: Range; readonly leaderBias: number };
   readonly membership: {
     readonly perTickProb: number;
@@ -66,6 +74,12 @@ export interface Profile {
     readonly membersMax: number;
     /** Probability that a removal targets the leader itself. */
     readonly removeLeaderShare: number;
+    /** Of the additions: share that add a voter directly (no learner stage). */
+    readonly addVoterShare: number;
+    /** A removed node keeps running this long after its removal is applied, then stops for good. */
+    readonly retireDelayTicks: Range;
+    /** Probability that a partition follows a burst within a few ticks (changes under partitions). */
+    readonly partitionAfterBurstProb: number;
   };
   readonly transferPerTickProb: number;
   readonly compactEveryEntries: Range;
@@ -96,8 +110,19 @@ const MIXED: Profile = {
   crash: { perTickProb: 0.006, downTicks: [5, 60], leaderBias: 0.4, downShareMax: 0.5 },
   midReadyCrashProb: 0.0005,
   voteCrashProb: 0.02,
+  leaderAppendCrashProb: 0.002,
+  newLeaderCrashProb: 0.02,
   pause: { perTickProb: 0.003, ticks: [5, 60], leaderBias: 0.5 },
-  membership: { perTickProb: 0.006, burstMax: 2, votersMin: 3, membersMax: 6, removeLeaderShare: 0.3 },
+  membership: {
+    perTickProb: 0.006,
+    burstMax: 2,
+    votersMin: 3,
+    membersMax: 6,
+    removeLeaderShare: 0.3,
+    addVoterShare: 0,
+    retireDelayTicks: [0, 60],
+    partitionAfterBurstProb: 0.1,
+  },
   transferPerTickProb: 0.004,
   compactEveryEntries: [3, 40],
   raft: {
@@ -121,6 +146,8 @@ const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     crash: { ...MIXED.crash, perTickProb: 0 },
     midReadyCrashProb: 0,
     voteCrashProb: 0,
+    leaderAppendCrashProb: 0,
+    newLeaderCrashProb: 0,
     pause: { ...MIXED.pause, perTickProb: 0 },
     membership: { ...MIXED.membership, perTickProb: 0 },
     transferPerTickProb: 0,
@@ -136,22 +163,40 @@ const PROFILES: Readonly<Record<ProfileName, Profile>> = {
   figure8: {
     ...MIXED,
     name: 'figure8',
-    nodes: 5,
+    nodes: 3,
     network: { dropProb: [0.05, 0.2], dupProb: [0, 0.02], delayTicksMax: [1, 5], spikeProb: [0, 0.05] },
-    crash: { perTickProb: 0.03, downTicks: [2, 30], leaderBias: 0.9, downShareMax: 0.5 },
-    partition: { ...MIXED.partition, perTickProb: 0.02, isolateLeaderShare: 0.7 },
+    // Leaders die (often right after winning) and get cut off while clients pile up entries
+    // that trickle out one per message: logs diverge across terms, as in the paper's Figure 8.
+    crash: { perTickProb: 0.03, downTicks: [1, 10], leaderBias: 1, downShareMax: 0.5, leaderOnly: true },
+    newLeaderCrashProb: 0.3,
+    partition: { perTickProb: 0.04, durationTicks: [10, 40], oneWayShare: 0, isolateLeaderShare: 1 },
+    // The interleaving takes several leader changes in a row: give it time.
+    steps: 1500,
     membership: { ...MIXED.membership, perTickProb: 0 },
     midReadyCrashProb: 0.002,
-    raft: { ...MIXED.raft, appendBatchBytesMax: [1, 1], inflightMessagesMax: [1, 2] },
+    raft: { ...MIXED.raft, checkQuorumProb: 0, appendBatchBytesMax: [1, 1], inflightMessagesMax: [1, 2] },
     workload: { ...MIXED.workload, clients: [4, 6], readShare: 0.2, thinkTicks: [0, 2] },
   },
   membership: {
     ...MIXED,
     name: 'membership',
     nodes: 5,
-    partition: { perTickProb: 0.03, durationTicks: [10, 60], oneWayShare: 0.1, isolateLeaderShare: 0.5 },
+    // Partitions come right after bursts of changes (changes under partitions), not on their own.
+    partition: { perTickProb: 0, durationTicks: [10, 60], oneWayShare: 0.1, isolateLeaderShare: 0.5 },
     crash: { ...MIXED.crash, perTickProb: 0.002 },
-    membership: { perTickProb: 0.03, burstMax: 3, votersMin: 2, membersMax: 8, removeLeaderShare: 0.2 },
+    membership: {
+      perTickProb: 0.1,
+      burstMax: 3,
+      votersMin: 2,
+      membersMax: 7,
+      removeLeaderShare: 0,
+      addVoterShare: 0,
+      retireDelayTicks: [20, 150],
+      partitionAfterBurstProb: 1,
+    },
+    // Pre-vote always: without it, two-voter configurations where one voter has a stale
+    // configuration can duel for many election timeouts (see FINDINGS.md, finding 3).
+    raft: { ...MIXED.raft, preVoteProb: 1 },
     workload: { ...MIXED.workload, clients: [3, 5], keys: [1, 2], readShare: 0.3 },
   },
   staleLeader: {

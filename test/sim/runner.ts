@@ -15,6 +15,8 @@ export interface RunOptions {
   readonly steps?: number;
   readonly bug?: BugName;
   readonly profile?: ProfileName;
+  readonly preVote?: boolean;
+  readonly checkQuorum?: boolean;
   readonly lincheckTimeoutMs?: number;
   /** Stop after the first failing seed (bug hunting). @default false */
   readonly stopAtFirstFailure?: boolean;
@@ -75,6 +77,8 @@ export function configFor(seed: number, options: Omit<RunOptions, 'seeds'>): Sim
     ...(options.steps !== undefined ? { steps: options.steps } : {}),
     ...(options.bug !== undefined ? { bug: options.bug } : {}),
     ...(options.profile !== undefined ? { profile: options.profile } : {}),
+    ...(options.preVote !== undefined ? { preVote: options.preVote } : {}),
+    ...(options.checkQuorum !== undefined ? { checkQuorum: options.checkQuorum } : {}),
     ...(options.lincheckTimeoutMs !== undefined ? { lincheckTimeoutMs: options.lincheckTimeoutMs } : {}),
   };
 }
@@ -91,6 +95,8 @@ export function replayCommand(result: SimResult, options: Omit<RunOptions, 'seed
   if (options.steps !== undefined) flags.push(`--steps ${options.steps}`);
   if (options.bug !== undefined) flags.push(`--bug ${options.bug}`);
   if (options.profile !== undefined) flags.push(`--profile ${options.profile}`);
+  if (options.preVote !== undefined) flags.push(`--prevote ${options.preVote ? 'on' : 'off'}`);
+  if (options.checkQuorum !== undefined) flags.push(`--checkquorum ${options.checkQuorum ? 'on' : 'off'}`);
   if (flags.length === 0) return `make sim SEED=${result.seed}`;
   return `npx tsx test/sim/cli.ts --seed ${result.seed} ${flags.join(' ')}`;
 }

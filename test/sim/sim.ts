@@ -3,7 +3,7 @@
  * network, clients recording a history, faults from the seed's profile, the safety invariants
  * after every event, then a liveness phase (everything healed) and a linearizability check.
  */
-import type { ConfChange, ConfState, Entry, Message, NodeId, RaftNode, Ready } from '../../src/raft/index.js';
+import type { ConfChange, ConfState, Entry, Message, NodeId, ProposeResult, RaftNode, Ready } from '../../src/raft/index.js';
 import { RaftCore, nodeId } from '../../src/raft/index.js';
 import { StorageContractError } from './disk.js';
 import { TraceHasher } from './hash.js';
@@ -13,14 +13,14 @@ import { checkHistory, type LincheckVerdict } from './linearizability.js';
 import { SimNetwork, type LossReason } from './network.js';
 import { type CoreFactory, SimNode } from './node.js';
 import { Prng } from './prng.js';
-import { type BugName, PROFILE_FOR_BUG, type ProfileName, type SeedPlan, planSeed, profileNamed } from './profiles.js';
+import { type BugName, PROFILE_FOR_BUG, type Profile, type ProfileName, type SeedPlan, planSeed, profileNamed } from './profiles.js';
 import { Workload, type ClusterAccess } from './workload.js';
 
 export interface SimConfig {
   readonly seed: number;
   /** Cluster size; @default the profile's, else chosen by the seed (3 or 5). */
   readonly nodes?: 3 | 5;
-  /** Ticks of the fault phase (the liveness phase follows). @default 400 */
+  /** Ticks of the fault phase (the liveness phase follows). @default the profile's, else 400 */
   readonly steps?: number;
   readonly bug?: BugName;
   /** @default the bug's scenario profile, else 'mixed' */
@@ -33,6 +33,12 @@ export interface SimConfig {
   readonly stopOnViolation?: boolean;
   /** @default RaftCore */
   readonly createCore?: CoreFactory;
+  /** Forces pre-vote on or off (else the seed decides, per its profile). */
+  readonly preVote?: boolean;
+  /** Forces check-quorum on or off (else the seed decides, per its profile). */
+  readonly checkQuorum?: boolean;
+  /** Adjusts the profile before the seed is planned (experiments, targeted tests). */
+  readonly tweakProfile?: (profile: Profile) => Profile;
 }
 
 export interface SimStats {
@@ -85,10 +91,14 @@ interface Timer {
   readonly run: () => void;
 }
 
+const CONF_KINDS = ['promote', 'add', 'remove'] as const;
+type ConfKind = (typeof CONF_KINDS)[number];
+
 interface ConfProposal {
   readonly change: ConfChange;
+  readonly term: number;
   readonly tick: number;
-  committed: boolean;
+  state: 'pending' | 'committed' | 'lost';
 }
 
 export function runSimulation(config: SimConfig): SimResult {
@@ -112,7 +122,8 @@ export class Simulation implements ClusterAccess {
   private readonly workload: Workload;
   private readonly timers: Timer[] = [];
   private readonly lossReports: Envelope[] = [];
-  private readonly confProposals = new Map<string, ConfProposal>();
+  /** Our conf-change proposals by log index (several terms may have tried one index). */
+  private readonly confProposals = new Map<number, ConfProposal[]>();
   private readonly deferredReports = new Map<number, ((core: RaftNode) => void)[]>();
   private readonly bootstrap: ConfState;
   private nextNodeId: number;
@@ -130,10 +141,11 @@ export class Simulation implements ClusterAccess {
     if (!Number.isSafeInteger(config.seed) || config.seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${config.seed}`);
     this.root = new Prng(config.seed);
     const profileName = config.profile ?? (config.bug !== undefined ? PROFILE_FOR_BUG[config.bug] : 'mixed');
-    const profile = profileNamed(profileName);
+    const named = profileNamed(profileName);
+    const profile = config.tweakProfile !== undefined ? config.tweakProfile(named) : named;
     this.plan = planSeed(profile, this.root.fork('plan'));
     this.nodeCount = config.nodes ?? profile.nodes ?? (this.root.fork('nodes').chance(0.5) ? 5 : 3);
-    this.steps = config.steps ?? 400;
+    this.steps = config.steps ?? profile.steps ?? 400;
     if (!(Number.isInteger(this.steps) && this.steps >= 0)) throw new RangeError(`steps must be an integer ≥ 0, got ${this.steps}`);
     this.faultRng = this.root.fork('faults');
     this.orderRng = this.root.fork('order');
@@ -274,8 +286,8 @@ export class Simulation implements ClusterAccess {
         raft: {
           electionTimeoutTicks: plan.raft.electionTimeoutTicks,
           heartbeatIntervalTicks: plan.raft.heartbeatIntervalTicks,
-          preVote: plan.raft.preVote,
-          checkQuorum: plan.raft.checkQuorum,
+          preVote: this.config.preVote ?? plan.raft.preVote,
+          checkQuorum: this.config.checkQuorum ?? plan.raft.checkQuorum,
           appendBatchBytesMax: plan.raft.appendBatchBytesMax,
           inflightMessagesMax: plan.raft.inflightMessagesMax,
           ...(bug !== undefined && bug !== 'sendBeforePersist' ? { plantedBugs: { [bug]: true } } : {}),
@@ -320,10 +332,12 @@ export class Simulation implements ClusterAccess {
     this.net.send({ from: m.from, to: m.to, fromIncarnation: from.incarnation, message: m }, this.tick);
   }
 
-  private crashMidReady(_node: SimNode, rd: Ready): boolean {
+  private crashMidReady(node: SimNode, rd: Ready): boolean {
     if (!this.faultPhase || rd.messages.length === 0) return false;
     const p = this.plan.profile;
     if (this.faultRng.chance(p.midReadyCrashProb)) return true;
+    if (rd.entries.length > 0 && node.role === 'leader' && this.faultRng.chance(p.leaderAppendCrashProb)) return true;
+    if (rd.softState?.role === 'leader' && this.faultRng.chance(p.newLeaderCrashProb)) return true;
     const grantsVote = rd.messages.some((m) => m.type === 'voteResponse' && m.reject !== true);
     return grantsVote && this.faultRng.chance(p.voteCrashProb);
   }
@@ -348,15 +362,21 @@ export class Simulation implements ClusterAccess {
   }
 
   private onApplied(e: Entry): void {
-    if (e.type !== 'confChange') return;
-    const p = this.confProposals.get(`${e.index}:${e.term}`);
-    if (p === undefined || p.committed) return;
-    p.committed = true;
+    const tried = this.confProposals.get(e.index);
+    if (tried === undefined) return;
+    let p: ConfProposal | undefined;
+    for (const candidate of tried) {
+      if (candidate.term === e.term && e.type === 'confChange') p = candidate;
+      else candidate.state = 'lost'; // another entry took its index: it can never commit
+    }
+    if (p === undefined || p.state === 'committed') return;
+    p.state = 'committed';
     this.stats.confChangesCommitted++;
     if (p.change.type !== 'removeNode') return;
     const removed = this.nodes.get(p.change.node);
     if (removed === undefined) return;
-    this.at(this.tick + this.faultRng.int(0, 30), () => removed.retire());
+    const [lo, hi] = this.plan.profile.membership.retireDelayTicks;
+    this.at(this.tick + this.faultRng.int(lo, hi), () => removed.retire());
   }
 
   // --- faults ---
@@ -446,7 +466,8 @@ export class Simulation implements ClusterAccess {
     const leader = this.leader();
     const up = live.filter((n) => n.up);
     if (up.length === 0) return;
-    const target = leader !== undefined && this.faultRng.chance(c.leaderBias) ? leader : this.faultRng.pick(up);
+    if (c.leaderOnly === true && leader === undefined) return;
+    const target = leader !== undefined && (c.leaderOnly === true || this.faultRng.chance(c.leaderBias)) ? leader : this.faultRng.pick(up);
     target.crash();
     this.stats.crashes++;
     this.faults++;
@@ -482,12 +503,22 @@ export class Simulation implements ClusterAccess {
   private membershipBurst(): void {
     const m = this.plan.profile.membership;
     const burst = this.faultRng.int(1, m.burstMax);
+    // Operators send changes to whichever node claims leadership, stale leaders included.
+    const claimants = [...this.nodes.values()].filter((n) => n.up && n.role === 'leader');
+    if (claimants.length === 0) return;
+    const leader = this.faultRng.pick(claimants);
+    // A burst repeats one kind of change: two voter changes in a row are the dangerous ones.
+    const preferred = this.faultRng.pick(CONF_KINDS);
     for (let k = 0; k < burst; k++) {
-      const leader = this.leader();
-      if (leader === undefined) return;
-      const change = this.pickConfChange(leader);
-      if (change === undefined) return;
+      if (!leader.up || leader.role !== 'leader') break;
+      const change = this.pickConfChange(leader, preferred);
+      if (change === undefined) break;
       this.proposeConfChange(leader, change);
+    }
+    if (this.faultRng.chance(m.partitionAfterBurstProb)) {
+      this.at(this.tick + this.faultRng.int(0, 3), () => {
+        if (this.faultPhase && !this.partitionActive) this.partition();
+      });
     }
   }
 
@@ -496,8 +527,8 @@ export class Simulation implements ClusterAccess {
     const conf = (leader.core as RaftNode).status().confState;
     const voters = new Set<number>(conf.voters);
     const learners = new Set<number>(conf.learners);
-    for (const p of this.confProposals.values()) {
-      if (p.committed || this.tick - p.tick > 10 * this.plan.raft.electionTimeoutTicks) continue;
+    for (const p of [...this.confProposals.values()].flat()) {
+      if (p.state !== 'pending' || this.tick - p.tick > 10 * this.plan.raft.electionTimeoutTicks) continue;
       const n = p.change.node;
       if (p.change.type === 'removeNode') {
         voters.delete(n);
@@ -510,24 +541,30 @@ export class Simulation implements ClusterAccess {
     return { voters: [...voters].sort((a, b) => a - b), learners: [...learners].sort((a, b) => a - b) };
   }
 
-  private pickConfChange(leader: SimNode): ConfChange | undefined {
+  /** A change valid against the planned membership; `preferred` kind first when possible. */
+  private pickConfChange(leader: SimNode, preferred?: ConfKind): ConfChange | undefined {
     const m = this.plan.profile.membership;
     const rng = this.faultRng;
     const conf = this.plannedConf(leader);
-    const kinds: ('promote' | 'add' | 'remove')[] = [];
-    const promotable = conf.learners.filter((id) => this.nodes.get(id)?.state !== 'retired');
+    const kinds: ConfKind[] = [];
+    // A careful operator (and etcd's server) promotes only a learner that has caught up.
+    const status = (leader.core as RaftNode).status();
+    const caughtUp = (id: number): boolean => (status.peers.find((p) => p.id === id)?.match ?? 0) >= status.commit;
+    const promotable = conf.learners.filter((id) => this.nodes.get(id)?.state !== 'retired' && caughtUp(id));
     if (promotable.length > 0) kinds.push('promote');
     if (conf.voters.length + conf.learners.length < m.membersMax && this.nextNodeId <= this.nodeCount + EXTRA_NODES_MAX) kinds.push('add');
-    if (conf.voters.length > m.votersMin || conf.learners.length > 0) kinds.push('remove');
+    if (Math.min(conf.voters.length, status.confState.voters.length) > m.votersMin || conf.learners.length > 0) kinds.push('remove');
     if (kinds.length === 0) return undefined;
-    const kind = rng.pick(kinds);
+    const kind = preferred !== undefined && kinds.includes(preferred) ? preferred : rng.pick(kinds);
     if (kind === 'promote') return { type: 'addVoter', node: nodeId(rng.pick(promotable)) };
     if (kind === 'add') {
       const id = nodeId(this.nextNodeId++);
       this.startNode(this.createNode(id));
-      return rng.chance(0.2) ? { type: 'addVoter', node: id } : { type: 'addLearner', node: id };
+      return rng.chance(m.addVoterShare) ? { type: 'addVoter', node: id } : { type: 'addLearner', node: id };
     }
-    const removable = conf.voters.length > m.votersMin ? [...conf.voters, ...conf.learners] : conf.learners;
+    // Both views must stay above the floor: ours may miss a change that the leader already has.
+    const votersNow = Math.min(conf.voters.length, status.confState.voters.length);
+    const removable = votersNow > m.votersMin ? conf.voters : conf.learners;
     const target = removable.includes(leader.id) && rng.chance(m.removeLeaderShare) ? leader.id : rng.pick(removable);
     return { type: 'removeNode', node: nodeId(target) };
   }
@@ -536,8 +573,19 @@ export class Simulation implements ClusterAccess {
     this.stats.confChangesProposed++;
     this.faults++;
     this.input(leader, () => {
-      const result = (leader.core as RaftNode).proposeConfChange(change);
-      if (result.ok) this.confProposals.set(`${result.index}:${result.term}`, { change, tick: this.tick, committed: false });
+      let result: ProposeResult;
+      try {
+        result = (leader.core as RaftNode).proposeConfChange(change);
+      } catch (error) {
+        // Our planned membership was off (a change landed or was lost meanwhile): refused.
+        if (error instanceof RangeError) return;
+        throw error;
+      }
+      if (!result.ok) return;
+      const proposal: ConfProposal = { change, term: result.term, tick: this.tick, state: 'pending' };
+      const tried = this.confProposals.get(result.index);
+      if (tried === undefined) this.confProposals.set(result.index, [proposal]);
+      else tried.push(proposal);
     });
   }
 
