@@ -13,6 +13,21 @@ export type LevelDb = ClassicLevel<Uint8Array, Uint8Array>;
 
 export type BatchOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
+/**
+ * Writes `ops` as one atomic LevelDB batch. It uses the chained batch API: classic-level's array
+ * form spreads and re-validates every operation in JS and costs about 4x the CPU per operation
+ * (measured: ~26 µs vs ~6.5 µs per 400-byte put), which dominated a follower's profile.
+ */
+export async function writeBatch(db: LevelDb, ops: readonly BatchOp[], options: { sync: boolean }): Promise<void> {
+  if (ops.length === 0) return;
+  const batch = db.batch();
+  for (const op of ops) {
+    if (op.type === 'put') batch.put(op.key, op.value);
+    else batch.del(op.key);
+  }
+  await batch.write(options);
+}
+
 export class SharedDb {
   private users: number;
 

@@ -21,7 +21,7 @@ import {
   logKey,
 } from './codec.js';
 import { StorageCorruptionError, assert } from './errors.js';
-import type { BatchOp, LevelDb, SharedDb } from './level-db.js';
+import { writeBatch, type BatchOp, type LevelDb, type SharedDb } from './level-db.js';
 import { isStored, planCompact, planSave, type LogBounds, type LogPlan } from './log-plan.js';
 import { SerialQueue } from './serial.js';
 import type { LoadedLog, LogUpdate, RaftLogStore } from './types.js';
@@ -128,7 +128,7 @@ export class LevelLogStore implements RaftLogStore {
     if (update.hardState) ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(update.hardState) });
     if (snap) ops.push({ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(snap) });
     // The contract: durable when it resolves. LevelDB does not fsync unless told to.
-    if (ops.length > 0) await this.db.batch(ops, { sync: true });
+    await writeBatch(this.db, ops, { sync: true });
     this.bounds = plan.bounds;
   }
 
@@ -139,7 +139,7 @@ export class LevelLogStore implements RaftLogStore {
     const ops = deleteOps(plan);
     ops.push({ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(meta) });
     // Not synced: losing a compaction only keeps entries longer. The WAL keeps it atomic and ordered.
-    await this.db.batch(ops, { sync: false });
+    await writeBatch(this.db, ops, { sync: false });
     this.bounds = plan.bounds;
   }
 

@@ -16,7 +16,7 @@ import {
   validateStateKey,
 } from './codec.js';
 import { assert } from './errors.js';
-import type { BatchOp, SharedDb } from './level-db.js';
+import { writeBatch, type BatchOp, type SharedDb } from './level-db.js';
 import { SerialQueue } from './serial.js';
 import type { StateOp, StateStore } from './types.js';
 
@@ -49,7 +49,7 @@ export class LevelStateStore implements StateStore {
     return this.queue.run(async () => {
       assert(appliedIndex >= this.applied, () => `applied index goes back from ${this.applied} to ${appliedIndex}`);
       batch.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied(appliedIndex) });
-      await this.shared.db.batch(batch, { sync: false });
+      await writeBatch(this.shared.db, batch, { sync: false });
       this.applied = appliedIndex;
     });
   }
@@ -68,7 +68,7 @@ export class LevelStateStore implements StateStore {
         batch.push({ type: 'del', key });
       }
       batch.push(...puts, { type: 'put', key: APPLIED_KEY, value: encodeApplied(appliedIndex) });
-      await this.shared.db.batch(batch, { sync: true });
+      await writeBatch(this.shared.db, batch, { sync: true });
       this.applied = appliedIndex;
     });
   }

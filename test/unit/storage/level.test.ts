@@ -50,20 +50,29 @@ describe('leveldb storage', () => {
   }
 
   it('writes each save as ONE batch with sync: true, and state commits without sync', async () => {
-    const batch = vi.spyOn(storage!.db, 'batch');
-    const calls = () => batch.mock.calls as unknown as Array<[unknown[], { sync?: boolean }]>;
+    // Every write goes through one chained batch: record its size and options when it is written.
+    const writes: Array<{ length: number; options: { sync?: boolean } }> = [];
+    const db = storage!.db;
+    const original = db.batch.bind(db) as () => ReturnType<typeof db.batch>;
+    const batch = vi.spyOn(db, 'batch').mockImplementation((() => {
+      const chained = original();
+      const write = chained.write.bind(chained);
+      chained.write = ((options: { sync?: boolean }) => {
+        writes.push({ length: chained.length, options });
+        return write(options);
+      }) as typeof chained.write;
+      return chained;
+    }) as never);
     await storage!.log.save({ hardState: hardState(1, 1, 0), entries: entries(1, 64, 1) });
     expect(batch).toHaveBeenCalledTimes(1);
-    expect(calls()[0]![0]).toHaveLength(65);
-    expect(calls()[0]![1]).toMatchObject({ sync: true });
+    expect(writes[0]).toMatchObject({ length: 65, options: { sync: true } });
 
     await storage!.log.save({ entries: entries(10, 11, 2) }); // truncation: deletes in the same batch
     expect(batch).toHaveBeenCalledTimes(2);
-    expect(calls()[1]![0]).toHaveLength(2 + 53);
-    expect(calls()[1]![1]).toMatchObject({ sync: true });
+    expect(writes[1]).toMatchObject({ length: 2 + 53, options: { sync: true } });
 
     await storage!.state.commit([{ type: 'put', key: 'k', value: bytes('v') }], logIndex(1));
-    expect(calls()[2]![1]).toMatchObject({ sync: false });
+    expect(writes[2]!.options).toMatchObject({ sync: false });
   });
 
   it('sorts log keys numerically across byte boundaries', async () => {
