@@ -33,6 +33,8 @@ export interface SimConfig {
   readonly stopOnViolation?: boolean;
   /** @default RaftCore */
   readonly createCore?: CoreFactory;
+  /** Attach the state as applied now to outgoing snapshots (else the last stored one). @default true */
+  readonly freshSnapshots?: boolean;
   /** Forces pre-vote on or off (else the seed decides, per its profile). */
   readonly preVote?: boolean;
   /** Forces check-quorum on or off (else the seed decides, per its profile). */
@@ -293,6 +295,7 @@ export class Simulation implements ClusterAccess {
           ...(bug !== undefined && bug !== 'sendBeforePersist' ? { plantedBugs: { [bug]: true } } : {}),
         },
         compactEveryEntries: plan.compactEveryEntries,
+        freshSnapshots: this.config.freshSnapshots ?? true,
         sendBeforePersist: bug === 'sendBeforePersist',
         createCore: this.config.createCore ?? ((options, initial) => new RaftCore(options, initial)),
         randomFor: (incarnation) => {

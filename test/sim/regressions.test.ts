@@ -1,0 +1,25 @@
+/**
+ * Scenarios that once broke the core (see FINDINGS.md), kept as regression tests now that
+ * they are fixed. Each was checked to fail against the core before its fix.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Profile } from './profiles.js';
+import { describeViolation } from './runner.js';
+import { runSimulation } from './sim.js';
+
+describe('regressions', () => {
+  it('finding 1: a lost append with a full one-message window does not stall replication', () => {
+    // Before the fix (core 687f6db) 16 of these 40 seeds ended in a liveness violation.
+    const tweakProfile = (p: Profile): Profile => ({
+      ...p,
+      network: { ...p.network, dropProb: [0.1, 0.2] },
+      raft: { ...p.raft, inflightMessagesMax: [1, 1] },
+    });
+    const failures: string[] = [];
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = runSimulation({ seed, profile: 'mixed', tweakProfile });
+      for (const v of r.violations) failures.push(`seed ${seed}: ${describeViolation(v)}`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
