@@ -36,28 +36,34 @@ import {
   OverloadedError,
   ProposalDroppedError,
   ShuttingDownError,
-  TimeoutError,
 } from './errors.js';
 import type { NodeOptions } from './options.js';
-import { IndexQueue, deferred, type Deferred, type WriteWaiter } from './waiters.js';
+import { IndexQueue, armDeadline, deferred, type Deferred, type WriteWaiter } from './waiters.js';
 import { seededRandom } from './random.js';
 
 interface PendingProposal {
   readonly data: Uint8Array;
   readonly durability: 'sync' | 'async';
   readonly deferred: Deferred<WriteOutcome>;
-  readonly signal: AbortSignal;
+  /** Set when its deadline passed or its caller cancelled before it was proposed. */
+  expired: boolean;
+  waiter?: WriteWaiter<WriteOutcome>;
 }
 
 interface PendingRead {
   readonly index: LogIndex;
   readonly deferred: Deferred<void>;
-  readonly signal: AbortSignal;
+}
+
+/** A linearizable read waiting for its read index. */
+interface ReadIndexWaiter {
+  proceed(readIndex: LogIndex): void;
+  fail(error: Error): void;
 }
 
 /** A ReadIndex request covers every linearizable read that arrived in one loop turn. */
 interface ReadBatch {
-  readonly reads: Deferred<LogIndex>[];
+  readonly reads: ReadIndexWaiter[];
 }
 
 /** Ticks stepped per loop turn; the rest of a backlog is dropped (see feedCore). */
@@ -65,7 +71,7 @@ const TICKS_PER_TURN_MAX = 2;
 
 export class SessionNode implements SessionBackend {
   private readonly proposals: PendingProposal[] = [];
-  private readonly linearizableReads: Deferred<LogIndex>[] = [];
+  private readonly linearizableReads: ReadIndexWaiter[] = [];
   private readonly readBatches = new Map<string, ReadBatch>();
   private readonly inbox: Message[] = [];
   /** ASYNC writes wait for the leader's fsync, SYNC writes for the leader's apply. */
@@ -204,16 +210,19 @@ export class SessionNode implements SessionBackend {
       nowMs: Date.now(),
       ...(options.requestId ? { requestId: options.requestId } : {}),
     });
-    const signal = this.deadlineSignal(options, 'write');
     const proposal: PendingProposal = {
       data,
       durability: options.durability ?? this.options.defaultDurability,
       deferred: deferred<WriteOutcome>(),
-      signal,
+      expired: false,
     };
     this.proposals.push(proposal);
     this.poke();
-    return proposal.deferred.promise;
+    return armDeadline(proposal.deferred, options.deadlineMs ?? this.options.requestTimeoutMs, 'write', options.signal, () => {
+      proposal.expired = true;
+      const waiter = proposal.waiter;
+      if (waiter) (waiter.durability === 'async' ? this.asyncWaiters : this.syncWaiters).remove(waiter);
+    });
   }
 
   async read<T>(query: (view: SessionQueries, appliedIndex: LogIndex) => T, options: ReadOptions = {}): Promise<T> {
@@ -222,13 +231,37 @@ export class SessionNode implements SessionBackend {
     if (consistency === 'lease') {
       throw new NodeError('INVALID_ARGUMENT', 'consistency LEASE is not supported yet; use LINEARIZABLE or STALE');
     }
-    const signal = this.deadlineSignal(options, 'read');
-    let index = (options.minIndex ?? 0) as LogIndex;
-    if (consistency === 'linearizable') {
-      const readIndex = await this.readIndex(signal);
-      if (readIndex > index) index = readIndex;
+    const minIndex = (options.minIndex ?? 0) as LogIndex;
+    if (consistency === 'stale' && this.applied >= minIndex) return query(this.stateMachine, this.applied);
+    if (this.linearizableReads.length + this.appliedWaiters.size >= this.options.pendingReadsMax) {
+      throw new OverloadedError('pendingReadsMax', this.options.pendingReadsMax);
     }
-    await this.waitApplied(index, signal);
+    const applied = deferred<void>();
+    let cancelled = false;
+    let waiter: PendingRead | undefined;
+    const proceed = (index: LogIndex): void => {
+      if (cancelled) return;
+      if (this.applied >= index) {
+        applied.resolve();
+        return;
+      }
+      waiter = { index, deferred: applied };
+      this.appliedWaiters.push(waiter);
+    };
+    const done = armDeadline(applied, options.deadlineMs ?? this.options.requestTimeoutMs, 'read', options.signal, () => {
+      cancelled = true;
+      if (waiter) this.appliedWaiters.remove(waiter);
+    });
+    if (consistency === 'linearizable') {
+      this.linearizableReads.push({
+        proceed: (readIndex) => proceed(readIndex > minIndex ? readIndex : minIndex),
+        fail: (error) => applied.reject(error),
+      });
+      this.poke();
+    } else {
+      proceed(minIndex);
+    }
+    await done;
     return query(this.stateMachine, this.applied);
   }
 
@@ -349,10 +382,7 @@ export class SessionNode implements SessionBackend {
   }
 
   private proposeOne(proposal: PendingProposal): void {
-    if (proposal.signal.aborted) {
-      proposal.deferred.reject(proposal.signal.reason);
-      return;
-    }
+    if (proposal.expired) return;
     const result: ProposeResult = this.core.propose(proposal.data);
     if (!result.ok) {
       proposal.deferred.reject(this.proposeError(result.reason, result.leader));
@@ -364,17 +394,8 @@ export class SessionNode implements SessionBackend {
       durability: proposal.durability,
       deferred: proposal.deferred,
     };
-    const queue = proposal.durability === 'async' ? this.asyncWaiters : this.syncWaiters;
-    queue.push(waiter);
-    const onAbort = (): void => {
-      queue.remove(waiter);
-      waiter.deferred.reject(proposal.signal.reason);
-    };
-    proposal.signal.addEventListener('abort', onAbort, { once: true });
-    void waiter.deferred.promise.then(
-      () => proposal.signal.removeEventListener('abort', onAbort),
-      () => proposal.signal.removeEventListener('abort', onAbort),
-    );
+    proposal.waiter = waiter;
+    (proposal.durability === 'async' ? this.asyncWaiters : this.syncWaiters).push(waiter);
   }
 
   private proposeError(reason: string, leader: NodeId): Error {
@@ -510,22 +531,12 @@ export class SessionNode implements SessionBackend {
 
   // ---------------------------------------------------------------- reads
 
-  private readIndex(signal: AbortSignal): Promise<LogIndex> {
-    if (this.linearizableReads.length + this.appliedWaiters.size >= this.options.pendingReadsMax) {
-      throw new OverloadedError('pendingReadsMax', this.options.pendingReadsMax);
-    }
-    const read = deferred<LogIndex>();
-    this.linearizableReads.push(read);
-    this.poke();
-    return raceSignal(read.promise, signal);
-  }
-
   private releaseReadBatch(context: Uint8Array, index: LogIndex): void {
     const key = contextKey(context);
     const batch = this.readBatches.get(key);
     if (!batch) return;
     this.readBatches.delete(key);
-    for (const read of batch.reads) read.resolve(index);
+    for (const read of batch.reads) read.proceed(index);
   }
 
   private failReadBatch(context: Uint8Array): void {
@@ -534,21 +545,7 @@ export class SessionNode implements SessionBackend {
     if (!batch) return;
     this.readBatches.delete(key);
     const error = this.leader === 0 ? new NotLeaderError(0 as NodeId, undefined) : this.notLeader();
-    for (const read of batch.reads) read.reject(error);
-  }
-
-  private async waitApplied(index: LogIndex, signal: AbortSignal): Promise<void> {
-    if (this.applied >= index) return;
-    if (this.appliedWaiters.size >= this.options.pendingReadsMax) {
-      throw new OverloadedError('pendingReadsMax', this.options.pendingReadsMax);
-    }
-    const waiter: PendingRead = { index, deferred: deferred<void>(), signal };
-    this.appliedWaiters.push(waiter);
-    try {
-      await raceSignal(waiter.deferred.promise, signal);
-    } finally {
-      this.appliedWaiters.remove(waiter);
-    }
+    for (const read of batch.reads) read.fail(error);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -568,20 +565,6 @@ export class SessionNode implements SessionBackend {
     return new NotLeaderError(known, known ? this.options.peers.get(known) : undefined);
   }
 
-  private deadlineSignal(options: { signal?: AbortSignal; deadlineMs?: number }, what: string): AbortSignal {
-    const timeoutMs = options.deadlineMs ?? this.options.requestTimeoutMs;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-    // Normalise the reason so callers see a TimeoutError, not a DOMException.
-    const mapped = new AbortController();
-    signal.addEventListener(
-      'abort',
-      () => mapped.abort(timeout.aborted ? new TimeoutError(what, timeoutMs) : signal.reason),
-      { once: true },
-    );
-    return mapped.signal;
-  }
-
   private ensureRunning(): void {
     if (this.failure) throw new NodeError('SHUTTING_DOWN', `node failed: ${this.failure.message}`);
     if (this.stopping) throw new ShuttingDownError();
@@ -589,8 +572,8 @@ export class SessionNode implements SessionBackend {
 
   private failAll(error: Error): void {
     for (const p of this.proposals.splice(0)) p.deferred.reject(error);
-    for (const r of this.linearizableReads.splice(0)) r.reject(error);
-    for (const batch of this.readBatches.values()) for (const r of batch.reads) r.reject(error);
+    for (const r of this.linearizableReads.splice(0)) r.fail(error);
+    for (const batch of this.readBatches.values()) for (const r of batch.reads) r.fail(error);
     this.readBatches.clear();
     for (const w of this.syncWaiters.takeAll()) w.deferred.reject(error);
     for (const w of this.asyncWaiters.takeAll()) w.deferred.reject(error);
@@ -600,22 +583,4 @@ export class SessionNode implements SessionBackend {
 
 function contextKey(context: Uint8Array): string {
   return Buffer.from(context.buffer, context.byteOffset, context.byteLength).toString('latin1');
-}
-
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
