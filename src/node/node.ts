@@ -510,9 +510,14 @@ export class SessionNode implements SessionBackend {
 
   private snapshotting = false;
 
-  /** Takes a snapshot when enough entries were applied since the last one; runs beside the loop. */
+  /**
+   * Takes a snapshot when enough entries were applied since the last one. Encoding the state is
+   * synchronous and costs O(sessions), so the threshold grows with the state: at least one entry
+   * per two sessions between snapshots keeps the amortized cost per entry constant.
+   */
   private maybeSnapshot(): void {
-    if (this.snapshotting || this.applied - this.snapshotIndex < this.options.snapshotEntriesThreshold) return;
+    const threshold = Math.max(this.options.snapshotEntriesThreshold, Math.floor(this.stateMachine.sessionCount / 2));
+    if (this.snapshotting || this.applied - this.snapshotIndex < threshold) return;
     this.snapshotting = true;
     const index = this.applied;
     const data = this.stateMachine.snapshot();

@@ -128,9 +128,10 @@ describe('a three-node cluster of real processes', () => {
 
     // The killed node restarts from its disk and catches up (through a snapshot: the log was
     // compacted every 200 entries), ending with the same state digest as the others.
-    // 250 entries while it is down: the leader snapshots every 200, so the entries the restarted
-    // node lacks are compacted away and it must catch up through a snapshot.
-    await createAcknowledged(250, 'frank');
+    // 400 entries while it is down: the leader snapshots at least every max(200, sessions / 2)
+    // entries (≤ 360 here), so the entries the restarted node lacks are compacted away and it
+    // must catch up through a snapshot.
+    await createAcknowledged(400, 'frank');
     cluster.startNode(oldLeader);
     const { index } = await client.create({ clientId: 'frank', transport: 'http' });
     await cluster.waitForApplied(index);
