@@ -17,6 +17,7 @@ import {
   type NodeId,
   type ProposeResult,
   type Ready,
+  type SnapshotMeta,
   type Term,
 } from '../raft/index.js';
 import {
@@ -501,14 +502,22 @@ export class SessionNode implements SessionBackend {
 
   private async attachSnapshots(messages: readonly Message[]): Promise<readonly Message[]> {
     if (!messages.some((m) => m.type === 'snapshot')) return messages;
-    const latest = await this.storage.snapshots.latest();
+    // The core may ask for a snapshot it was told about while its file is still being written.
+    const latest = this.snapshotBeingSaved ?? (await this.storage.snapshots.latest());
     if (!latest) throw new Error('invariant: the core asked to send a snapshot but none was ever taken');
+    for (const m of messages) {
+      if (m.type === 'snapshot' && m.snapshot && latest.meta.index < m.snapshot.meta.index) {
+        throw new Error(`invariant: snapshot ${m.snapshot.meta.index} requested, latest stored is ${latest.meta.index}`);
+      }
+    }
     return messages.map((m) =>
       m.type === 'snapshot' ? { ...m, snapshot: { meta: latest.meta, data: latest.data } } : m,
     );
   }
 
   private snapshotting = false;
+  /** The snapshot whose file is being written: compact() already told the core about it. */
+  private snapshotBeingSaved: { meta: SnapshotMeta; data: Uint8Array } | undefined;
 
   /**
    * Takes a snapshot when enough entries were applied since the last one. Encoding the state is
@@ -522,6 +531,7 @@ export class SessionNode implements SessionBackend {
     const index = this.applied;
     const data = this.stateMachine.snapshot();
     const meta = this.core.compact(index);
+    this.snapshotBeingSaved = { meta, data };
     void (async () => {
       await this.storage.snapshots.save(meta, data);
       await this.storage.log.compact(meta);
@@ -531,6 +541,7 @@ export class SessionNode implements SessionBackend {
       .catch((error: unknown) => this.logger.error({ err: error }, 'snapshot failed'))
       .finally(() => {
         this.snapshotting = false;
+        this.snapshotBeingSaved = undefined;
       });
   }
 
