@@ -97,12 +97,19 @@ function main(): number {
   }
   const summary = runSeeds({
     ...args.run,
+    cpuMs: () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    },
     onResult: args.verbose
       ? (r) => process.stderr.write(`seed ${r.seed}: ${r.nodes} nodes ${r.profile} ticks=${r.ticks} faults=${r.faults} ops=${r.ops} lincheck=${r.lincheck} violations=${r.violationCount} trace=${r.traceHash} ${JSON.stringify(r.stats)}\n`)
       : undefined,
   });
   process.stdout.write(`${formatSummary(summary)}\n`);
-  process.stdout.write(`sim: ${summary.ticksPerSecond} steps/s (${(summary.elapsedMs / 1000).toFixed(1)} s, lincheck undecided in ${summary.lincheckUnknown} seeds)\n`);
+  const cpu = summary.ticksPerCpuSecond !== undefined ? `, ${summary.ticksPerCpuSecond} per CPU second` : '';
+  process.stdout.write(
+    `sim: ${summary.ticksPerSecond} steps/s${cpu} (${(summary.elapsedMs / 1000).toFixed(1)} s, lincheck undecided in ${summary.lincheckUnknown} seeds)\n`,
+  );
   for (const failure of summary.failures) process.stdout.write(`${describeFailure(failure, args.run)}\n`);
   return summary.violations > 0 ? 1 : 0;
 }

@@ -24,6 +24,8 @@ export interface RunOptions {
   readonly onResult?: (result: SimResult) => void;
   /** Wall clock for steps/s only (the simulation itself never reads it). @default performance.now */
   readonly nowMs?: () => number;
+  /** CPU time of this process in ms, for steps per CPU second (a shared machine skews wall time). */
+  readonly cpuMs?: () => number;
 }
 
 export interface RunSummary {
@@ -37,6 +39,9 @@ export interface RunSummary {
   readonly lincheckUnknown: number;
   readonly elapsedMs: number;
   readonly ticksPerSecond: number;
+  /** Set when options.cpuMs was given. */
+  readonly cpuMs?: number;
+  readonly ticksPerCpuSecond?: number;
 }
 
 export function runSeeds(options: RunOptions): RunSummary {
@@ -44,6 +49,7 @@ export function runSeeds(options: RunOptions): RunSummary {
   const first = options.firstSeed ?? 1;
   const now = options.nowMs ?? (() => performance.now());
   const started = now();
+  const cpuStarted = options.cpuMs?.();
   let ticks = 0;
   let faults = 0;
   let ops = 0;
@@ -64,9 +70,11 @@ export function runSeeds(options: RunOptions): RunSummary {
     if (options.stopAtFirstFailure === true && failures.length > 0) break;
   }
   const elapsedMs = now() - started;
+  const cpuMs = cpuStarted !== undefined && options.cpuMs !== undefined ? options.cpuMs() - cpuStarted : undefined;
   return {
     seeds, ticks, faults, ops, violations, failures, lincheckUnknown, elapsedMs,
     ticksPerSecond: elapsedMs > 0 ? Math.round((ticks * 1000) / elapsedMs) : 0,
+    ...(cpuMs !== undefined ? { cpuMs, ticksPerCpuSecond: cpuMs > 0 ? Math.round((ticks * 1000) / cpuMs) : 0 } : {}),
   };
 }
 
