@@ -365,9 +365,11 @@ export class RaftCore implements RaftNode {
       // stickiness): tell this leader our term so that it steps down and a new election can
       // include us; otherwise we would stay cut off for good.
       this.send({ type: 'appendResponse', to: m.from, term: this.term, index: 0 as LogIndex });
-    } else if (m.type === 'preVote') {
-      // A pre-candidate with a lower term must learn ours, or it could campaign forever.
-      this.send({ type: 'preVoteResponse', to: m.from, term: this.term, reject: true });
+    } else if (m.type === 'preVote' || m.type === 'vote') {
+      // A (pre-)candidate with a lower term must learn ours, or it could campaign forever: with
+      // pre-vote off, candidates that fell behind otherwise livelock (the simulation's finding 3).
+      const type = m.type === 'vote' ? 'voteResponse' : 'preVoteResponse';
+      this.send({ type, to: m.from, term: this.term, reject: true });
     }
   }
 
