@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import type * as grpc from '@grpc/grpc-js';
 import {
+  RAFT_DEFAULTS,
   RaftCore,
   type Entry,
   type LogIndex,
@@ -86,7 +87,6 @@ export class SessionNode implements SessionBackend {
   private readContextSeq = 0;
   private applied: LogIndex;
   private snapshotIndex: LogIndex;
-  private lastAppliedTerm: Term = 0 as Term;
   private leader: NodeId = 0 as NodeId;
   private wake: Deferred<void> | undefined;
   private stopping = false;
@@ -404,7 +404,7 @@ export class SessionNode implements SessionBackend {
       case 'notLeader':
         return this.notLeader(leader);
       case 'overloaded':
-        return new OverloadedError('uncommittedEntriesMax', 10_000);
+        return new OverloadedError('uncommittedEntriesMax', RAFT_DEFAULTS.uncommittedEntriesMax);
       case 'transferring':
         return new NotLeaderError(0 as NodeId, undefined);
       default:
@@ -439,9 +439,10 @@ export class SessionNode implements SessionBackend {
   /** ASYNC writes are answered once the leader's own log holds them durably. */
   private acknowledgeAsyncWrites(persisted: readonly Entry[]): void {
     if (persisted.length === 0) return;
-    const last = persisted[persisted.length - 1]!;
-    for (const waiter of this.asyncWaiters.takeUpTo(last.index)) {
-      const entry = persisted.find((e) => e.index === waiter.index);
+    const first = persisted[0]!.index;
+    const last = persisted[persisted.length - 1]!.index;
+    for (const waiter of this.asyncWaiters.takeUpTo(last)) {
+      const entry = waiter.index >= first ? persisted[waiter.index - first] : undefined; // contiguous
       if (entry && entry.term === waiter.term) {
         waiter.deferred.resolve({ index: waiter.index, result: { ok: true }, durability: 'async' });
       } else {
@@ -456,7 +457,6 @@ export class SessionNode implements SessionBackend {
     const last = committed[committed.length - 1]!;
     await this.storage.state.commit(ops, last.index);
     this.applied = last.index;
-    this.lastAppliedTerm = last.term;
     this.answerSyncWrites(committed, results);
     // An ASYNC write whose entry was replaced before the leader persisted it never got acked.
     for (const waiter of this.asyncWaiters.takeUpTo(this.applied)) {
@@ -491,7 +491,6 @@ export class SessionNode implements SessionBackend {
     await this.storage.state.replaceAll(this.stateMachine.stateEntries(), snapshot.meta.index);
     this.applied = snapshot.meta.index;
     this.snapshotIndex = snapshot.meta.index;
-    this.lastAppliedTerm = snapshot.meta.term;
     for (const read of this.appliedWaiters.takeUpTo(this.applied)) read.deferred.resolve();
     for (const queue of [this.syncWaiters, this.asyncWaiters]) {
       for (const waiter of queue.takeUpTo(this.applied)) {
