@@ -1,0 +1,129 @@
+/**
+ * The `sessionraft cluster` command as a user runs it (`make cluster` runs `cluster run`):
+ * detached up / status / kill / restart / down, and the foreground run stopped with Ctrl-C.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cliPath, sleep } from './harness.js';
+
+const dataDir = mkdtempSync(path.join(tmpdir(), 'sessionraft-cli-'));
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A base port with three free ports after it, away from the default 7001-7003. */
+async function freeBase(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const free = await Promise.all([0, 1, 2].map((i) => portFree(base + i)));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error('no three consecutive free ports found');
+}
+
+function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Alive and not a zombie (detached nodes are reparented; not every init reaps them at once). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+function recordedPids(dir: string): number[] {
+  return [1, 2, 3]
+    .map((k) => path.join(dir, `n${k}`, 'node.pid'))
+    .filter((file) => existsSync(file))
+    .map((file) => Number(readFileSync(file, 'utf8').trim()));
+}
+
+afterAll(() => {
+  // Whatever a failed test left running: only the pids this test's cluster recorded.
+  for (const sub of ['detached', 'foreground']) {
+    for (const pid of recordedPids(path.join(dataDir, sub))) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('sessionraft cluster', () => {
+  it('prints help and refuses nonsense with a clear message', () => {
+    const help = cli(['cluster', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/Usage: sessionraft cluster <action>/);
+    const bad = cli(['cluster', 'explode']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/expected an action/);
+    const badNode = cli(['node', '--id', 'x', '--peers', '1=127.0.0.1:1', '--data-dir', dataDir]);
+    expect(badNode.status).toBe(2);
+    expect(badNode.stderr).toMatch(/--id: expected a non-negative integer, got 'x'/);
+  });
+
+  it('starts detached, reports status, survives kill -9 and restart of a node, and stops', async () => {
+    const dir = path.join(dataDir, 'detached');
+    const base = String(await freeBase());
+    const common = ['--data-dir', dir, '--base-port', base, '--', '--tick-ms', '50'];
+    const up = cli(['cluster', 'up', ...common]);
+    expect(up.status, up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/leader: node \d/);
+    const pids = recordedPids(dir);
+    expect(pids).toHaveLength(3);
+
+    const status = cli(['cluster', 'status', '--data-dir', dir, '--base-port', base]);
+    expect(status.stdout.match(/^\d\s+127\.0\.0\.1:\d+\s+(leader|follower)\b/gm)).toHaveLength(3);
+
+    const killed = cli(['cluster', 'kill', '2', '--data-dir', dir, '--base-port', base]);
+    expect(killed.status, killed.stderr).toBe(0);
+    await sleep(200);
+    expect(alive(pids[1]!)).toBe(false);
+    expect(cli(['cluster', 'status', '--data-dir', dir, '--base-port', base]).stdout).toMatch(/down/);
+
+    const restarted = cli(['cluster', 'restart', '2', '--data-dir', dir, '--base-port', base]);
+    expect(restarted.status, restarted.stderr).toBe(0);
+    const newPid = recordedPids(dir)[1]!;
+    expect(alive(newPid)).toBe(true);
+
+    const down = cli(['cluster', 'down', '--data-dir', dir, '--base-port', base]);
+    expect(down.status, down.stderr).toBe(0);
+    for (const pid of [pids[0]!, newPid, pids[2]!]) expect(alive(pid)).toBe(false);
+  });
+
+  it('runs in the foreground, prints how to connect, and stops every node on Ctrl-C', async () => {
+    const dir = path.join(dataDir, 'foreground');
+    const base = String(await freeBase());
+    const child = spawn(process.execPath, [cliPath, 'cluster', 'run', '--data-dir', dir, '--base-port', base, '--', '--tick-ms', '50'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!output.includes('Press Ctrl-C') && Date.now() < deadline) await sleep(100);
+      expect(output).toMatch(/Connect: endpoints 127\.0\.0\.1:/);
+      expect(output).toMatch(/^n[123] \| .*node started/m);
+      const pids = recordedPids(dir);
+      expect(pids).toHaveLength(3);
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      for (const pid of pids) expect(alive(pid)).toBe(false);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,70 @@
+/**
+ * `sessionraft node` configuration: flags over SESSIONRAFT_* environment over the --config file
+ * over defaults, and clear errors for bad input.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { UsageError, nodeOptionsFromArgs, parsePeers } from '../../../src/cli/node-command.js';
+import { formatLogLine } from '../../../src/cli/log-format.js';
+
+const PEERS = '1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003';
+const dirs: string[] = [];
+const envKeys: string[] = [];
+
+function setEnv(key: string, value: string): void {
+  envKeys.push(key);
+  process.env[key] = value;
+}
+
+afterEach(() => {
+  for (const key of envKeys.splice(0)) delete process.env[key];
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('sessionraft node options', () => {
+  it('reads the shipped example config files', () => {
+    for (const k of [1, 2, 3]) {
+      const { options } = nodeOptionsFromArgs(['--config', path.resolve('cluster', `node${k}.json`)]);
+      expect(options.id).toBe(k);
+      expect(options.listenAddress).toBe(`127.0.0.1:700${k}`);
+      expect(options.peers.size).toBe(3);
+      expect(options.clusterId).toBe('local');
+    }
+  });
+
+  it('takes flags over the environment over the config file over defaults', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sessionraft-cli-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'node.json');
+    writeFileSync(file, JSON.stringify({ id: 2, peers: PEERS, dataDir: '/from/file', tickMs: 70, 'ttl-ms': 5_000 }));
+    setEnv('SESSIONRAFT_TICK_MS', '60');
+    const { options } = nodeOptionsFromArgs(['--config', file, '--data-dir', '/from/flag']);
+    expect(options.dataDir).toBe('/from/flag');
+    expect(options.tickIntervalMs).toBe(60);
+    expect(options.defaultTtlMs).toBe(5_000);
+    expect(options.electionTimeoutTicks).toBe(10);
+    expect(options.defaultDurability).toBe('sync');
+  });
+
+  it('names what is wrong', () => {
+    const base = ['--peers', PEERS, '--data-dir', '/tmp/x'];
+    expect(() => nodeOptionsFromArgs(base)).toThrow(/--id is required/);
+    expect(() => nodeOptionsFromArgs(['--id', '4', ...base])).toThrow(/--listen is required when --peers does not name node 4/);
+    expect(() => nodeOptionsFromArgs(['--id', '1', ...base, '--durability', 'maybe'])).toThrow(/--durability: expected sync or async, got 'maybe'/);
+    expect(() => nodeOptionsFromArgs(['--id', '1', ...base, '--tick-ms', '5ms'])).toThrow(UsageError);
+    expect(() => nodeOptionsFromArgs(['--id', '1', ...base, '--heartbeat-ticks', '10'])).toThrow(/heartbeatIntervalTicks/);
+    expect(() => nodeOptionsFromArgs(['--id', '1', ...base, '--config', '/nonexistent.json'])).toThrow(/--config \/nonexistent.json/);
+    expect(() => nodeOptionsFromArgs(['--id', '1', ...base, '--bogus', '1'])).toThrow(/bogus/);
+    expect(() => parsePeers('1=a:1,1=b:2')).toThrow(/node id 1 appears twice/);
+    expect(() => parsePeers('one=a:1')).toThrow(/expected id=host:port, got 'one=a:1'/);
+  });
+
+  it('formats pino lines for a terminal and passes other lines through', () => {
+    const line = JSON.stringify({ level: 30, time: 0, msg: 'leader changed', module: 'node', leader: 2, role: 'follower' });
+    expect(formatLogLine(line)).toBe('00:00:00.000 INFO  [node] leader changed leader=2 role=follower');
+    expect(formatLogLine('plain text')).toBe('plain text');
+    expect(formatLogLine('{not json')).toBe('{not json');
+  });
+});
