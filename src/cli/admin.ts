@@ -1,55 +1,15 @@
 /**
- * AdminService.Status over gRPC, for the status and cluster commands.
+ * AdminService.Status for the status and cluster commands, through the client.
  */
-import * as grpc from '@grpc/grpc-js';
-import { findProtoDir, loadProtos } from '../server/index.js';
+import { SessionClient, type NodeStatus } from '../client/index.js';
 
-export interface MemberStatus {
-  id: number;
-  address: string;
-  voter: boolean;
-  matchIndex: number;
-}
-
-export interface NodeStatusReply {
-  nodeId: number;
-  clusterId: string;
-  role: string;
-  term: number;
-  leaderId: number;
-  leaderAddress: string;
-  commitIndex: number;
-  appliedIndex: number;
-  members: MemberStatus[];
-  stateDigest: string;
-}
-
-type AdminClient = grpc.Client & {
-  Status(
-    request: object,
-    options: grpc.CallOptions,
-    callback: (error: grpc.ServiceError | null, reply: NodeStatusReply) => void,
-  ): void;
-};
-
-let adminConstructor: (new (address: string, credentials: grpc.ChannelCredentials) => AdminClient) | undefined;
-
-function adminClient(address: string): AdminClient {
-  if (!adminConstructor) {
-    const definition = grpc.loadPackageDefinition(loadProtos(['session.proto'], findProtoDir()));
-    const v1 = (definition.sessionraft as grpc.GrpcObject).v1 as grpc.GrpcObject;
-    adminConstructor = v1.AdminService as unknown as typeof adminConstructor;
-  }
-  return new adminConstructor!(address, grpc.credentials.createInsecure());
-}
+export type NodeStatusReply = NodeStatus;
 
 /** Status of one node, or an Error saying why it could not be had within `timeoutMs`. */
 export async function fetchStatus(address: string, timeoutMs = 1_000): Promise<NodeStatusReply> {
-  const client = adminClient(address);
+  const client = await SessionClient.connect({ endpoints: [address], connectTimeoutMs: timeoutMs, retriesMax: 0 });
   try {
-    return await new Promise<NodeStatusReply>((resolve, reject) =>
-      client.Status({}, { deadline: Date.now() + timeoutMs }, (error, reply) => (error ? reject(error) : resolve(reply))),
-    );
+    return await client.status(address, { deadlineMs: timeoutMs });
   } finally {
     client.close();
   }
