@@ -42,6 +42,7 @@ import {
 import type { NodeOptions } from './options.js';
 import { IndexQueue, armDeadline, deferred, type Deferred, type WriteWaiter } from './waiters.js';
 import { seededRandom } from './random.js';
+import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
 
 interface PendingProposal {
   readonly data: Uint8Array;
@@ -100,7 +101,7 @@ export class SessionNode implements SessionBackend {
     private readonly logger: Logger,
     private readonly storage: LevelStorage,
     private readonly core: RaftCore,
-    private readonly stateMachine: SessionStateMachine,
+    private stateMachine: SessionStateMachine,
     readonly transport: GrpcTransport,
     applied: LogIndex,
     snapshotIndex: LogIndex,
@@ -113,17 +114,15 @@ export class SessionNode implements SessionBackend {
   static async open(options: NodeOptions, logger: Logger): Promise<SessionNode> {
     const storage = await openLevelStorage(options.dataDir);
     try {
-      const stateMachine = new SessionStateMachine({
-        defaultTtlMs: options.defaultTtlMs,
-        dataBytesMax: options.dataBytesMax,
-      });
+      const stateMachine = newStateMachine(options);
       const log = await storage.log.load();
       let applied = await storage.state.appliedIndex();
       const snapshot = await storage.snapshots.latest();
       if (snapshot && snapshot.meta.index > applied) {
-        // Crashed between writing the snapshot and replacing the state: finish the install.
-        stateMachine.restore(snapshot.data);
-        await storage.state.replaceAll(stateMachine.stateEntries(), snapshot.meta.index);
+        // Crashed between writing a received snapshot and replacing the state: finish the install.
+        const entries = [...decodeStateSnapshot(snapshot.data)];
+        await stateMachine.load(entries);
+        await storage.state.replaceAll(entries, snapshot.meta.index);
         applied = snapshot.meta.index;
       } else {
         await stateMachine.load(storage.state.entries());
@@ -374,6 +373,7 @@ export class SessionNode implements SessionBackend {
       this.core.transferLeadership(this.transferTarget);
       this.transferTarget = undefined;
     }
+    if (this.builtSnapshot) this.compactTo(this.builtSnapshot);
     for (const proposal of this.proposals.splice(0)) this.proposeOne(proposal);
     if (this.linearizableReads.length > 0) {
       const context = new TextEncoder().encode(`r${this.readContextSeq++}`);
@@ -486,9 +486,12 @@ export class SessionNode implements SessionBackend {
   private async installSnapshot(ready: Ready): Promise<void> {
     const snapshot = ready.snapshot!;
     this.logger.info({ index: snapshot.meta.index, term: snapshot.meta.term }, 'installing snapshot from leader');
+    const entries = [...decodeStateSnapshot(snapshot.data)];
+    const stateMachine = newStateMachine(this.options);
+    await stateMachine.load(entries);
     await this.storage.snapshots.save(snapshot.meta, snapshot.data);
-    this.stateMachine.restore(snapshot.data);
-    await this.storage.state.replaceAll(this.stateMachine.stateEntries(), snapshot.meta.index);
+    await this.storage.state.replaceAll(entries, snapshot.meta.index);
+    this.stateMachine = stateMachine;
     this.applied = snapshot.meta.index;
     this.snapshotIndex = snapshot.meta.index;
     for (const read of this.appliedWaiters.takeUpTo(this.applied)) read.deferred.resolve();
@@ -518,24 +521,42 @@ export class SessionNode implements SessionBackend {
   /** The snapshot whose file is being written: compact() already told the core about it. */
   private snapshotBeingSaved: { meta: SnapshotMeta; data: Uint8Array } | undefined;
 
+  /** A snapshot read from LevelDB, waiting for the loop to compact the core to it. */
+  private builtSnapshot: { index: LogIndex; data: Uint8Array } | undefined;
+
   /**
-   * Takes a snapshot when enough entries were applied since the last one. Encoding the state is
-   * synchronous and costs O(sessions), so the threshold grows with the state: at least one entry
-   * per two sessions between snapshots keeps the amortized cost per entry constant.
+   * Starts a snapshot when enough entries were applied since the last one. It is read from a
+   * LevelDB iterator created now (state as of `applied`: every apply awaits its state batch), off
+   * the loop; the loop compacts the core once it is built (feedCore → compactTo). The threshold
+   * grows with the state (max(threshold, sessions / 2)) so the CPU per entry stays constant.
    */
   private maybeSnapshot(): void {
     const threshold = Math.max(this.options.snapshotEntriesThreshold, Math.floor(this.stateMachine.sessionCount / 2));
     if (this.snapshotting || this.applied - this.snapshotIndex < threshold) return;
     this.snapshotting = true;
     const index = this.applied;
-    const data = this.stateMachine.snapshot();
-    const meta = this.core.compact(index);
-    this.snapshotBeingSaved = { meta, data };
+    encodeStateSnapshot(this.storage.state.entries(), index).then(
+      (data) => {
+        this.builtSnapshot = { index, data };
+        this.poke();
+      },
+      (error: unknown) => {
+        this.snapshotting = false;
+        this.logger.error({ err: error, index }, 'reading the state for a snapshot failed; will retry');
+      },
+    );
+  }
+
+  /** In the loop: tell the core, then store the file and compact the stored log. */
+  private compactTo(built: { index: LogIndex; data: Uint8Array }): void {
+    this.builtSnapshot = undefined;
+    const meta = this.core.compact(built.index);
+    this.snapshotBeingSaved = { meta, data: built.data };
     void (async () => {
-      await this.storage.snapshots.save(meta, data);
+      await this.storage.snapshots.save(meta, built.data);
       await this.storage.log.compact(meta);
-      this.snapshotIndex = index;
-      this.logger.info({ index, bytes: data.length }, 'snapshot taken, log compacted');
+      this.snapshotIndex = meta.index;
+      this.logger.info({ index: meta.index, bytes: built.data.length }, 'snapshot taken, log compacted');
     })()
       .catch((error: unknown) => this.logger.error({ err: error }, 'snapshot failed'))
       .finally(() => {
@@ -598,4 +619,8 @@ export class SessionNode implements SessionBackend {
 
 function contextKey(context: Uint8Array): string {
   return Buffer.from(context.buffer, context.byteOffset, context.byteLength).toString('latin1');
+}
+
+function newStateMachine(options: NodeOptions): SessionStateMachine {
+  return new SessionStateMachine({ defaultTtlMs: options.defaultTtlMs, dataBytesMax: options.dataBytesMax });
 }
