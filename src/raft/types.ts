@@ -142,6 +142,6 @@ export interface Ready {
   readonly messages: readonly Message[];
   readonly committed: readonly Entry[];
   readonly readStates: readonly ReadState[];
-  /** Proposals the core dropped since the last Ready (not leader, transfer in progress...). */
+  /** Contexts of read-index requests the core could not serve (no leader, leader changed): fail them now. */
   readonly droppedReads?: readonly Uint8Array[];
 }
