@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SEEDS ?= 2000
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: setup build typecheck test test-unit sim cluster cluster-up cluster-down cluster-status bench chaos clean help
+.PHONY: setup build typecheck test sim cluster cluster-up cluster-down cluster-status chaos clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -37,6 +37,9 @@ cluster-down: ## stop the background cluster
 
 cluster-status: ## print the status of every node
 	node dist/src/cli/main.js cluster status $(ARGS)
+
+chaos: build ## a real cluster under kill -9, SIGSTOP and restarts, history checked: make chaos [CHAOS_SEED=s]
+	npx vitest run test/chaos
 
 clean: ## remove build output
 	rm -rf dist
