@@ -33,6 +33,11 @@ export interface WriteOutcome {
   readonly result: CommandResult;
   /** The durability the write was acknowledged with. */
   readonly durability: Durability;
+  /**
+   * The command as it entered the log, on an ASYNC answer (given before apply). A retry joined to
+   * an earlier request with the same request id gets the earlier request's command.
+   */
+  readonly proposed?: SessionCommand;
 }
 
 export interface MemberInfo {

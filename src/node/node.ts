@@ -26,6 +26,7 @@ import {
   encodeCommand,
   type AppliedResult,
   type CommandResult,
+  type RequestId,
   type SessionCommand,
   type SessionQueries,
 } from '../session/index.js';
@@ -45,6 +46,7 @@ import { seededRandom } from './random.js';
 import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
 
 interface PendingProposal {
+  readonly command: SessionCommand;
   readonly data: Uint8Array;
   readonly durability: 'sync' | 'async';
   readonly deferred: Deferred<WriteOutcome>;
@@ -74,6 +76,9 @@ const TICKS_PER_TURN_MAX = 2;
 
 export class SessionNode implements SessionBackend {
   private readonly proposals: PendingProposal[] = [];
+  /** Writes with a request id not yet answered, so a retry shares the first one's outcome. */
+  private readonly writesInFlight = new Map<string, Promise<WriteOutcome>>();
+  private readonly forgetWhenApplied = new IndexQueue<{ readonly index: LogIndex; forget(): void }>();
   private readonly linearizableReads: ReadIndexWaiter[] = [];
   private readonly readBatches = new Map<string, ReadBatch>();
   private readonly inbox: Message[] = [];
@@ -202,6 +207,15 @@ export class SessionNode implements SessionBackend {
   async write(command: SessionCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
     this.ensureRunning();
     if (this.leader !== this.options.id) throw this.notLeader();
+    const requestId = options.requestId;
+    if (requestId) {
+      // Exactly-once without a new entry: an applied request gets its remembered answer, and a
+      // retry of one still in flight here shares its outcome.
+      const remembered = this.stateMachine.rememberedAnswer(requestId);
+      if (remembered) return { ...remembered, durability: 'sync' };
+      const inflight = this.writesInFlight.get(requestKey(requestId));
+      if (inflight) return inflight;
+    }
     if (this.proposals.length + this.asyncWaiters.size + this.syncWaiters.size >= this.options.pendingWritesMax) {
       throw new OverloadedError('pendingWritesMax', this.options.pendingWritesMax);
     }
@@ -211,6 +225,7 @@ export class SessionNode implements SessionBackend {
       ...(options.requestId ? { requestId: options.requestId } : {}),
     });
     const proposal: PendingProposal = {
+      command,
       data,
       durability: options.durability ?? this.options.defaultDurability,
       deferred: deferred<WriteOutcome>(),
@@ -218,11 +233,27 @@ export class SessionNode implements SessionBackend {
     };
     this.proposals.push(proposal);
     this.poke();
-    return armDeadline(proposal.deferred, options.deadlineMs ?? this.options.requestTimeoutMs, 'write', options.signal, () => {
+    const outcome = armDeadline(proposal.deferred, options.deadlineMs ?? this.options.requestTimeoutMs, 'write', options.signal, () => {
       proposal.expired = true;
       const waiter = proposal.waiter;
       if (waiter) (waiter.durability === 'async' ? this.asyncWaiters : this.syncWaiters).remove(waiter);
     });
+    if (requestId) {
+      const key = requestKey(requestId);
+      this.writesInFlight.set(key, outcome);
+      const forget = (): void => {
+        if (this.writesInFlight.get(key) === outcome) this.writesInFlight.delete(key);
+      };
+      // An ASYNC answer comes before apply: until then the dedup table cannot answer a retry.
+      outcome.then((answer) => {
+        if (answer.durability === 'async' && this.applied < answer.index) {
+          this.forgetWhenApplied.push({ index: answer.index, forget });
+        } else {
+          forget();
+        }
+      }, forget);
+    }
+    return outcome;
   }
 
   async read<T>(query: (view: SessionQueries, appliedIndex: LogIndex) => T, options: ReadOptions = {}): Promise<T> {
@@ -390,6 +421,7 @@ export class SessionNode implements SessionBackend {
       return;
     }
     const waiter: WriteWaiter<WriteOutcome> = {
+      command: proposal.command,
       index: result.index,
       term: result.term,
       durability: proposal.durability,
@@ -444,7 +476,7 @@ export class SessionNode implements SessionBackend {
     for (const waiter of this.asyncWaiters.takeUpTo(last)) {
       const entry = waiter.index >= first ? persisted[waiter.index - first] : undefined; // contiguous
       if (entry && entry.term === waiter.term) {
-        waiter.deferred.resolve({ index: waiter.index, result: { ok: true }, durability: 'async' });
+        waiter.deferred.resolve({ index: waiter.index, result: { ok: true }, durability: 'async', proposed: waiter.command });
       } else {
         waiter.deferred.reject(new ProposalDroppedError('its log entry was replaced by a new leader'));
       }
@@ -463,6 +495,7 @@ export class SessionNode implements SessionBackend {
       waiter.deferred.reject(new ProposalDroppedError('its log entry was replaced by a new leader'));
     }
     for (const read of this.appliedWaiters.takeUpTo(this.applied)) read.deferred.resolve();
+    for (const inflight of this.forgetWhenApplied.takeUpTo(this.applied)) inflight.forget();
   }
 
   private answerSyncWrites(committed: readonly Entry[], results: readonly AppliedResult[]): void {
@@ -495,6 +528,7 @@ export class SessionNode implements SessionBackend {
     this.applied = snapshot.meta.index;
     this.snapshotIndex = snapshot.meta.index;
     for (const read of this.appliedWaiters.takeUpTo(this.applied)) read.deferred.resolve();
+    for (const inflight of this.forgetWhenApplied.takeUpTo(this.applied)) inflight.forget();
     for (const queue of [this.syncWaiters, this.asyncWaiters]) {
       for (const waiter of queue.takeUpTo(this.applied)) {
         waiter.deferred.reject(new ProposalDroppedError('a snapshot replaced the log before it was applied here'));
@@ -623,4 +657,8 @@ function contextKey(context: Uint8Array): string {
 
 function newStateMachine(options: NodeOptions): SessionStateMachine {
   return new SessionStateMachine({ defaultTtlMs: options.defaultTtlMs, dataBytesMax: options.dataBytesMax });
+}
+
+function requestKey(requestId: RequestId): string {
+  return `${requestId.clientId}\u0000${requestId.seq}`;
 }

@@ -3,6 +3,7 @@
  * ASYNC, applied for SYNC) and reads waiting for an applied index.
  */
 import type { LogIndex, Term } from '../raft/index.js';
+import type { SessionCommand } from '../session/index.js';
 import { TimeoutError } from './errors.js';
 
 export interface Deferred<T> {
@@ -60,6 +61,7 @@ export class IndexQueue<T extends { readonly index: LogIndex }> {
 }
 
 export interface WriteWaiter<R> {
+  readonly command: SessionCommand;
   readonly index: LogIndex;
   readonly term: Term;
   readonly durability: 'sync' | 'async';

@@ -115,7 +115,8 @@ export function createHandlers(backend: SessionBackend, options: ResolvedSession
         maxLifetimeMs: valid.maxLifetimeMs,
       };
       const outcome = await backend.write(command, writeOptions(valid.write, context));
-      const session = resultSession(outcome) ?? (outcome.durability === 'async' ? acceptedSession(command) : undefined);
+      const proposed = outcome.proposed?.type === 'create' ? outcome.proposed : command;
+      const session = resultSession(outcome) ?? (outcome.durability === 'async' ? acceptedSession(proposed) : undefined);
       if (session === undefined) throw new ApiError(status.INTERNAL, `create applied at index ${outcome.index} returned no session`);
       return { session: sessionToWire(session), index: outcome.index, durability: durabilityToWire(outcome.durability) };
     },

@@ -227,6 +227,15 @@ export class SessionStateMachine implements SessionQueries {
     return result;
   }
 
+  /**
+   * The remembered answer to a request already applied (exactly-once), for a proposer that can
+   * answer a retry without a new log entry.
+   */
+  rememberedAnswer(requestId: RequestId): AppliedResult | undefined {
+    const record = this.#dedup.lookup(requestId.clientId, requestId.seq);
+    return record === undefined ? undefined : { index: record.index, result: record.result };
+  }
+
   #applyCommand(raw: unknown, batch: Batch): CommandResult {
     let command: SessionCommand;
     try {

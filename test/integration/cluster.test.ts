@@ -89,6 +89,15 @@ describe('a three-node cluster of real processes', () => {
     }
   });
 
+  it('answers an ASYNC create retried with the same request id with the first session', async () => {
+    const requestId = { clientId: `it-${process.pid}`, seq: 1 };
+    const first = await client.create({ clientId: 'ivy', transport: 'http' }, { durability: 'async', requestId });
+    const retry = await client.create({ clientId: 'ivy', transport: 'http' }, { durability: 'async', requestId });
+    expect(retry.session.sessionId).toBe(first.session.sessionId);
+    expect(retry.index).toBe(first.index);
+    expect((await client.count('ivy', { minIndex: first.index })).count).toBe(1);
+  });
+
   it('serves every operation through unary calls as well as the stream', async () => {
     const leader = await cluster.waitForLeader();
     const unary = await clientFor(cluster.address(leader), 'unary');

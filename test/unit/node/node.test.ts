@@ -101,6 +101,20 @@ describe('SessionNode (one node, real LevelDB)', () => {
     expect(found?.clientId).toBe('client-1');
   });
 
+  it('answers a retried request id from the dedup table or the first request in flight, with no new entry', async () => {
+    const node = await open(options(tempDir()));
+    await untilLeader(node);
+    const requestId = { clientId: 'sdk-1', seq: 7 };
+    const [first, concurrent] = await Promise.all([node.write(create(1), { requestId }), node.write(create(2), { requestId })]);
+    expect(concurrent).toBe(first);
+    const commit = node.status().raft.commit;
+    const retried = await node.write(create(3), { requestId, durability: 'async' });
+    expect(retried.index).toBe(first.index);
+    expect(retried.result).toEqual(first.result);
+    expect(node.status().raft.commit).toBe(commit);
+    expect(await node.read((view) => view.count(Date.now()))).toBe(1);
+  });
+
   it('recovers term, log and state after a restart, with the same digest', async () => {
     const dir = tempDir();
     const first = await open(options(dir));
