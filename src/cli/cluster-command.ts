@@ -177,14 +177,14 @@ async function waitForLeader(layout: ClusterLayout, timeoutMs: number): Promise<
   throw new Error(`no leader within ${timeoutMs} ms (${last})`);
 }
 
-function connectHint(layout: ClusterLayout): string {
+function connectHint(layout: ClusterLayout, leaderId: number): string {
   const endpoints = ids(layout)
     .map((id) => address(layout, id))
     .join(',');
   return [
-    `Connect: endpoints ${endpoints}`,
-    `  grpcurl -plaintext -d '{"client_id":"alice","data_json":"{\\"cart\\":[]}"}' ${address(layout, 1)} sessionraft.v1.SessionService/Create`,
-    `  npx sessionraft status --endpoints ${endpoints}`,
+    `Connect: endpoints ${endpoints} (writes go to the leader, ${address(layout, leaderId)}; a follower answers with its address)`,
+    `  grpcurl -plaintext -d '{"client_id":"alice","transport":"http","data_json":"{\\"cart\\":[]}"}' ${address(layout, leaderId)} sessionraft.v1.SessionService/Create`,
+    `  node ${path.relative(process.cwd(), mainScript)} status --endpoints ${endpoints}`,
   ].join('\n');
 }
 
@@ -231,7 +231,7 @@ async function runForeground(layout: ClusterLayout, timeoutMs: number): Promise<
   process.on('SIGTERM', stopAll);
   const leader = await waitForLeader(layout, timeoutMs);
   console.log(`\nleader: node ${leader.nodeId} (term ${leader.term})\n${formatStatusTable(await statusRows(layout))}`);
-  console.log(`\n${connectHint(layout)}\nPress Ctrl-C to stop the cluster.\n`);
+  console.log(`\n${connectHint(layout, leader.nodeId)}\nPress Ctrl-C to stop the cluster.\n`);
 }
 
 function parseCluster(args: string[]): { action: Action; target?: number; layout: ClusterLayout; signal: string; timeoutMs: number } {
@@ -294,7 +294,7 @@ export async function runCluster(args: string[]): Promise<void> {
         console.log(`node ${id}: pid ${pid}, ${address(layout, id)}, log ${path.join(nodeDir(layout, id), 'node.log')}`);
       }
       const leader = await waitForLeader(layout, timeoutMs);
-      console.log(`\nleader: node ${leader.nodeId}\n${formatStatusTable(await statusRows(layout))}\n\n${connectHint(layout)}`);
+      console.log(`\nleader: node ${leader.nodeId}\n${formatStatusTable(await statusRows(layout))}\n\n${connectHint(layout, leader.nodeId)}`);
       return;
     }
     case 'down':
