@@ -167,6 +167,12 @@ export async function runNode(args: readonly string[]): Promise<void> {
     ),
   );
   node.start();
+  void node.failed.promise.then(() => {
+    // A broken invariant is a crash: never keep serving from a state we no longer trust.
+    server.forceShutdown();
+    logger.flush?.();
+    process.exit(70);
+  });
   logger.info(
     { listen: options.listenAddress, peers: Object.fromEntries(options.peers), dataDir: options.dataDir },
     'node started',

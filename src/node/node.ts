@@ -100,6 +100,8 @@ export class SessionNode implements SessionBackend {
   private tickTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
+  /** Resolves if the loop dies (a broken invariant, a storage error): the process should exit. */
+  readonly failed = deferred<Error>();
 
   private constructor(
     readonly options: NodeOptions,
@@ -192,11 +194,12 @@ export class SessionNode implements SessionBackend {
     this.sweepTimer = setInterval(() => this.sweepExpired(), this.options.expirySweepIntervalMs);
     this.loopDone = this.runLoop().catch((error: unknown) => {
       this.failure = error instanceof Error ? error : new Error(String(error));
-      this.logger.fatal({ err: this.failure }, 'node loop failed; stopping');
+      this.logger.fatal({ err: this.failure }, 'node loop failed (a broken invariant or a storage error)');
       this.failAll(new NodeError('SHUTTING_DOWN', `node failed: ${this.failure.message}`));
-      process.exitCode = 1;
+      this.failed.resolve(this.failure);
     });
   }
+
 
   // ---------------------------------------------------------------- SessionBackend
 
