@@ -449,6 +449,15 @@ export class SessionNode implements SessionBackend {
 
   private async handleReady(ready: Ready): Promise<void> {
     if (ready.softState) this.onSoftState(ready.softState.leader, ready.softState.role);
+    // A leader replicates in parallel with its own fsync (Raft thesis §10.2.1): its appends and
+    // heartbeats promise nothing about its disk, and it cannot count its own new entries toward
+    // a commit before this persist finishes, because acks are stepped only in a later turn.
+    // Everything else (votes, acks a follower sends) waits for the disk, as the Ready demands.
+    let later = ready.messages;
+    if (this.leader === this.options.id && ready.messages.length > 0) {
+      this.transport.send(ready.messages.filter(isReplication));
+      later = ready.messages.filter((m) => !isReplication(m));
+    }
     if (ready.snapshot) await this.installSnapshot(ready);
     if (ready.entries.length > 0 || ready.hardState) {
       await this.storage.log.save({
@@ -458,7 +467,7 @@ export class SessionNode implements SessionBackend {
       });
     }
     this.acknowledgeAsyncWrites(ready.entries);
-    this.transport.send(await this.attachSnapshots(ready.messages));
+    if (later.length > 0) this.transport.send(await this.attachSnapshots(later));
     if (ready.committed.length > 0) await this.apply(ready.committed);
     for (const readState of ready.readStates) this.releaseReadBatch(readState.context, readState.index);
     for (const context of ready.droppedReads ?? []) this.failReadBatch(context);
@@ -664,4 +673,8 @@ function newStateMachine(options: NodeOptions): SessionStateMachine {
 
 function requestKey(requestId: RequestId): string {
   return `${requestId.clientId}\u0000${requestId.seq}`;
+}
+
+function isReplication(message: Message): boolean {
+  return message.type === 'append' || message.type === 'heartbeat';
 }
