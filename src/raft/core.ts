@@ -391,6 +391,7 @@ export class RaftCore implements RaftNode {
     const upToDate = this.log.isUpToDate(m.index ?? (0 as LogIndex), m.logTerm ?? (0 as Term));
     if (!canVote || !upToDate) {
       this.send({ type: responseType, to: m.from, term: this.term, reject: true });
+      if (m.type === 'vote' && this.vote === this.id && this.leader === NO_NODE && upToDate) this.yieldToBetterCandidate(m);
       return;
     }
     this.send({ type: responseType, to: m.from, term: m.term, reject: false });
@@ -398,6 +399,27 @@ export class RaftCore implements RaftNode {
       this.electionElapsedTicks = 0;
       this.setVote(m.from);
     }
+  }
+
+  /**
+   * We voted for ourselves in this term and a candidate whose log is strictly more up to date
+   * asks for our vote too: we must refuse, but restart our election timer as granting (or a
+   * higher-term request) would. Every voter that could elect us would elect it as well, so
+   * waiting costs us nothing; not waiting can livelock with pre-vote off (the simulation's
+   * finding 3, seed 191): a candidate that can never win (its configuration, stale, names a
+   * voter whose log is ahead) and never sends to the other candidate times out first, takes
+   * the new term with its self-vote, and the other one's requests always arrive at that same
+   * term. Nothing then resets the first one's timer, so which of the two times out first is a
+   * random walk with no pull back: it may take arbitrarily many rounds. Only a timer changes;
+   * term, vote and log do not, so safety is untouched. A pre-vote never gets here (vote only),
+   * nor a node that knows a leader of this term (a leader's timer is its check-quorum and
+   * lease clock, and must not be pushed back by anyone's request).
+   */
+  private yieldToBetterCandidate(m: Message): void {
+    invariant(m.term === this.term, () => `vote request of term ${m.term} handled at term ${this.term}`);
+    // The caller checked that its log is at least as up to date as ours: strictly means not equal.
+    const sameLastEntry = m.logTerm === this.log.lastTerm() && m.index === this.log.lastIndex();
+    if (!sameLastEntry) this.electionElapsedTicks = 0;
   }
 
   private setVote(id: NodeId): void {
