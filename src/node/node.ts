@@ -100,6 +100,11 @@ export class SessionNode implements SessionBackend {
   private tickTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
+  private snapshotting = false;
+  /** A snapshot read from LevelDB, waiting for the loop to compact the core to it. */
+  private builtSnapshot: { index: LogIndex; data: Uint8Array } | undefined;
+  /** The snapshot whose file is being written: compact() already told the core about it. */
+  private snapshotBeingSaved: { meta: SnapshotMeta; data: Uint8Array } | undefined;
   /** Resolves if the loop dies (a broken invariant, a storage error): the process should exit. */
   readonly failed = deferred<Error>();
 
@@ -225,7 +230,7 @@ export class SessionNode implements SessionBackend {
     const data = encodeCommand({
       command,
       nowMs: Date.now(),
-      ...(options.requestId ? { requestId: options.requestId } : {}),
+      ...(requestId ? { requestId } : {}),
     });
     const proposal: PendingProposal = {
       command,
@@ -239,7 +244,7 @@ export class SessionNode implements SessionBackend {
     const outcome = armDeadline(proposal.deferred, options.deadlineMs ?? this.options.requestTimeoutMs, 'write', options.signal, () => {
       proposal.expired = true;
       const waiter = proposal.waiter;
-      if (waiter) (waiter.durability === 'async' ? this.asyncWaiters : this.syncWaiters).remove(waiter);
+      if (waiter) this.waitersFor(waiter.durability).remove(waiter);
     });
     if (requestId) {
       const key = requestKey(requestId);
@@ -431,7 +436,11 @@ export class SessionNode implements SessionBackend {
       deferred: proposal.deferred,
     };
     proposal.waiter = waiter;
-    (proposal.durability === 'async' ? this.asyncWaiters : this.syncWaiters).push(waiter);
+    this.waitersFor(proposal.durability).push(waiter);
+  }
+
+  private waitersFor(durability: 'sync' | 'async'): IndexQueue<WriteWaiter<WriteOutcome>> {
+    return durability === 'async' ? this.asyncWaiters : this.syncWaiters;
   }
 
   private proposeError(reason: string, leader: NodeId): Error {
@@ -458,14 +467,19 @@ export class SessionNode implements SessionBackend {
       this.transport.send(ready.messages.filter(isReplication));
       later = ready.messages.filter((m) => !isReplication(m));
     }
-    if (ready.snapshot) await this.installSnapshot(ready);
-    if (ready.entries.length > 0 || ready.hardState) {
+    // A received snapshot is made durable in the order recovery relies on: the file, then the log
+    // that points at it, then the state. A crash in between leaves the state behind the file, and
+    // open() finishes the install from the file. Decoding first keeps a bad snapshot off the disk.
+    const snapshotState = ready.snapshot ? [...decodeStateSnapshot(ready.snapshot.data)] : undefined;
+    if (ready.snapshot) await this.storage.snapshots.save(ready.snapshot.meta, ready.snapshot.data);
+    if (ready.entries.length > 0 || ready.hardState || ready.snapshot) {
       await this.storage.log.save({
         ...(ready.hardState ? { hardState: ready.hardState } : {}),
         entries: ready.entries,
         ...(ready.snapshot ? { snapshot: ready.snapshot.meta } : {}),
       });
     }
+    if (ready.snapshot) await this.installSnapshot(ready.snapshot.meta, snapshotState!);
     this.acknowledgeAsyncWrites(ready.entries);
     if (later.length > 0) this.transport.send(await this.attachSnapshots(later));
     if (ready.committed.length > 0) await this.apply(ready.committed);
@@ -502,7 +516,12 @@ export class SessionNode implements SessionBackend {
     await this.storage.state.commit(ops, last.index);
     this.applied = last.index;
     this.answerSyncWrites(committed, results);
-    // An ASYNC write whose entry was replaced before the leader persisted it never got acked.
+    this.releaseUpToApplied();
+  }
+
+  /** Everything that waited for `applied` to reach it, once it has (apply or snapshot install). */
+  private releaseUpToApplied(): void {
+    // An ASYNC write still waiting here never got its entry persisted: a new leader replaced it.
     for (const waiter of this.asyncWaiters.takeUpTo(this.applied)) {
       waiter.deferred.reject(new ProposalDroppedError('its log entry was replaced by a new leader'));
     }
@@ -528,24 +547,19 @@ export class SessionNode implements SessionBackend {
 
   // ---------------------------------------------------------------- snapshots
 
-  private async installSnapshot(ready: Ready): Promise<void> {
-    const snapshot = ready.snapshot!;
-    this.logger.info({ index: snapshot.meta.index, term: snapshot.meta.term }, 'installing snapshot from leader');
-    const entries = [...decodeStateSnapshot(snapshot.data)];
+  /** Replaces the state machine and its LevelDB copy with a snapshot already on disk. */
+  private async installSnapshot(meta: SnapshotMeta, entries: readonly [string, Uint8Array][]): Promise<void> {
+    this.logger.info({ index: meta.index, term: meta.term }, 'installing snapshot from leader');
     const stateMachine = newStateMachine(this.options);
     await stateMachine.load(entries);
-    await this.storage.snapshots.save(snapshot.meta, snapshot.data);
-    await this.storage.state.replaceAll(entries, snapshot.meta.index);
+    await this.storage.state.replaceAll(entries, meta.index);
     this.stateMachine = stateMachine;
-    this.applied = snapshot.meta.index;
-    this.snapshotIndex = snapshot.meta.index;
-    for (const read of this.appliedWaiters.takeUpTo(this.applied)) read.deferred.resolve();
-    for (const inflight of this.forgetWhenApplied.takeUpTo(this.applied)) inflight.forget();
-    for (const queue of [this.syncWaiters, this.asyncWaiters]) {
-      for (const waiter of queue.takeUpTo(this.applied)) {
-        waiter.deferred.reject(new ProposalDroppedError('a snapshot replaced the log before it was applied here'));
-      }
+    this.applied = meta.index;
+    this.snapshotIndex = meta.index;
+    for (const waiter of this.syncWaiters.takeUpTo(this.applied)) {
+      waiter.deferred.reject(new ProposalDroppedError('a snapshot replaced the log before it was applied here'));
     }
+    this.releaseUpToApplied();
   }
 
   private async attachSnapshots(messages: readonly Message[]): Promise<readonly Message[]> {
@@ -562,13 +576,6 @@ export class SessionNode implements SessionBackend {
       m.type === 'snapshot' ? { ...m, snapshot: { meta: latest.meta, data: latest.data } } : m,
     );
   }
-
-  private snapshotting = false;
-  /** The snapshot whose file is being written: compact() already told the core about it. */
-  private snapshotBeingSaved: { meta: SnapshotMeta; data: Uint8Array } | undefined;
-
-  /** A snapshot read from LevelDB, waiting for the loop to compact the core to it. */
-  private builtSnapshot: { index: LogIndex; data: Uint8Array } | undefined;
 
   /**
    * Starts a snapshot when enough entries were applied since the last one. It is read from a
@@ -626,7 +633,7 @@ export class SessionNode implements SessionBackend {
     const batch = this.readBatches.get(key);
     if (!batch) return;
     this.readBatches.delete(key);
-    const error = this.leader === 0 ? new NotLeaderError(0 as NodeId, undefined) : this.notLeader();
+    const error = this.notLeader();
     for (const read of batch.reads) read.fail(error);
   }
 
