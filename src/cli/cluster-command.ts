@@ -94,13 +94,23 @@ export function runningPid(layout: ClusterLayout, id: number): number | undefine
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     if (!cmdline.includes('main.js') || !cmdline.includes('node')) return undefined;
-    // A zombie or a stopped-then-reaped pid reads as gone.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (stat.split(') ')[1]?.startsWith('Z')) return undefined;
   } catch {
     return undefined;
   }
-  return pid;
+  return processAlive(pid) ? pid : undefined;
+}
+
+/**
+ * Alive and not a zombie: a detached node is reparented when `cluster up` exits, and not every
+ * init reaps at once, so a killed node can linger as a zombie that still answers kill(pid, 0).
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
+  } catch {
+    return false;
+  }
 }
 
 function startDetached(layout: ClusterLayout, id: number): number {
@@ -120,13 +130,7 @@ function startDetached(layout: ClusterLayout, id: number): number {
 async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    try {
-      process.kill(pid, 0);
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.split(') ')[1]?.startsWith('Z')) return true;
-    } catch {
-      return true;
-    }
+    if (!processAlive(pid)) return true;
     await sleep(50);
   }
   return false;

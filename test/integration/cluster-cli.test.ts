@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { processAlive } from '../../src/cli/cluster-command.js';
 import { cliPath, sleep } from './harness.js';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'sessionraft-cli-'));
@@ -35,16 +36,6 @@ function cli(args: string[]): { status: number | null; stdout: string; stderr: s
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Alive and not a zombie (detached nodes are reparented; not every init reaps them at once). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
-  } catch {
-    return false;
-  }
-}
-
 function recordedPids(dir: string): number[] {
   return [1, 2, 3]
     .map((k) => path.join(dir, `n${k}`, 'node.pid'))
@@ -55,7 +46,7 @@ function recordedPids(dir: string): number[] {
 afterAll(() => {
   // Whatever a failed test left running: only the pids this test's cluster recorded.
   for (const sub of ['detached', 'foreground']) {
-    for (const pid of recordedPids(path.join(dataDir, sub))) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of recordedPids(path.join(dataDir, sub))) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   }
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -89,17 +80,17 @@ describe('sessionraft cluster', () => {
     const killed = cli(['cluster', 'kill', '2', '--data-dir', dir, '--base-port', base]);
     expect(killed.status, killed.stderr).toBe(0);
     await sleep(200);
-    expect(alive(pids[1]!)).toBe(false);
+    expect(processAlive(pids[1]!)).toBe(false);
     expect(cli(['cluster', 'status', '--data-dir', dir, '--base-port', base]).stdout).toMatch(/down/);
 
     const restarted = cli(['cluster', 'restart', '2', '--data-dir', dir, '--base-port', base]);
     expect(restarted.status, restarted.stderr).toBe(0);
     const newPid = recordedPids(dir)[1]!;
-    expect(alive(newPid)).toBe(true);
+    expect(processAlive(newPid)).toBe(true);
 
     const down = cli(['cluster', 'down', '--data-dir', dir, '--base-port', base]);
     expect(down.status, down.stderr).toBe(0);
-    for (const pid of [pids[0]!, newPid, pids[2]!]) expect(alive(pid)).toBe(false);
+    for (const pid of [pids[0]!, newPid, pids[2]!]) expect(processAlive(pid)).toBe(false);
   });
 
   it('runs in the foreground, prints how to connect, and stops every node on Ctrl-C', async () => {
@@ -121,7 +112,7 @@ describe('sessionraft cluster', () => {
       expect(pids).toHaveLength(3);
       child.kill('SIGINT');
       expect(await exited).toBe(0);
-      for (const pid of pids) expect(alive(pid)).toBe(false);
+      for (const pid of pids) expect(processAlive(pid)).toBe(false);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
