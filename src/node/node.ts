@@ -564,8 +564,11 @@ export class SessionNode implements SessionBackend {
 
   private async attachSnapshots(messages: readonly Message[]): Promise<readonly Message[]> {
     if (!messages.some((m) => m.type === 'snapshot')) return messages;
-    // The core may ask for a snapshot it was told about while its file is still being written.
-    const latest = this.snapshotBeingSaved ?? (await this.storage.snapshots.latest());
+    // The core may ask for a snapshot it was told about while its file is still being written;
+    // a leader's snapshot installed meanwhile may be newer than that one.
+    const stored = await this.storage.snapshots.latest();
+    const saving = this.snapshotBeingSaved;
+    const latest = saving && (!stored || saving.meta.index > stored.meta.index) ? saving : stored;
     if (!latest) throw new Error('invariant: the core asked to send a snapshot but none was ever taken');
     for (const m of messages) {
       if (m.type === 'snapshot' && m.snapshot && latest.meta.index < m.snapshot.meta.index) {
@@ -603,12 +606,20 @@ export class SessionNode implements SessionBackend {
   /** In the loop: tell the core, then store the file and compact the stored log. */
   private compactTo(built: { index: LogIndex; data: Uint8Array }): void {
     this.builtSnapshot = undefined;
+    const coreSnapshotIndex = this.core.status().firstIndex - 1;
+    if (built.index <= coreSnapshotIndex) {
+      // The leader's snapshot was installed while this one was being read: it is obsolete.
+      this.snapshotting = false;
+      this.logger.info({ index: built.index, installed: coreSnapshotIndex }, 'own snapshot superseded by an installed one, dropped');
+      return;
+    }
     const meta = this.core.compact(built.index);
     this.snapshotBeingSaved = { meta, data: built.data };
     void (async () => {
       await this.storage.snapshots.save(meta, built.data);
       await this.storage.log.compact(meta);
-      this.snapshotIndex = meta.index;
+      // An install of a newer snapshot may have finished meanwhile: never move backwards.
+      this.snapshotIndex = Math.max(this.snapshotIndex, meta.index) as LogIndex;
       this.logger.info({ index: meta.index, bytes: built.data.length }, 'snapshot taken, log compacted');
     })()
       .catch((error: unknown) => this.logger.error({ err: error }, 'snapshot failed'))
