@@ -136,6 +136,9 @@ describe(`chaos (seed ${SEED}: replay with CHAOS_SEED=${SEED})`, () => {
     running = false;
     await Promise.all(workers);
 
+    // No node may have died on its own (a crash, an invariant, a failed start): only our signals stop them.
+    expect(cluster.unexpectedExits, `seed ${SEED}\n${cluster.describeUnexpectedExits()}`).toEqual([]);
+
     // Heal: every node up, a leader, everything applied everywhere.
     for (const id of cluster.ids) if (!cluster.isRunning(id)) cluster.startNode(id);
     await cluster.waitForLeader(30_000);
@@ -160,7 +163,8 @@ describe(`chaos (seed ${SEED}: replay with CHAOS_SEED=${SEED})`, () => {
         session: { sessionId: id },
       });
     }
-    const digests = await Promise.all(cluster.ids.map(async (id) => (await cluster!.status(id)).stateDigest));
+    expect(cluster.unexpectedExits, `${context}\n${cluster.describeUnexpectedExits()}`).toEqual([]);
+    const digests = await Promise.all(cluster.ids.map(async (id) => (await cluster!.status(id, 5_000)).stateDigest));
     expect(new Set(digests).size, context).toBe(1);
   }, 120_000);
 });

@@ -26,6 +26,16 @@ interface RunningNode {
   child: ChildProcess;
   log: WriteStream;
   exited: Promise<void>;
+  /** Set when the harness itself signalled the process to stop. */
+  stopping: boolean;
+}
+
+/** A node that exited without the harness asking it to. */
+export interface UnexpectedExit {
+  readonly id: number;
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly logTail: string;
 }
 
 /** Ports the OS just handed out (bound then released): unlikely to collide between test files. */
@@ -50,6 +60,8 @@ export class TestCluster {
   readonly dir: string;
   readonly endpoints: readonly string[];
   private readonly running = new Map<number, RunningNode>();
+  /** Nodes that exited on their own (crashed, failed to start): a test should assert there are none. */
+  readonly unexpectedExits: UnexpectedExit[] = [];
 
   private constructor(
     readonly ids: readonly number[],
@@ -112,9 +124,15 @@ export class TestCluster {
     );
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    this.running.set(id, { child, log, exited });
-    void exited.then(() => {
+    const node: RunningNode = { child, log, exited: Promise.resolve(), stopping: false };
+    node.exited = new Promise<void>((resolve) =>
+      child.once('exit', (code, signal) => {
+        if (!node.stopping) this.unexpectedExits.push({ id, code, signal, logTail: this.logTail(id, 40) });
+        resolve();
+      }),
+    );
+    this.running.set(id, node);
+    void node.exited.then(() => {
       if (this.running.get(id)?.child === child) this.running.delete(id);
     });
   }
@@ -123,6 +141,7 @@ export class TestCluster {
   async signal(id: number, signal: NodeJS.Signals): Promise<void> {
     const node = this.running.get(id);
     if (!node) throw new Error(`node ${id} is not running`);
+    if (signal === 'SIGKILL' || signal === 'SIGTERM') node.stopping = true;
     node.child.kill(signal);
     if (signal === 'SIGKILL' || signal === 'SIGTERM') {
       await node.exited;
@@ -171,13 +190,19 @@ export class TestCluster {
     throw new Error(`not every node applied ${index} within ${timeoutMs} ms\n${this.logTails()}`);
   }
 
+  logTail(id: number, lines = 15): string {
+    const file = this.logPath(id);
+    return existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '';
+  }
+
   logTails(lines = 15): string {
-    return this.ids
-      .map((id) => {
-        const file = this.logPath(id);
-        const text = existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '';
-        return `--- n${id} ---\n${text}`;
-      })
+    return this.ids.map((id) => `--- n${id} ---\n${this.logTail(id, lines)}`).join('\n');
+  }
+
+  /** A readable account of unexpectedExits, for an assertion message. */
+  describeUnexpectedExits(): string {
+    return this.unexpectedExits
+      .map((e) => `n${e.id} exited on its own (code ${e.code}, signal ${e.signal}); its log ends:\n${e.logTail}`)
       .join('\n');
   }
 
@@ -185,6 +210,7 @@ export class TestCluster {
     liveClusters.delete(this);
     await Promise.all(
       [...this.running.values()].map(async (node) => {
+        node.stopping = true;
         node.child.kill('SIGCONT');
         node.child.kill('SIGKILL');
         await node.exited;
