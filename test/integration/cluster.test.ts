@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SessionClient, UnavailableError, type Session } from '../../src/client/index.js';
 import { TestCluster, sleep } from './harness.js';
 
@@ -33,6 +33,11 @@ beforeAll(async () => {
   await cluster.waitForLeader();
   client = await SessionClient.connect({ endpoints: [...cluster.endpoints], retriesMax: 10 });
 }, 60_000);
+
+// Only the tests' own signals may stop a node: a crash fails the test that was running, with the node's log.
+afterEach(() => {
+  expect(cluster.unexpectedExits, cluster.describeUnexpectedExits()).toEqual([]);
+});
 
 afterAll(async () => {
   client?.close();
