@@ -94,6 +94,11 @@ export class SessionNode implements SessionBackend {
   private applied: LogIndex;
   private snapshotIndex: LogIndex;
   private leader: NodeId = 0 as NodeId;
+  /**
+   * The last index this node's log held when it became leader (its no-op included): entries up
+   * to it may hold first attempts of requests, written under an earlier leader and not yet applied.
+   */
+  private leaderSettledIndex: LogIndex = 0 as LogIndex;
   private wake: Deferred<void> | undefined;
   private stopping = false;
   private loopDone: Promise<void> | undefined;
@@ -216,6 +221,20 @@ export class SessionNode implements SessionBackend {
     this.ensureRunning();
     if (this.leader !== this.options.id) throw this.notLeader();
     const requestId = options.requestId;
+    if (requestId && this.applied < this.leaderSettledIndex) {
+      // A new leader may hold this request's first attempt, sent to the previous leader and not
+      // applied yet. Until it has applied what it inherited, the dedup table cannot know, and a
+      // new entry would answer an ASYNC retry with a session id that will never exist.
+      const startedMs = Date.now();
+      const deadlineMs = options.deadlineMs ?? this.options.requestTimeoutMs;
+      await this.read(() => undefined, {
+        consistency: 'stale',
+        minIndex: this.leaderSettledIndex,
+        deadlineMs,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      return this.write(command, { ...options, deadlineMs: Math.max(1, deadlineMs - (Date.now() - startedMs)) });
+    }
     if (requestId) {
       // Exactly-once without a new entry: an applied request gets its remembered answer, and a
       // retry of one still in flight here shares its outcome.
@@ -489,7 +508,9 @@ export class SessionNode implements SessionBackend {
 
   private onSoftState(leader: NodeId, role: string): void {
     if (leader !== this.leader) {
-      this.logger.info({ leader, role, term: this.core.status().term }, 'leader changed');
+      const raft = this.core.status();
+      this.logger.info({ leader, role, term: raft.term }, 'leader changed');
+      if (leader === this.options.id) this.leaderSettledIndex = raft.lastIndex;
     }
     this.leader = leader;
   }

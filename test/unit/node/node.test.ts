@@ -15,8 +15,9 @@ import {
   resolveNodeOptions,
   type NodeOptions,
 } from '../../../src/node/index.js';
-import type { NodeId } from '../../../src/raft/index.js';
-import type { SessionCommand } from '../../../src/session/index.js';
+import type { LogIndex, NodeId, Term } from '../../../src/raft/index.js';
+import { encodeCommand, type SessionCommand } from '../../../src/session/index.js';
+import { openLevelStorage } from '../../../src/storage/index.js';
 
 const logger = pino({ level: 'silent' });
 const dirs: string[] = [];
@@ -112,6 +113,35 @@ describe('SessionNode (one node, real LevelDB)', () => {
     expect(retried.index).toBe(first.index);
     expect(retried.result).toEqual(first.result);
     expect(node.status().raft.commit).toBe(commit);
+    expect(await node.read((view) => view.count(Date.now()))).toBe(1);
+  });
+
+  it('answers a retry of a request an earlier leader logged but did not apply with the first session, not a new one', async () => {
+    // The log an earlier leader left: a create with a request id, durable, never committed or applied.
+    const dir = tempDir();
+    const requestId = { clientId: 'sdk-1', seq: 1 };
+    const storage = await openLevelStorage(dir);
+    await storage.log.save({
+      hardState: { term: 1 as Term, vote: 1 as NodeId, commit: 0 as LogIndex },
+      entries: [{ index: 1 as LogIndex, term: 1 as Term, type: 'normal', data: encodeCommand({ command: create(1), nowMs: Date.now(), requestId }) }],
+    });
+    await storage.close();
+
+    // The client retries (new session id in the command, same request id) as soon as the node leads.
+    const node = await open(options(dir));
+    let outcome: Awaited<ReturnType<SessionNode['write']>> | undefined;
+    for (let attempt = 0; outcome === undefined; attempt++) {
+      expect(attempt, 'the node never took the write').toBeLessThan(100_000);
+      try {
+        outcome = await node.write(create(2), { requestId, durability: 'async' });
+      } catch (error) {
+        if (!(error instanceof NotLeaderError)) throw error;
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    expect(outcome.index).toBe(1);
+    expect(outcome.result).toMatchObject({ ok: true, session: { sessionId: sessionIdOf(1) } });
+    expect(await node.read((view) => view.get(sessionIdOf(2), Date.now()), { consistency: 'stale', minIndex: node.status().raft.commit })).toBeUndefined();
     expect(await node.read((view) => view.count(Date.now()))).toBe(1);
   });
 
