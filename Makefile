@@ -38,7 +38,7 @@ cluster-down: ## stop the background cluster
 cluster-status: ## print the status of every node
 	node dist/src/cli/main.js cluster status $(ARGS)
 
-chaos: build ## a real cluster under kill -9, SIGSTOP and restarts, history checked: make chaos [CHAOS_SEED=s]
+chaos: build ## a real cluster under kill -9, SIGSTOP and restarts, history checked: make chaos [CHAOS_SEED=s] [CHAOS_MS=ms]
 	npx vitest run test/chaos
 
 clean: ## remove build output

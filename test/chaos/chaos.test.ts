@@ -22,7 +22,9 @@ import { TestCluster, sleep } from '../integration/harness.js';
 const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
 const KEYS = 6;
 const CLIENTS = 6;
-const CHAOS_MS = 12_000;
+/** How long faults are injected; a soak run sets CHAOS_MS (e.g. 120000). */
+const CHAOS_MS = Number(process.env.CHAOS_MS ?? 12_000);
+if (!Number.isSafeInteger(CHAOS_MS) || CHAOS_MS < 1_000) throw new RangeError(`CHAOS_MS must be an integer ≥ 1000, got ${process.env.CHAOS_MS}`);
 const CALL_DEADLINE_MS = 1_500;
 
 function prng(seed: number): () => number {
@@ -166,5 +168,5 @@ describe(`chaos (seed ${SEED}: replay with CHAOS_SEED=${SEED})`, () => {
     expect(cluster.unexpectedExits, `${context}\n${cluster.describeUnexpectedExits()}`).toEqual([]);
     const digests = await Promise.all(cluster.ids.map(async (id) => (await cluster!.status(id, 5_000)).stateDigest));
     expect(new Set(digests).size, context).toBe(1);
-  }, 120_000);
+  }, CHAOS_MS + 120_000);
 });
