@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
-import { NODE_DEFAULTS, SessionNode, resolveNodeOptions, type NodeOptions } from '../node/index.js';
+import { NODE_DEFAULTS, SessionNode, resolveNodeOptions, watchFaultFile, type NodeOptions } from '../node/index.js';
 import type { NodeId } from '../raft/index.js';
 import { registerSessionServices } from '../server/index.js';
 import { transportServerOptions } from '../transport/index.js';
@@ -30,6 +30,7 @@ const FLAGS = {
   'request-timeout-ms': { type: 'string', help: `deadline of a request without one (default ${NODE_DEFAULTS.requestTimeoutMs})` },
   'log-level': { type: 'string', help: 'trace | debug | info | warn | error (default info)' },
   'log-format': { type: 'string', help: 'json | pretty (default: pretty on a terminal, json otherwise)' },
+  'fault-file': { type: 'string', help: 'tests only: poll this JSON file for injected network faults, {"blockedPeers":[2,3]}' },
   help: { type: 'boolean', help: 'show this help' },
 } as const;
 
@@ -81,7 +82,15 @@ export function parsePeers(text: string): Map<NodeId, string> {
   return peers;
 }
 
-export function nodeOptionsFromArgs(args: readonly string[]): { options: NodeOptions; logLevel: string; logFormat: string } {
+export interface NodeCommandSettings {
+  readonly options: NodeOptions;
+  readonly logLevel: string;
+  readonly logFormat: string;
+  /** --fault-file: network fault injection for tests. */
+  readonly faultFile?: string;
+}
+
+export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSettings {
   const { values } = parseArgs({
     args: [...args],
     options: Object.fromEntries(Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.type }])),
@@ -140,7 +149,8 @@ export function nodeOptionsFromArgs(args: readonly string[]): { options: NodeOpt
   if (logFormat !== 'json' && logFormat !== 'pretty') {
     throw new UsageError(`--log-format: expected json or pretty, got '${logFormat}'`);
   }
-  return { options, logLevel: get('log-level') ?? 'info', logFormat };
+  const faultFile = get('fault-file');
+  return { options, logLevel: get('log-level') ?? 'info', logFormat, ...(faultFile ? { faultFile } : {}) };
 }
 
 function createLogger(level: string, format: string, nodeId: number): Logger {
@@ -149,7 +159,7 @@ function createLogger(level: string, format: string, nodeId: number): Logger {
 }
 
 export async function runNode(args: readonly string[]): Promise<void> {
-  const { options, logLevel, logFormat } = nodeOptionsFromArgs(args);
+  const { options, logLevel, logFormat, faultFile } = nodeOptionsFromArgs(args);
   const logger = createLogger(logLevel, logFormat, options.id);
   const node = await SessionNode.open(options, logger.child({ module: 'node' }));
   // Peer frames may be up to the transport's message limit; client requests are capped per call
@@ -167,6 +177,10 @@ export async function runNode(args: readonly string[]): Promise<void> {
     ),
   );
   node.start();
+  if (faultFile !== undefined) {
+    const peers = new Set(options.peers.keys());
+    watchFaultFile(faultFile, peers, options.id, (faults) => node.blockPeers(faults.blockedPeers), logger.child({ module: 'faults' }));
+  }
   void node.failed.promise.then(() => {
     // A broken invariant is a crash: never keep serving from a state we no longer trust.
     server.forceShutdown();

@@ -37,6 +37,7 @@ import {
   NodeError,
   NotLeaderError,
   OverloadedError,
+  OutcomeUnknownError,
   ProposalDroppedError,
   ShuttingDownError,
 } from './errors.js';
@@ -181,6 +182,17 @@ export class SessionNode implements SessionBackend {
   /** Registers the peer service on the node's gRPC server (client and peer APIs share a port). */
   bindTransport(server: grpc.Server): void {
     this.transport.bindTo(server);
+  }
+
+  /**
+   * Fault injection (--fault-file): drop every outgoing Raft message to `peers` until called
+   * again. Only for tests of real processes; see fault-file.ts.
+   */
+  blockPeers(peers: readonly NodeId[]): void {
+    const blocked = new Set(peers);
+    for (const id of this.options.peers.keys()) {
+      if (id !== this.options.id) this.transport.setPartitioned(id, blocked.has(id));
+    }
   }
 
   start(): void {
@@ -511,6 +523,13 @@ export class SessionNode implements SessionBackend {
       const raft = this.core.status();
       this.logger.info({ leader, role, term: raft.term }, 'leader changed');
       if (leader === this.options.id) this.leaderSettledIndex = raft.lastIndex;
+      if (this.leader === this.options.id) {
+        // Leadership lost: entries beyond the commit index may commit under the next leader or
+        // be replaced, and this node may be cut off and never learn which. Answer now rather
+        // than at the deadline; a client retries with the same request id.
+        const error = new OutcomeUnknownError(`node ${this.options.id} lost leadership before the write was committed`);
+        for (const waiter of this.syncWaiters.takeAfter(raft.commit)) waiter.deferred.reject(error);
+      }
     }
     this.leader = leader;
   }
@@ -578,7 +597,7 @@ export class SessionNode implements SessionBackend {
     this.applied = meta.index;
     this.snapshotIndex = meta.index;
     for (const waiter of this.syncWaiters.takeUpTo(this.applied)) {
-      waiter.deferred.reject(new ProposalDroppedError('a snapshot replaced the log before it was applied here'));
+      waiter.deferred.reject(new OutcomeUnknownError('a snapshot from the leader replaced its entry before it was applied here'));
     }
     this.releaseUpToApplied();
   }
