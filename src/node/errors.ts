@@ -10,6 +10,7 @@ export type NodeErrorCode =
   | 'TIMEOUT'
   | 'SHUTTING_DOWN'
   | 'PROPOSAL_DROPPED'
+  | 'OUTCOME_UNKNOWN'
   | 'INVALID_ARGUMENT';
 
 export class NodeError extends Error {
@@ -54,10 +55,20 @@ export class TimeoutError extends NodeError {
   }
 }
 
-/** The entry was overwritten by a new leader, or leadership was lost before it committed. */
+/** The entry was overwritten by a new leader: it was not committed and never will be. */
 export class ProposalDroppedError extends NodeError {
   constructor(reason: string) {
     super('PROPOSAL_DROPPED', `the write was not committed: ${reason}; it is safe to retry with the same request id`);
+  }
+}
+
+/**
+ * This node can no longer tell whether the write was committed (it lost leadership first, or a
+ * snapshot replaced its entry): it may or may not have been applied.
+ */
+export class OutcomeUnknownError extends NodeError {
+  constructor(reason: string) {
+    super('OUTCOME_UNKNOWN', `the write's outcome is unknown: ${reason}; retry with the same request id, or read to find out`);
   }
 }
 

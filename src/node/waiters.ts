@@ -48,6 +48,13 @@ export class IndexQueue<T extends { readonly index: LogIndex }> {
     return this.items.splice(0, count);
   }
 
+  /** Removes and returns every item with index > after, in index order. */
+  takeAfter(after: LogIndex): T[] {
+    let at = this.items.length;
+    while (at > 0 && this.items[at - 1]!.index > after) at--;
+    return this.items.splice(at);
+  }
+
   remove(item: T): void {
     const at = this.items.indexOf(item);
     if (at >= 0) this.items.splice(at, 1);

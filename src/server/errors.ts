@@ -9,6 +9,7 @@ import {
   NodeError,
   NotLeaderError,
   OverloadedError,
+  OutcomeUnknownError,
   ProposalDroppedError,
   ShuttingDownError,
   TimeoutError,
@@ -64,6 +65,8 @@ function nodeErrorToApi(error: NodeError): ApiError {
   if (error instanceof TimeoutError) return new ApiError(status.DEADLINE_EXCEEDED, error.message);
   // Retryable: the entry was not committed (with a request id the retry is exactly-once).
   if (error instanceof ProposalDroppedError) return new ApiError(status.UNAVAILABLE, error.message);
+  // Retryable with a request id only: the entry may have been committed.
+  if (error instanceof OutcomeUnknownError) return new ApiError(status.UNAVAILABLE, error.message);
   if (error instanceof ShuttingDownError) return new ApiError(status.UNAVAILABLE, error.message);
   if (error.code === 'INVALID_ARGUMENT') return new ApiError(status.INVALID_ARGUMENT, error.message);
   return new ApiError(status.INTERNAL, `internal error (${error.code})`);
