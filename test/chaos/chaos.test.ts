@@ -1,5 +1,6 @@
 /**
- * A real three-node cluster under faults (kill -9, SIGSTOP/SIGCONT, SIGTERM, restarts) while
+ * A real three-node cluster under faults (kill -9, SIGSTOP/SIGCONT, SIGTERM, restarts, network
+ * partitions both ways and one way, injected through --fault-file) while
  * concurrent clients update and read sessions through the real SDK. Afterwards:
  *  - the recorded history of every session (a register: update writes data.v, get reads it) is
  *    linearizable (test/lincheck, Porcupine's algorithm; unknown outcomes may have happened or not);
@@ -51,9 +52,9 @@ afterAll(async () => {
 });
 
 describe(`chaos (seed ${SEED}: replay with CHAOS_SEED=${SEED})`, () => {
-  it('keeps every session linearizable and every acknowledged SYNC write through kill -9, SIGSTOP and restarts', async () => {
+  it('keeps every session linearizable and every acknowledged SYNC write through kill -9, SIGSTOP, restarts and partitions', async () => {
     const random = prng(SEED);
-    cluster = await TestCluster.start({ nodes: 3, nodeArgs: ['--snapshot-entries', '300'] });
+    cluster = await TestCluster.start({ nodes: 3, faultFiles: true, nodeArgs: ['--snapshot-entries', '300'] });
     await cluster.waitForLeader();
     const endpoints = [...cluster.endpoints];
     for (let i = 0; i < CLIENTS + 1; i++) {
@@ -119,12 +120,23 @@ describe(`chaos (seed ${SEED}: replay with CHAOS_SEED=${SEED})`, () => {
       const target = random() < 0.5 ? leaderish : 1 + Math.floor(random() * 3);
       if (!cluster.isRunning(target)) continue;
       const kind = random();
-      if (kind < 0.4) {
+      if (kind >= 0.85) {
+        // A network partition: the node keeps running (its clock too) but cannot reach the others.
+        const oneWay = random() < 0.4;
+        const other = 1 + ((target + Math.floor(random() * 2)) % 3);
+        faults.push(oneWay ? `n${target} cannot send to n${other}` : `isolate n${target}`);
+        if (oneWay) await cluster.blockLinks(target, [other]);
+        else await cluster.isolate(target);
+        await sleep(500 + random() * 2_000);
+        await cluster.healNetwork();
+        continue;
+      }
+      if (kind < 0.35) {
         faults.push(`kill -9 n${target}`);
         await cluster.signal(target, 'SIGKILL');
         await sleep(300 + random() * 1_000);
         cluster.startNode(target);
-      } else if (kind < 0.75) {
+      } else if (kind < 0.65) {
         faults.push(`SIGSTOP n${target}`);
         await cluster.signal(target, 'SIGSTOP');
         await sleep(500 + random() * 1_500);
@@ -141,7 +153,8 @@ describe(`chaos (seed ${SEED}: replay with CHAOS_SEED=${SEED})`, () => {
     // No node may have died on its own (a crash, an invariant, a failed start): only our signals stop them.
     expect(cluster.unexpectedExits, `seed ${SEED}\n${cluster.describeUnexpectedExits()}`).toEqual([]);
 
-    // Heal: every node up, a leader, everything applied everywhere.
+    // Heal: every node up and connected, a leader, everything applied everywhere.
+    await cluster.healNetwork();
     for (const id of cluster.ids) if (!cluster.isRunning(id)) cluster.startNode(id);
     await cluster.waitForLeader(30_000);
     const { index } = await clients[0]!.create({ clientId: 'chaos', transport: 'http' });

@@ -29,7 +29,7 @@ async function createAcknowledged(count: number, clientId: string): Promise<Map<
 }
 
 beforeAll(async () => {
-  cluster = await TestCluster.start({ nodes: 3, nodeArgs: ['--snapshot-entries', '200', '--sweep-ms', '300'] });
+  cluster = await TestCluster.start({ nodes: 3, faultFiles: true, nodeArgs: ['--snapshot-entries', '200', '--sweep-ms', '300'] });
   await cluster.waitForLeader();
   client = await SessionClient.connect({ endpoints: [...cluster.endpoints], retriesMax: 10 });
 }, 60_000);
@@ -152,6 +152,49 @@ describe('a three-node cluster of real processes', () => {
     const digests = await Promise.all(cluster.ids.map(async (id) => (await cluster.status(id)).stateDigest));
     expect(new Set(digests).size).toBe(1);
     expect(readFileSync(cluster.logPath(oldLeader), 'utf8')).toMatch(/installing snapshot from leader/);
+  });
+
+  it('a leader cut off from both followers steps down; the majority elects another and takes writes; after the heal every node agrees', async () => {
+    const oldLeader = await cluster.waitForLeader();
+    const direct = await clientFor(cluster.address(oldLeader));
+    await cluster.isolate(oldLeader);
+    try {
+      // A SYNC write the cut-off leader took cannot commit: it is answered when the leader steps
+      // down (check-quorum, about an election timeout), not at its 8 s deadline.
+      const started = Date.now();
+      const stranded = await direct.create({ clientId: 'ivy', transport: 'http' }, { deadlineMs: 8_000 }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(stranded).toBeInstanceOf(UnavailableError);
+      expect((stranded as Error).message).toMatch(/outcome is unknown|not the leader/);
+      expect(Date.now() - started).toBeLessThan(6_000);
+
+      const newLeader = await cluster.waitForLeader(20_000, oldLeader);
+      expect(newLeader).not.toBe(oldLeader);
+      // The client may first reach the cut-off node; with a request id its retry is exactly-once.
+      const { session, index } = await client.create({ clientId: 'ivy', transport: 'http' }, { requestId: { clientId: 'it-partition', seq: 1 } });
+      // Check-quorum: within about an election timeout the isolated node stops claiming to lead,
+      // and it cannot serve a linearizable read (its ReadIndex round gets no quorum).
+      const deadline = Date.now() + 10_000;
+      while ((await cluster.status(oldLeader)).role === 'leader' && Date.now() < deadline) await sleep(50);
+      expect((await cluster.status(oldLeader)).role).not.toBe('leader');
+      const isolated = await clientFor(cluster.address(oldLeader));
+      try {
+        await expect(isolated.get(session.sessionId, { deadlineMs: 1_000 })).rejects.toThrow();
+        expect((await cluster.status(oldLeader)).appliedIndex).toBeLessThan(index);
+      } finally {
+        isolated.close();
+      }
+    } finally {
+      direct.close();
+      await cluster.healNetwork();
+    }
+    const { index } = await client.create({ clientId: 'ivy', transport: 'http' });
+    await cluster.waitForApplied(index);
+    const digests = await Promise.all(cluster.ids.map(async (id) => (await cluster.status(id)).stateDigest));
+    expect(new Set(digests).size).toBe(1);
+    expect(readFileSync(cluster.logPath(oldLeader), 'utf8')).toMatch(/fault injection: outgoing Raft messages blocked/);
   });
 
   it('hands leadership off on SIGTERM and the stopped node rejoins on restart', async () => {

@@ -4,7 +4,7 @@
  * this harness spawned are ever signalled, and close() removes every process and temp dir.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,7 +20,12 @@ export interface ClusterOptions {
   /** Extra flags for every node, e.g. ['--durability', 'async']. */
   readonly nodeArgs?: readonly string[];
   readonly tickMs?: number;
+  /** Start nodes with --fault-file so blockLinks()/isolate()/healNetwork() work. */
+  readonly faultFiles?: boolean;
 }
+
+/** Nodes poll their fault file every 100 ms; this leaves them time to see a change. */
+const FAULT_FILE_SETTLE_MS = 250;
 
 interface RunningNode {
   child: ChildProcess;
@@ -60,6 +65,8 @@ export class TestCluster {
   readonly dir: string;
   readonly endpoints: readonly string[];
   private readonly running = new Map<number, RunningNode>();
+  /** Injected network faults: node id → the peers it sends no Raft message to. */
+  private readonly blockedLinks = new Map<number, Set<number>>();
   /** Nodes that exited on their own (crashed, failed to start): a test should assert there are none. */
   readonly unexpectedExits: UnexpectedExit[] = [];
 
@@ -118,6 +125,7 @@ export class TestCluster {
         '--cluster-id', 'it',
         '--log-format', 'json',
         '--tick-ms', String(this.options.tickMs ?? 50),
+        ...(this.options.faultFiles ? ['--fault-file', this.faultFilePath(id)] : []),
         ...(this.options.nodeArgs ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -135,6 +143,45 @@ export class TestCluster {
     void node.exited.then(() => {
       if (this.running.get(id)?.child === child) this.running.delete(id);
     });
+  }
+
+  faultFilePath(id: number): string {
+    return path.join(this.dir, `n${id}.faults.json`);
+  }
+
+  /** Node `from` sends no Raft message to any of `to` (a one-way partition) until healNetwork(). */
+  async blockLinks(from: number, to: readonly number[]): Promise<void> {
+    this.addBlocks(from, to);
+    await sleep(FAULT_FILE_SETTLE_MS);
+  }
+
+  /** Cuts node `id` off from every other node, both ways; clients still reach it. */
+  async isolate(id: number): Promise<void> {
+    for (const other of this.ids) if (other !== id) this.addBlocks(other, [id]);
+    this.addBlocks(id, this.ids);
+    await sleep(FAULT_FILE_SETTLE_MS);
+  }
+
+  private addBlocks(from: number, to: readonly number[]): void {
+    const blocked = this.blockedLinks.get(from) ?? new Set<number>();
+    for (const id of to) if (id !== from) blocked.add(id);
+    this.blockedLinks.set(from, blocked);
+    this.writeFaultFile(from);
+  }
+
+  async healNetwork(): Promise<void> {
+    if (this.blockedLinks.size === 0) return;
+    const nodes = [...this.blockedLinks.keys()];
+    this.blockedLinks.clear();
+    for (const id of nodes) this.writeFaultFile(id);
+    await sleep(FAULT_FILE_SETTLE_MS);
+  }
+
+  private writeFaultFile(id: number): void {
+    if (!this.options.faultFiles) throw new Error('start the cluster with faultFiles: true to inject network faults');
+    const file = this.faultFilePath(id);
+    writeFileSync(`${file}.tmp`, JSON.stringify({ blockedPeers: [...(this.blockedLinks.get(id) ?? [])] }));
+    renameSync(`${file}.tmp`, file);
   }
 
   /** Sends `signal` to node `id`; for KILL and TERM waits until the process is gone. */
@@ -158,23 +205,24 @@ export class TestCluster {
     return fetchStatus(this.address(id), timeoutMs);
   }
 
-  /** Waits until a majority of running nodes agree on one leader; returns its id. */
-  async waitForLeader(timeoutMs = 20_000): Promise<number> {
+  /** Waits for a leader a majority follows (other than `except`, if given) and returns its id. */
+  async waitForLeader(timeoutMs = 20_000, except?: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     let last = '';
     while (Date.now() < deadline) {
       const statuses = await Promise.all(
         [...this.running.keys()].map((id) => this.status(id, 500).catch(() => undefined)),
       );
-      const leader = statuses.find((s) => s?.role === 'leader');
-      if (leader) {
-        const agreeing = statuses.filter((s) => s?.leaderId === leader.nodeId).length;
+      // A leader a majority follows (a deposed one cut off from the others may still think it leads).
+      for (const leader of statuses) {
+        if (leader?.role !== 'leader' || leader.nodeId === except) continue;
+        const agreeing = statuses.filter((s) => s?.leaderId === leader.nodeId && s.term === leader.term).length;
         if (agreeing > this.ids.length / 2) return leader.nodeId;
       }
       last = JSON.stringify(statuses.map((s) => s && { id: s.nodeId, role: s.role, term: s.term, leader: s.leaderId }));
       await sleep(100);
     }
-    throw new Error(`no leader within ${timeoutMs} ms; last statuses: ${last}\n${this.logTails()}`);
+    throw new Error(`no leader within ${timeoutMs} ms; last statuses: ${last}\n${this.describeUnexpectedExits() || this.logTails()}`);
   }
 
   /** Waits until every running node has applied at least `index`. */
@@ -187,7 +235,7 @@ export class TestCluster {
       if (statuses.every((s) => s !== undefined && s.appliedIndex >= index)) return;
       await sleep(100);
     }
-    throw new Error(`not every node applied ${index} within ${timeoutMs} ms\n${this.logTails()}`);
+    throw new Error(`not every node applied ${index} within ${timeoutMs} ms\n${this.describeUnexpectedExits() || this.logTails()}`);
   }
 
   logTail(id: number, lines = 15): string {
