@@ -355,8 +355,28 @@ export class RaftCore implements RaftNode {
     // rejecter's real term, which we must adopt.
     if (m.type === 'preVoteResponse' && !m.reject) return true;
     const fromLeader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
-    this.becomeFollower(m.term, fromLeader ? m.from : NO_NODE);
+    // A vote request moves our term but restarts our election timer only if we grant it
+    // (handleVoteRequest): see keepsElectionTimer.
+    const timer = this.keepsElectionTimer(m) ? 'keep' : 'restart';
+    this.becomeFollower(m.term, fromLeader ? m.from : NO_NODE, timer);
     return true;
+  }
+
+  /**
+   * Raft's Figure 2 restarts the election timer on campaigning, on granting a vote and on hearing
+   * from the leader, not on merely learning a higher term nor on losing an election. etcd
+   * restarts it on every role change. With pre-vote off, that lets a candidate that cannot win
+   * (its log is behind) push back the timer of the voter that could, every round: its higher-term
+   * request restarts that voter's timer, and each of its lost elections restarts its own timer
+   * later than its rival's. The one that can win then rarely times out first, and elections took
+   * more than 20 election timeouts (the simulation's finding 6). So a higher-term `vote` keeps a
+   * non-leader's timer (elapsed ticks and randomized timeout) running, granting it zeroes the
+   * elapsed ticks (handleVoteRequest), and a candidate that lost keeps the timer of its campaign
+   * (poll). A leader's timer is its check-quorum clock, so a leader stepping down starts afresh.
+   * Only timers change: terms, votes and logs do not, so safety is untouched.
+   */
+  private keepsElectionTimer(m: Message): boolean {
+    return m.type === 'vote' && this.role !== 'leader';
   }
 
   private stepLowerTerm(m: Message): void {
@@ -440,20 +460,22 @@ export class RaftCore implements RaftNode {
 
   // ------------------------------------------------------------------ role transitions
 
-  private reset(term: Term): void {
+  private reset(term: Term, electionTimer: 'restart' | 'keep' = 'restart'): void {
     this.setTerm(term);
     this.setLeader(NO_NODE);
-    this.electionElapsedTicks = 0;
+    if (electionTimer === 'restart') {
+      this.electionElapsedTicks = 0;
+      this.resetRandomizedElectionTimeout();
+    }
     this.heartbeatElapsedTicks = 0;
-    this.resetRandomizedElectionTimeout();
     this.transferee = NO_NODE;
     this.votes.clear();
     this.progress.clear();
     this.dropLeaderReads();
   }
 
-  private becomeFollower(term: Term, leader: NodeId): void {
-    this.reset(term);
+  private becomeFollower(term: Term, leader: NodeId, electionTimer: 'restart' | 'keep' = 'restart'): void {
+    this.reset(term, electionTimer);
     this.stepFn = this.stepFollower;
     this.tickFn = this.tickElection;
     this.role = 'follower';
@@ -595,7 +617,9 @@ export class RaftCore implements RaftNode {
     const result = voteResult(this.conf.voters, this.votes);
     if (result === 'pending') return false;
     if (result === 'lost') {
-      this.becomeFollower(this.term, NO_NODE);
+      // A candidate's timer keeps running from its campaign (see keepsElectionTimer); a
+      // pre-candidate's restarts, as in etcd (a pre-vote moves no term, so it disrupts no one).
+      this.becomeFollower(this.term, NO_NODE, this.role === 'candidate' ? 'keep' : 'restart');
     } else if (this.role === 'preCandidate') {
       this.campaign('election');
     } else {

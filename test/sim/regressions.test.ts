@@ -30,4 +30,21 @@ describe('regressions', () => {
     const r = runSimulation({ seed: 191, nodes: 3, profile: 'membership', preVote: false });
     expect(r.violations.map(describeViolation)).toEqual([]);
   });
+  it('finding 6: two-voter configurations elect a leader after healing (pre-vote off)', () => {
+    // Each of these seeds failed liveness before the fix: a voter whose log was behind kept
+    // taking new terms and out-timing the only voter that could win (its vote requests restarted
+    // that voter's timer; each lost election restarted the loser's timer). The fix shifts these
+    // seeds' timing before the heal too, so they need not meet the same state again;
+    // test/unit/raft/vote-timer.test.ts pins the mechanism.
+    const seeds = [
+      { seed: 186, nodes: 3 }, { seed: 232, nodes: 3 }, { seed: 1675, nodes: 3 }, { seed: 2022, nodes: 3 },
+      { seed: 2851, nodes: 3 }, { seed: 802, nodes: 5 }, { seed: 834, nodes: 5 }, { seed: 885, nodes: 5 },
+    ] as const;
+    const failures: string[] = [];
+    for (const { seed, nodes } of seeds) {
+      const r = runSimulation({ seed, nodes, profile: 'membership', preVote: false });
+      for (const v of r.violations) failures.push(`seed ${seed} (${nodes} nodes): ${describeViolation(v)}`);
+    }
+    expect(failures).toEqual([]);
+  });
 });
