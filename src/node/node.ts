@@ -165,6 +165,7 @@ export class SessionNode implements SessionBackend {
       const transport = new GrpcTransport({
         nodeId: options.id,
         clusterId: options.clusterId,
+        sharedSettings: stateMachine.sharedSettings,
         peers: new Map([...options.peers].filter(([id]) => id !== options.id)),
         logger: logger.child({ module: 'transport' }),
       });

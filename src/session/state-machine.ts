@@ -155,6 +155,15 @@ export class SessionStateMachine implements SessionQueries {
     this.#dedup = new DedupTable(this.options);
   }
 
+  /**
+   * The options apply() depends on, as one string: replicas must agree on it or they would
+   * answer the same entry differently (the node's transport refuses peers that differ).
+   */
+  get sharedSettings(): string {
+    const o = this.options;
+    return `dataBytesMax=${o.dataBytesMax},dedupEntriesMax=${o.dedupEntriesMax},dedupEntriesPerClientMax=${o.dedupEntriesPerClientMax},dedupBytesMax=${o.dedupBytesMax}`;
+  }
+
   /** Index of the last entry applied (or restored/loaded). */
   get appliedIndex(): LogIndex {
     return this.#appliedIndex;

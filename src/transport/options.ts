@@ -12,6 +12,12 @@ export interface GrpcTransportOptions {
   readonly nodeId: NodeId;
   /** Every node of one cluster has the same id; peers with another id are refused. 1-128 chars of [A-Za-z0-9._:-]. */
   readonly clusterId: string;
+  /**
+   * Settings every node of the cluster must share because they change what applying an entry
+   * does (e.g. "dataBytesMax=65536,..."). Sent when a call opens and compared like the cluster
+   * id: a peer with other settings is refused, so replicas never diverge over them. @default ''
+   */
+  readonly sharedSettings?: string;
   /** Peer node id → gRPC address (`host:port`). Must not contain `nodeId`. @default empty */
   readonly peers?: ReadonlyMap<NodeId, string>;
   /** Messages waiting per peer; beyond it messages are dropped and the peer reported unreachable. @default 4096 */
@@ -49,6 +55,7 @@ export interface GrpcTransportOptions {
 export interface ResolvedTransportOptions {
   readonly nodeId: NodeId;
   readonly clusterId: string;
+  readonly sharedSettings: string;
   readonly peers: ReadonlyMap<NodeId, string>;
   readonly sendQueueMessagesMax: number;
   readonly sendQueueBytesMax: number;
@@ -68,6 +75,7 @@ export interface ResolvedTransportOptions {
 }
 
 export const TRANSPORT_DEFAULTS = Object.freeze({
+  sharedSettings: '',
   sendQueueMessagesMax: 4096,
   sendQueueBytesMax: 64 * MiB,
   messageBytesMax: 16 * MiB,

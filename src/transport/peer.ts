@@ -19,6 +19,7 @@ import { FRAME_ITEM_OVERHEAD_BYTES, FRAME_OVERHEAD_BYTES, type ResolvedTransport
 import {
   METADATA_CLUSTER_ID,
   METADATA_FROM_NODE,
+  METADATA_SHARED_SETTINGS,
   METADATA_TO_NODE,
   raftServiceDefinition,
   type RaftFrame,
@@ -208,6 +209,7 @@ export class PeerLink {
     metadata.set(METADATA_CLUSTER_ID, this.options.clusterId);
     metadata.set(METADATA_FROM_NODE, String(this.options.nodeId));
     metadata.set(METADATA_TO_NODE, String(this.id));
+    metadata.set(METADATA_SHARED_SETTINGS, this.options.sharedSettings);
     return metadata;
   }
 

@@ -14,6 +14,7 @@ export const RAFT_SERVICE_NAME = 'sessionraft.raft.v1.RaftTransport';
 export const METADATA_CLUSTER_ID = 'x-sessionraft-cluster-id';
 export const METADATA_FROM_NODE = 'x-sessionraft-from-node';
 export const METADATA_TO_NODE = 'x-sessionraft-to-node';
+export const METADATA_SHARED_SETTINGS = 'x-sessionraft-shared-settings';
 
 export interface RaftFrame {
   readonly clusterId: string;

@@ -11,6 +11,7 @@ import { FRAME_OVERHEAD_BYTES, type ResolvedTransportOptions } from './options.j
 import {
   METADATA_CLUSTER_ID,
   METADATA_FROM_NODE,
+  METADATA_SHARED_SETTINGS,
   METADATA_TO_NODE,
   type RaftFrame,
   type RaftFrameAck,
@@ -274,6 +275,15 @@ function checkIdentity(metadata: grpc.Metadata, options: ResolvedTransportOption
   }
   const from = Number(metadataString(metadata, METADATA_FROM_NODE));
   if (clusterId !== options.clusterId) return clusterMismatch(clusterId, from, options);
+  const settings = metadataString(metadata, METADATA_SHARED_SETTINGS) ?? '';
+  if (settings !== options.sharedSettings) {
+    return {
+      code: grpc.status.FAILED_PRECONDITION,
+      details:
+        `settings mismatch: node ${from} runs with '${settings}', node ${options.nodeId} with '${options.sharedSettings}'; ` +
+        'these change what applying an entry does, so every node must use the same values',
+    };
+  }
   const to = Number(metadataString(metadata, METADATA_TO_NODE));
   if (!Number.isSafeInteger(from) || from < 1 || from === options.nodeId) {
     return { code: grpc.status.FAILED_PRECONDITION, details: `bad ${METADATA_FROM_NODE} ${from} (this is node ${options.nodeId})` };

@@ -179,6 +179,19 @@ describe('GrpcTransport: refusals and bad input', () => {
     expect(b.transport.stats().inboundRefused).toBeGreaterThan(0);
   });
 
+  it('refuses a peer whose shared settings differ (they change what apply does) and delivers nothing', async () => {
+    const a = await startNode(1, { sharedSettings: 'dataBytesMax=65536' });
+    const b = await startNode(2, { sharedSettings: 'dataBytesMax=1024' });
+    connectAll([a, b]);
+    a.transport.send([heartbeat(a.id, b.id, 1)]);
+    await waitFor('unreachable report', () => a.unreachable.length > 0);
+    const refusal = b.logs.find((l) => l.msg === 'refused a peer call');
+    expect(refusal).toMatchObject({ code: 'FAILED_PRECONDITION', peer: 1 });
+    expect(refusal?.details).toMatch(/settings mismatch: node 1 runs with 'dataBytesMax=65536', node 2 with 'dataBytesMax=1024'/);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(b.received).toEqual([]);
+  });
+
   it('ends a stream whose frame holds garbage with INVALID_ARGUMENT and keeps serving others', async () => {
     const b = await startNode(2);
     const garbage = await rawFrameStatus(b, (from) => ({
