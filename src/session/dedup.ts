@@ -99,7 +99,7 @@ export class DedupTable {
     this.#lastIndex = 0;
   }
 
-  /** Adds a record without evicting (start-up load and restore). Records must come in index order. */
+  /** Adds a record without evicting (load at start-up or snapshot install). Records must come in index order. */
   install(record: DedupRecord, hash: bigint): void {
     if (record.index <= this.#lastIndex) {
       throw new Error(`dedup record ${dedupKey(record.clientId, record.seq)} at index ${record.index} is not after index ${this.#lastIndex}`);

@@ -48,18 +48,7 @@ export const DEDUP_KEY_PREFIX = 'd/';
 export const CLOCK_KEY = 'm/clock';
 export const APPLIED_KEY = 'm/applied';
 
-const SNAPSHOT_FORMAT = 'sessionraft.sessions';
-const SNAPSHOT_VERSION = 1;
 const DIGEST_DOMAIN = 'sessionraft-session-state-v1';
-
-interface SnapshotBody {
-  readonly format: string;
-  readonly version: number;
-  readonly appliedIndex: number;
-  readonly clockMs: number;
-  readonly sessions: readonly Session[];
-  readonly dedup: readonly DedupRecord[];
-}
 
 /** One version of a session, with what the digest and the dedup size estimate need, each computed once. */
 interface Held {
@@ -164,7 +153,7 @@ export class SessionStateMachine implements SessionQueries {
     return `dataBytesMax=${o.dataBytesMax},dedupEntriesMax=${o.dedupEntriesMax},dedupEntriesPerClientMax=${o.dedupEntriesPerClientMax},dedupBytesMax=${o.dedupBytesMax}`;
   }
 
-  /** Index of the last entry applied (or restored/loaded). */
+  /** Index of the last entry applied (or loaded). */
   get appliedIndex(): LogIndex {
     return this.#appliedIndex;
   }
@@ -523,42 +512,9 @@ export class SessionStateMachine implements SessionQueries {
     return createHash('sha256').update(text).digest('hex');
   }
 
-  // ---- snapshot, restore, load -------------------------------------------------------------
+  // ---- state as key-value pairs (the node's LevelDB copy and its snapshots) ----------------
 
-  /** The whole state (sessions in id order, dedup table, clock, applied index) as MessagePack. */
-  snapshot(): Uint8Array {
-    const sessions = Array.from(this.#sessions.values(), (held) => held.session).sort((a, b) =>
-      compareStrings(a.sessionId, b.sessionId),
-    );
-    const body: SnapshotBody = {
-      format: SNAPSHOT_FORMAT,
-      version: SNAPSHOT_VERSION,
-      appliedIndex: this.#appliedIndex,
-      clockMs: this.#clockMs,
-      sessions,
-      dedup: Array.from(this.#dedup.records()),
-    };
-    return packValue(body);
-  }
-
-  /** Replaces the whole state with a snapshot's. A malformed snapshot throws and leaves the state as it was. */
-  restore(data: Uint8Array): void {
-    const body = unpackValue(data) as Partial<SnapshotBody> | null;
-    if (body === null || typeof body !== 'object' || body.format !== SNAPSHOT_FORMAT || body.version !== SNAPSHOT_VERSION) {
-      throw new Error(`restore: not a ${SNAPSHOT_FORMAT} v${SNAPSHOT_VERSION} snapshot`);
-    }
-    if (!Array.isArray(body.sessions) || !Array.isArray(body.dedup)) throw new Error('restore: sessions or dedup is not an array');
-    const sessions = body.sessions.map((s, i) => checkStoredSession(s, `snapshot session ${i}`));
-    const dedup = body.dedup.map((r, i) => checkStoredDedup(r, `snapshot dedup record ${i}`));
-    this.#install({
-      sessions: sessions.map((s) => [s, sha256Big(packValue(s))]),
-      dedup: dedup.map((r) => [r, sha256Big(packValue(r))]),
-      clockMs: checkNumber(body.clockMs, 'snapshot clockMs'),
-      appliedIndex: checkNumber(body.appliedIndex, 'snapshot appliedIndex') as LogIndex,
-    });
-  }
-
-  /** Rebuilds the state from the StateStore's key-value pairs (start-up). */
+  /** Rebuilds the state from the StateStore's key-value pairs (start-up, snapshot install). */
   async load(entries: AsyncIterable<readonly [string, Uint8Array]> | Iterable<readonly [string, Uint8Array]>): Promise<void> {
     const sessions: [Session, bigint][] = [];
     const dedup: [DedupRecord, bigint][] = [];
@@ -584,7 +540,7 @@ export class SessionStateMachine implements SessionQueries {
     this.#install({ sessions, dedup, clockMs, appliedIndex: appliedIndex as LogIndex });
   }
 
-  /** The whole state as StateStore pairs, for StateStore.replaceAll after restore(). */
+  /** The whole state as StateStore pairs. */
   *stateEntries(): Generator<[string, Uint8Array], void, undefined> {
     for (const { session } of this.#sessions.values()) yield [sessionKey(session.sessionId), packValue(session)];
     for (const record of this.#dedup.records()) yield [dedupKey(record.clientId, record.seq), packValue(record)];
