@@ -48,6 +48,14 @@ describe('sessionraft node options', () => {
     expect(options.defaultDurability).toBe('sync');
   });
 
+  it('takes --fault-file (tests only) from a flag or the environment, and none by default', () => {
+    const base = ['--id', '1', '--peers', PEERS, '--data-dir', '/tmp/x'];
+    expect(nodeOptionsFromArgs(base).faultFile).toBeUndefined();
+    expect(nodeOptionsFromArgs([...base, '--fault-file', '/tmp/f.json']).faultFile).toBe('/tmp/f.json');
+    setEnv('SESSIONRAFT_FAULT_FILE', '/tmp/env.json');
+    expect(nodeOptionsFromArgs(base).faultFile).toBe('/tmp/env.json');
+  });
+
   it('names what is wrong', () => {
     const base = ['--peers', PEERS, '--data-dir', '/tmp/x'];
     expect(() => nodeOptionsFromArgs(base)).toThrow(/--id is required/);
