@@ -7,24 +7,16 @@ import { describe, expect, it } from 'vitest';
 import {
   NO_NODE,
   RaftCore,
-  encodeConfChange,
-  type Entry,
   type LogIndex,
   type NodeId,
   type Term,
 } from '../../../src/raft/index.js';
-import { Network, bytes, type Disk } from './network.js';
+import { Network, normalEntry, removalEntry, type Disk } from './network.js';
 
 const n = (id: number): NodeId => id as NodeId;
 const ELECTION_TIMEOUT_TICKS = 10;
 
-function normal(index: number, term: number): Entry {
-  return { index: index as LogIndex, term: term as Term, type: 'normal', data: bytes(`${index}@${term}`) };
-}
 
-function removal(index: number, term: number, node: number): Entry {
-  return { index: index as LogIndex, term: term as Term, type: 'confChange', data: encodeConfChange({ type: 'removeNode', node: n(node) }) };
-}
 
 /** Node 3 of {1,2,3} with one entry of term 1; random() = 0 makes every timeout exactly 10 ticks. */
 function staleVoter(): RaftCore {
@@ -32,7 +24,7 @@ function staleVoter(): RaftCore {
     { id: n(3), random: () => 0, electionTimeoutTicks: ELECTION_TIMEOUT_TICKS, preVote: false },
     {
       hardState: { term: 1 as Term, vote: NO_NODE, commit: 1 as LogIndex },
-      entries: [normal(1, 1)],
+      entries: [normalEntry(1, 1)],
       bootstrapConfState: { voters: [n(1), n(2), n(3)], learners: [] },
       applied: 1 as LogIndex,
     },
@@ -95,12 +87,12 @@ describe('a self-voted candidate yields its timer to a better candidate', () => 
     // than 20 election timeouts (15 of these 200 before the fix).
     const ahead: Disk = {
       hardState: { term: 2 as Term, vote: NO_NODE, commit: 1 as LogIndex },
-      entries: [normal(1, 1), normal(2, 2), removal(3, 2, 2)],
+      entries: [normalEntry(1, 1), normalEntry(2, 2), removalEntry(3, 2, 2)],
       applied: 0 as LogIndex,
     };
     const behind: Disk = {
       hardState: { term: 2 as Term, vote: NO_NODE, commit: 1 as LogIndex },
-      entries: [normal(1, 1), removal(2, 1, 1)],
+      entries: [normalEntry(1, 1), removalEntry(2, 1, 1)],
       applied: 0 as LogIndex,
     };
     const slow: number[] = [];

@@ -6,6 +6,7 @@
 import {
   NO_NODE,
   RaftCore,
+  encodeConfChange,
   type ConfState,
   type Entry,
   type HardState,
@@ -21,6 +22,16 @@ import {
 export const ids = (...n: number[]): NodeId[] => n as NodeId[];
 export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** A normal entry whose data names its place, "index@term". */
+export function normalEntry(index: number, term: number): Entry {
+  return { index: index as LogIndex, term: term as Term, type: 'normal', data: bytes(`${index}@${term}`) };
+}
+
+/** A configuration entry removing `node`. */
+export function removalEntry(index: number, term: number, node: number): Entry {
+  return { index: index as LogIndex, term: term as Term, type: 'confChange', data: encodeConfChange({ type: 'removeNode', node: node as NodeId }) };
+}
 
 /** mulberry32: a small seeded PRNG in [0, 1). */
 export function seeded(seed: number): () => number {

@@ -9,7 +9,6 @@ import { describe, expect, it } from 'vitest';
 import {
   NO_NODE,
   RaftCore,
-  encodeConfChange,
   type ConfState,
   type Entry,
   type LogIndex,
@@ -17,18 +16,12 @@ import {
   type NodeId,
   type Term,
 } from '../../../src/raft/index.js';
-import { bytes, seeded } from './network.js';
+import { normalEntry, removalEntry, seeded } from './network.js';
 
 const n = (id: number): NodeId => id as NodeId;
 const ELECTION_TIMEOUT_TICKS = 10;
 
-function normal(index: number, term: number): Entry {
-  return { index: index as LogIndex, term: term as Term, type: 'normal', data: bytes(`${index}@${term}`) };
-}
 
-function removal(index: number, term: number, node: number): Entry {
-  return { index: index as LogIndex, term: term as Term, type: 'confChange', data: encodeConfChange({ type: 'removeNode', node: n(node) }) };
-}
 
 const TWO_VOTERS: ConfState = { voters: [n(2), n(3)], learners: [] };
 
@@ -48,8 +41,8 @@ function voter(id: number, entries: Entry[], random: () => number = () => 0, boo
   );
 }
 
-const AHEAD = (): Entry[] => [normal(1, 1), normal(2, 1)];
-const BEHIND = (): Entry[] => [normal(1, 1)];
+const AHEAD = (): Entry[] => [normalEntry(1, 1), normalEntry(2, 1)];
+const BEHIND = (): Entry[] => [normalEntry(1, 1)];
 
 /** Ticks `core` until its term moves (bounded); returns the ticks it took. */
 function ticksUntilNewTerm(core: RaftCore, ticksMax: number): number {
@@ -140,9 +133,9 @@ describe('election timers restart as in Raft’s Figure 2', () => {
     const slow: number[] = [];
     for (let seed = 1; seed <= 300; seed++) {
       const cores = [
-        voter(1, [normal(1, 1), removal(2, 1, 3)], seeded(seed * 1000 + 1), bootstrap, 2),
-        voter(2, [normal(1, 1), normal(2, 2), removal(3, 2, 2)], seeded(seed * 1000 + 2), bootstrap, 2),
-        voter(3, [normal(1, 1), normal(2, 2)], seeded(seed * 1000 + 3), bootstrap, 2),
+        voter(1, [normalEntry(1, 1), removalEntry(2, 1, 3)], seeded(seed * 1000 + 1), bootstrap, 2),
+        voter(2, [normalEntry(1, 1), normalEntry(2, 2), removalEntry(3, 2, 2)], seeded(seed * 1000 + 2), bootstrap, 2),
+        voter(3, [normalEntry(1, 1), normalEntry(2, 2)], seeded(seed * 1000 + 3), bootstrap, 2),
       ];
       expect(cores.map((c) => c.status().confState.voters)).toEqual([[1, 2], [1, 3], [1, 2, 3]]);
       if (ticksToElect(seed, cores, 20 * ELECTION_TIMEOUT_TICKS, 3) === Infinity) slow.push(seed);
