@@ -96,3 +96,57 @@ describe('codec', () => {
     for (const raw of cases) expect(decodeError(plain.pack(raw)).reason, JSON.stringify(raw)).toBe('malformed');
   });
 });
+
+describe('codec: the direct encoder', () => {
+  const generic = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, encodeUndefinedAsNil: false });
+  const entry = (index: number, bytes: number, t = 7): Message['entries'] extends readonly (infer E)[] | undefined ? E : never => ({
+    term: term(t),
+    index: logIndex(index),
+    type: 'normal',
+    data: new Uint8Array(bytes).map((_, i) => (i * 31 + index) & 0xff),
+  });
+  const big = 2 ** 40 + 3; // beyond uint32: written as float64, exact below 2^53
+  const cases: Message[] = [
+    full,
+    { type: 'appendResponse', from: nodeId(2), to: nodeId(1), term: term(300), index: logIndex(70_000) },
+    { type: 'appendResponse', from: nodeId(2), to: nodeId(1), term: term(1), index: logIndex(5), reject: true, rejectHint: { index: logIndex(4), term: term(0) } },
+    { type: 'heartbeat', from: nodeId(1), to: nodeId(3), term: term(2), commit: logIndex(big), context: new Uint8Array(300).fill(1) },
+    { type: 'vote', from: nodeId(200), to: nodeId(1), term: term(big), logTerm: term(big - 1), index: logIndex(big + 5), transfer: false },
+    {
+      type: 'append',
+      from: nodeId(1),
+      to: nodeId(2),
+      term: term(9),
+      logTerm: term(8),
+      index: logIndex(big),
+      commit: logIndex(255),
+      entries: Array.from({ length: 20 }, (_, i) => entry(big + 1 + i, i === 3 ? 70_000 : i === 4 ? 256 : i * 13, 9)),
+    },
+    { type: 'append', from: nodeId(1), to: nodeId(2), term: term(9), logTerm: term(8), index: logIndex(3), commit: logIndex(3), entries: [] },
+  ];
+
+  it('writes what the generic MessagePack encoder would mean, field for field', () => {
+    for (const m of cases) {
+      const bytes = encodeMessage(m, 1 << 24);
+      expect(bytes[0]! & 0xf0, 'a fixmap: the direct path, not the generic one').toBe(0x80);
+      expect(plain.unpack(bytes), m.type).toEqual(plain.unpack(generic.pack(wireOf(m))));
+      expect(decodeMessage(bytes, 1 << 24)).toEqual(m);
+    }
+  });
+
+  it('decodes byte strings into a private copy, not views of the received bytes', () => {
+    const m = cases[5]!;
+    const bytes = Buffer.from(encodeMessage(m, 1 << 24));
+    const back = decodeMessage(bytes, 1 << 24);
+    bytes.fill(0);
+    expect(back).toEqual(m);
+    expect(back.entries?.[5]?.data.buffer).not.toBe(bytes.buffer);
+  });
+});
+
+/** The map the generic path packs: only defined fields. */
+function wireOf(m: Message): Record<string, unknown> {
+  const wire: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(m)) if (value !== undefined) wire[key] = value;
+  return wire;
+}
