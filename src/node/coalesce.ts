@@ -14,36 +14,65 @@
  * The order of messages to each peer is kept; messages to different peers may interleave
  * differently, which the transport never promised to keep anyway (one stream per peer).
  */
-import type { Entry, Message, NodeId } from '../raft/index.js';
+import type { Entry, LogIndex, Message, NodeId, Term } from '../raft/index.js';
 
 export function coalesceAppends(messages: readonly Message[], entryBytesMax: number): Message[] {
   if (messages.length < 2) return messages.slice();
   const out: Message[] = [];
-  /** Where the last message to each peer sits in `out`, with the entry bytes merged into it. */
-  const lastTo = new Map<NodeId, { at: number; bytes: number }>();
+  /** The last message to each peer: where it sits in `out`, and what was merged into it so far. */
+  const lastTo = new Map<NodeId, Tail>();
   for (const m of messages) {
-    const last = lastTo.get(m.to);
-    const prev = last === undefined ? undefined : out[last.at]!;
+    const tail = lastTo.get(m.to);
     const bytes = m.type === 'append' ? entryDataBytes(m.entries) : 0;
-    if (last !== undefined && prev !== undefined && continues(prev, m) && last.bytes + bytes <= entryBytesMax) {
-      out[last.at] = merge(prev, m);
-      last.bytes += bytes;
+    if (tail !== undefined && tail.bytes + bytes <= entryBytesMax && continues(tail, m)) {
+      tail.merged ??= { entries: [...(tail.first.entries ?? [])], commit: tail.first.commit! };
+      appendEntries(tail.merged.entries, m.entries ?? []);
+      // Commit never goes back; a follower that handled both would end at the larger one.
+      tail.merged.commit = Math.max(tail.merged.commit, m.commit!) as LogIndex;
+      tail.bytes += bytes;
+      tail.endIndex += m.entries?.length ?? 0;
+      tail.endTerm = lastTerm(m);
       continue;
     }
-    lastTo.set(m.to, { at: out.length, bytes });
+    if (tail !== undefined) settle(tail, out);
+    lastTo.set(m.to, { at: out.length, first: m, bytes, endIndex: endIndexOf(m), endTerm: lastTerm(m) });
     out.push(m);
   }
+  for (const tail of lastTo.values()) settle(tail, out);
   return out;
 }
 
-/** Whether `b` is the append that picks up exactly where append `a` ends. */
-function continues(a: Message, b: Message): boolean {
-  if (!isPlainAppend(a) || !isPlainAppend(b) || a.from !== b.from || a.to !== b.to || a.term !== b.term) return false;
-  const aEntries = a.entries ?? [];
-  const aLast = aEntries[aEntries.length - 1];
-  const aEndIndex = (a.index ?? 0) + aEntries.length;
-  const aEndTerm = aLast === undefined ? a.logTerm : aLast.term;
-  return b.index === aEndIndex && b.logTerm === aEndTerm;
+/** Puts the merged append in the place of the first one, once nothing more can join it. */
+function settle(tail: Tail, out: Message[]): void {
+  if (tail.merged !== undefined) out[tail.at] = { ...tail.first, entries: tail.merged.entries, commit: tail.merged.commit };
+}
+
+interface Tail {
+  readonly at: number;
+  /** The message as the core sent it (never modified). */
+  readonly first: Message;
+  /** Entries and commit once something was merged into `first`: a new array, owned here. */
+  merged?: { readonly entries: Entry[]; commit: LogIndex };
+  bytes: number;
+  /** Index and term of the last entry the (merged) append carries; its prev if none. */
+  endIndex: number;
+  endTerm: Term | undefined;
+}
+
+/** Whether `b` is the append that picks up exactly where the tail's append ends. */
+function continues(tail: Tail, b: Message): boolean {
+  const a = tail.first;
+  if (!isPlainAppend(a) || !isPlainAppend(b) || a.from !== b.from || a.term !== b.term) return false;
+  return b.index === tail.endIndex && b.logTerm === tail.endTerm;
+}
+
+function endIndexOf(m: Message): number {
+  return (m.index ?? 0) + (m.entries?.length ?? 0);
+}
+
+function lastTerm(m: Message): Term | undefined {
+  const entries = m.entries ?? [];
+  return entries.length > 0 ? entries[entries.length - 1]!.term : m.logTerm;
 }
 
 function isPlainAppend(m: Message): boolean {
@@ -60,24 +89,13 @@ function isPlainAppend(m: Message): boolean {
   );
 }
 
-function merge(a: Message, b: Message): Message {
-  const entries: Entry[] = [...(a.entries ?? []), ...(b.entries ?? [])];
-  for (let i = 1; i < entries.length; i++) {
-    if (entries[i]!.index !== entries[i - 1]!.index + 1) {
-      throw new Error(`coalesceAppends: merged entries jump from ${entries[i - 1]!.index} to ${entries[i]!.index}`);
-    }
+function appendEntries(into: Entry[], more: readonly Entry[]): void {
+  const last = into[into.length - 1];
+  const next = more[0];
+  if (last !== undefined && next !== undefined && next.index !== last.index + 1) {
+    throw new Error(`coalesceAppends: merged entries jump from ${last.index} to ${next.index}`);
   }
-  return {
-    type: 'append',
-    from: a.from,
-    to: a.to,
-    term: a.term,
-    index: a.index!,
-    logTerm: a.logTerm!,
-    entries,
-    // Commit never goes back; a follower that handled both would end at the larger one.
-    commit: Math.max(a.commit!, b.commit!) as NonNullable<Message['commit']>,
-  };
+  for (const e of more) into.push(e);
 }
 
 function entryDataBytes(entries: readonly Entry[] | undefined): number {

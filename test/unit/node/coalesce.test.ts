@@ -48,4 +48,46 @@ describe('coalesceAppends', () => {
     const two = coalesceAppends(input, 1200);
     expect(two.map((m) => m.entries?.map((e) => e.index))).toEqual([[5, 6], [7]]);
   });
+
+  it('keeps every follower\'s entries, in order, in contiguous appends within the limit (seeded random turns)', () => {
+    let seed = 12345;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let turn = 0; turn < 200; turn++) {
+      const next = new Map<number, number>([[2, 10], [3, 10]]);
+      const input: Message[] = [];
+      for (let i = random(300); i > 0; i--) {
+        const to = 2 + random(2);
+        const kind = random(10);
+        if (kind === 0) {
+          input.push(heartbeat(to));
+          continue;
+        }
+        const first = next.get(to)!;
+        const count = kind === 1 ? 0 : 1 + random(3);
+        input.push(append(to, first, first + count - 1, first - 1, 2, 2, 1 + random(400)));
+        next.set(to, first + count);
+      }
+      const limit = 500 + random(3000);
+      const out = coalesceAppends(input, limit);
+      for (const to of [2, 3]) {
+        const before = input.filter((m) => m.to === to);
+        const after = out.filter((m) => m.to === to);
+        const indexes = (ms: Message[]): number[] => ms.flatMap((m) => (m.entries ?? []).map((e) => e.index));
+        expect(indexes(after)).toEqual(indexes(before));
+        for (const m of after) {
+          const entries = m.entries ?? [];
+          entries.forEach((e, k) => expect(e.index).toBe((m.index ?? 0) + k + 1));
+          const bytes = entries.reduce((sum, e) => sum + e.data.byteLength, 0);
+          if (!before.includes(m)) expect(bytes).toBeLessThanOrEqual(limit);
+        }
+        // Heartbeats stay where they were relative to the appends around them.
+        const shape = (ms: Message[]): string => ms.map((m) => (m.type === 'heartbeat' ? 'h' : 'a')).join('').replace(/a+/g, 'a');
+        expect(shape(after)).toBe(shape(before));
+      }
+    }
+  });
 });
+
