@@ -43,6 +43,7 @@ import {
 } from './errors.js';
 import type { NodeOptions } from './options.js';
 import { IndexQueue, armDeadline, deferred, type Deferred, type WriteWaiter } from './waiters.js';
+import { coalesceAppends } from './coalesce.js';
 import { seededRandom } from './random.js';
 import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
 
@@ -496,7 +497,7 @@ export class SessionNode implements SessionBackend {
     // Everything else (votes, acks a follower sends) waits for the disk, as the Ready demands.
     let later = ready.messages;
     if (this.leader === this.options.id && ready.messages.length > 0) {
-      this.transport.send(ready.messages.filter(isReplication));
+      this.transport.send(coalesceAppends(ready.messages.filter(isReplication), RAFT_DEFAULTS.appendBatchBytesMax));
       later = ready.messages.filter((m) => !isReplication(m));
     }
     // A received snapshot is made durable in the order recovery relies on: the file, then the log
