@@ -19,6 +19,7 @@ import {
   type Operation,
 } from '../lincheck/index.js';
 import { TestCluster, sleep } from '../integration/harness.js';
+import { mulberry32 as prng } from '../support/prng.js';
 
 const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
 const KEYS = 6;
@@ -30,15 +31,6 @@ const CALL_DEADLINE_MS = 1_500;
 /** Faults go on past CHAOS_MS until at least this many were injected (partitions last up to 2.5 s). */
 const FAULTS_MIN = 6;
 
-function prng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
-}
 
 /** Refused before anything was proposed (a follower's answer, no connection): it did not happen. */
 function certainlyNotApplied(error: unknown): boolean {

@@ -4,17 +4,9 @@
  */
 import type { Model, Operation } from './checker.js';
 import type { RegisterInput, RegisterOperation, RegisterOutput, RegisterValue } from './models.js';
+import { mulberry32 } from '../support/prng.js';
 
-/** mulberry32: small, seeded, good enough for test data. */
-export function prng(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = mulberry32;
 
 export interface GeneratedHistoryOptions {
   seed: number;

@@ -18,6 +18,7 @@ import {
   type SnapshotMeta,
   type Term,
 } from '../../../src/raft/index.js';
+import { mulberry32 } from '../../support/prng.js';
 
 export const ids = (...n: number[]): NodeId[] => n as NodeId[];
 export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -33,17 +34,7 @@ export function removalEntry(index: number, term: number, node: number): Entry {
   return { index: index as LogIndex, term: term as Term, type: 'confChange', data: encodeConfChange({ type: 'removeNode', node: node as NodeId }) };
 }
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seeded = mulberry32;
 
 /** What one node has durably: the inputs of RaftInitialState. */
 export interface Disk {

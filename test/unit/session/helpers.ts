@@ -9,6 +9,7 @@ import {
   type SessionStateMachineOptions,
   type StateOp,
 } from './imports.js';
+import { mulberry32 } from '../../support/prng.js';
 
 /** A deterministic canonical UUID for test number n. */
 export function uuid(n: number): string {
@@ -69,14 +70,4 @@ export function sortedPairs(store: ReadonlyMap<string, Uint8Array>): [string, Ui
   return [...store.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }
 
-/** Mulberry32: a small seeded PRNG in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = mulberry32;
