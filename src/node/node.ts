@@ -598,6 +598,8 @@ export class SessionNode implements SessionBackend {
     this.stateMachine = stateMachine;
     this.applied = meta.index;
     this.snapshotIndex = meta.index;
+    // Our own snapshot still being saved is older: the stored file is the one to send from now.
+    if (this.snapshotBeingSaved && this.snapshotBeingSaved.meta.index < meta.index) this.snapshotBeingSaved = undefined;
     for (const waiter of this.syncWaiters.takeUpTo(this.applied)) {
       waiter.deferred.reject(new OutcomeUnknownError('a snapshot from the leader replaced its entry before it was applied here'));
     }
@@ -606,11 +608,8 @@ export class SessionNode implements SessionBackend {
 
   private async attachSnapshots(messages: readonly Message[]): Promise<readonly Message[]> {
     if (!messages.some((m) => m.type === 'snapshot')) return messages;
-    // The core may ask for a snapshot it was told about while its file is still being written;
-    // a leader's snapshot installed meanwhile may be newer than that one.
-    const stored = await this.storage.snapshots.latest();
-    const saving = this.snapshotBeingSaved;
-    const latest = saving && (!stored || saving.meta.index > stored.meta.index) ? saving : stored;
+    // The core may ask for a snapshot it was told about while its file is still being written.
+    const latest = this.snapshotBeingSaved ?? (await this.storage.snapshots.latest());
     if (!latest) throw new Error('invariant: the core asked to send a snapshot but none was ever taken');
     for (const m of messages) {
       if (m.type === 'snapshot' && m.snapshot && latest.meta.index < m.snapshot.meta.index) {
