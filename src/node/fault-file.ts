@@ -54,7 +54,8 @@ export function watchFaultFile(
   logger: Logger,
   intervalMs = 100,
 ): FaultFileWatch {
-  let lastText: string | undefined = '';
+  /** The file's text at the last read (undefined: no file); null before the first read. */
+  let lastText: string | undefined | null = null;
   let reading = false;
   const poll = async (): Promise<void> => {
     if (reading) return;
@@ -67,7 +68,11 @@ export function watchFaultFile(
       if (text === lastText) return;
       lastText = text;
       const faults = text === undefined || text.trim() === '' ? NO_FAULTS : parseFaults(text, peers, self);
-      logger.warn({ faultFile: path, blockedPeers: faults.blockedPeers }, 'fault injection: outgoing Raft messages blocked');
+      if (faults.blockedPeers.length > 0) {
+        logger.warn({ faultFile: path, blockedPeers: faults.blockedPeers }, 'fault injection: outgoing Raft messages blocked');
+      } else {
+        logger.info({ faultFile: path }, 'fault injection: no faults');
+      }
       apply(faults);
     } catch (error) {
       logger.error({ err: error, faultFile: path }, 'fault injection: ignoring a bad fault file');
