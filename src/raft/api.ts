@@ -23,7 +23,10 @@ import type {
 export interface PlantedBugs {
   /** Commit a previous-term entry by counting replicas (Raft paper Figure 8). */
   readonly commitPreviousTermByCount?: boolean;
-  /** No no-op entry at the start of a term; ReadIndex then does not wait for one. */
+  /**
+   * No no-op entry at the start of a term; ReadIndex then does not wait for one and reads at the
+   * commit index (as etcd does) instead of the last index, so the missing no-op shows in reads.
+   */
   readonly noNoopAtTermStart?: boolean;
   /** The vote is not part of the HardState handed out for persisting. */
   readonly voteNotPersisted?: boolean;
@@ -53,6 +56,11 @@ export interface RaftOptions {
   readonly uncommittedEntriesMax?: number;
   /** Pending read-index requests. @default 10_000 */
   readonly pendingReadsMax?: number;
+  /**
+   * A follower sends a read-index request again when the leader has not answered it within this
+   * many ticks. @default half the election timeout, rounded up
+   */
+  readonly readIndexRetryTicks?: number;
   /** Seeded PRNG in [0, 1). The core never calls Math.random. */
   readonly random: () => number;
   readonly plantedBugs?: PlantedBugs;

@@ -69,6 +69,12 @@ interface PendingRead {
   readonly context: Uint8Array;
 }
 
+/** Follower: a read-index request sent to the leader and not answered yet. */
+interface ForwardedRead {
+  readonly context: Uint8Array;
+  waitedTicks: number;
+}
+
 export class RaftCore implements RaftNode {
   private readonly options: ResolvedRaftOptions;
   private readonly id: NodeId;
@@ -95,10 +101,10 @@ export class RaftCore implements RaftNode {
 
   /** Leader: reads waiting for a heartbeat quorum. */
   private readonly readOnly = new ReadOnlyQueue();
-  /** Leader: reads waiting for the first commit of the leader's term. */
-  private pendingReads: PendingRead[] = [];
+  /** Leader: reads waiting for the first commit of the leader's term, by context key. */
+  private pendingReads = new Map<string, PendingRead>();
   /** Follower: reads forwarded to `leader`, by context key, waiting for its answer. */
-  private readonly forwardedReads = new Map<string, Uint8Array>();
+  private readonly forwardedReads = new Map<string, ForwardedRead>();
 
   private stepFn: StepFn;
   private tickFn: () => void;
@@ -200,11 +206,12 @@ export class RaftCore implements RaftNode {
       this.handleReadRequest(this.id, context);
       return;
     }
-    if (this.leader === NO_NODE || this.forwardedReads.size >= this.options.pendingReadsMax) {
+    const duplicate = this.forwardedReads.has(contextKey(context));
+    if (this.leader === NO_NODE || duplicate || this.forwardedReads.size >= this.options.pendingReadsMax) {
       this.droppedReads.push(context);
       return;
     }
-    this.forwardedReads.set(contextKey(context), context);
+    this.forwardedReads.set(contextKey(context), { context, waitedTicks: 0 });
     this.send({ type: 'readIndex', to: this.leader, term: 0 as Term, context });
   }
 
@@ -523,7 +530,7 @@ export class RaftCore implements RaftNode {
     if (leader === this.leader) return;
     this.leader = leader;
     // Reads forwarded to the previous leader will not be answered by the new one.
-    for (const context of this.forwardedReads.values()) this.droppedReads.push(context);
+    for (const read of this.forwardedReads.values()) this.droppedReads.push(read.context);
     this.forwardedReads.clear();
   }
 
@@ -542,6 +549,7 @@ export class RaftCore implements RaftNode {
   // ------------------------------------------------------------------ ticks
 
   private tickElection(): void {
+    this.tickForwardedReads();
     this.electionElapsedTicks++;
     if (this.promotable() && this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) {
       this.electionElapsedTicks = 0;
@@ -565,6 +573,21 @@ export class RaftCore implements RaftNode {
     if (this.heartbeatElapsedTicks >= this.options.heartbeatIntervalTicks) {
       this.heartbeatElapsedTicks = 0;
       this.bcastHeartbeat();
+    }
+  }
+
+  /**
+   * A forwarded read not answered within readIndexRetryTicks is sent again: the request or its
+   * answer may have been lost (a link cut one way drops them), and the leader answers a duplicate
+   * of a request it still holds only once. So a read is answered soon after a link heals.
+   */
+  private tickForwardedReads(): void {
+    if (this.forwardedReads.size === 0) return;
+    invariant(this.leader !== NO_NODE, () => `node ${this.id} holds ${this.forwardedReads.size} forwarded reads and knows no leader`);
+    for (const read of this.forwardedReads.values()) {
+      read.waitedTicks++;
+      if (read.waitedTicks % this.options.readIndexRetryTicks !== 0) continue;
+      this.send({ type: 'readIndex', to: this.leader, term: 0 as Term, context: read.context });
     }
   }
 
@@ -990,32 +1013,48 @@ export class RaftCore implements RaftNode {
       this.answerRead(from, this.log.committed, context);
       return;
     }
-    if (this.readOnly.size + this.pendingReads.length >= this.options.pendingReadsMax) {
+    const origin = this.readOnly.originOf(context) ?? this.pendingReads.get(contextKey(context))?.from;
+    if (origin !== undefined) {
+      // The same request again (a duplicate delivery, a follower's re-send): the pending one
+      // answers it. The same context from elsewhere is another request: refuse it, never drop it.
+      if (origin !== from || from === this.id) this.rejectRead(from, context);
+      return;
+    }
+    if (this.readOnly.size + this.pendingReads.size >= this.options.pendingReadsMax) {
       this.rejectRead(from, context);
       return;
     }
     // Until an entry of our term commits, our commit index may be behind the true one.
     if (!bugs.noNoopAtTermStart && !this.committedEntryInCurrentTerm()) {
-      this.pendingReads.push({ from, context });
+      this.pendingReads.set(contextKey(context), { from, context });
       return;
     }
     this.serveRead(from, context);
   }
 
+  /**
+   * The read index is the leader's last index, not its commit index: a read also waits for the
+   * writes already proposed. Every entry after it is proposed after the read arrived, so a state
+   * machine that stamps entries when they are proposed can order time-based decisions (expiry)
+   * with reads: nothing proposed before a read can take effect after the read's index.
+   */
   private serveRead(from: NodeId, context: Uint8Array): void {
+    // The planted bug also reads at the commit index (as etcd does), where the missing no-op shows.
+    const index = this.options.plantedBugs.noNoopAtTermStart ? this.log.committed : this.log.lastIndex();
     if (this.conf.voters.length === 1 && this.conf.voters[0] === this.id) {
-      this.answerRead(from, this.log.committed, context);
+      this.answerRead(from, index, context);
       return;
     }
-    this.readOnly.add(this.log.committed, from, context);
+    const added = this.readOnly.add(index, from, context);
+    invariant(added, () => `node ${this.id} queued read context ${contextKey(context)} twice`);
     this.readOnly.recvAck(this.id, context);
     this.bcastHeartbeat(context);
   }
 
   private releasePendingReads(): void {
     const reads = this.pendingReads;
-    this.pendingReads = [];
-    for (const read of reads) this.serveRead(read.from, read.context);
+    this.pendingReads = new Map();
+    for (const read of reads.values()) this.serveRead(read.from, read.context);
   }
 
   private answerRead(from: NodeId, index: LogIndex, context: Uint8Array): void {
@@ -1032,8 +1071,8 @@ export class RaftCore implements RaftNode {
   private dropLeaderReads(): void {
     for (const request of this.readOnly.clear()) this.rejectRead(request.from, request.context);
     const reads = this.pendingReads;
-    this.pendingReads = [];
-    for (const read of reads) this.rejectRead(read.from, read.context);
+    this.pendingReads = new Map();
+    for (const read of reads.values()) this.rejectRead(read.from, read.context);
   }
 
   // ------------------------------------------------------------------ leader: transfer

@@ -13,6 +13,7 @@ export interface ResolvedRaftOptions {
   readonly appendBatchBytesMax: number;
   readonly uncommittedEntriesMax: number;
   readonly pendingReadsMax: number;
+  readonly readIndexRetryTicks: number;
   readonly random: () => number;
   readonly plantedBugs: Required<PlantedBugs>;
 }
@@ -59,6 +60,10 @@ export function resolveRaftOptions(options: RaftOptions): ResolvedRaftOptions {
       options.uncommittedEntriesMax ?? d.uncommittedEntriesMax,
     ),
     pendingReadsMax: positiveInteger('pendingReadsMax', options.pendingReadsMax ?? d.pendingReadsMax),
+    readIndexRetryTicks: positiveInteger(
+      'readIndexRetryTicks',
+      options.readIndexRetryTicks ?? Math.ceil((options.electionTimeoutTicks ?? d.electionTimeoutTicks) / 2),
+    ),
     random: options.random,
     plantedBugs: Object.freeze({
       commitPreviousTermByCount: options.plantedBugs?.commitPreviousTermByCount ?? false,

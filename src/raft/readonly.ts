@@ -4,6 +4,10 @@
  * releases the request once a quorum of voters answered that round. A later context acked
  * implies the earlier ones were too (answers arrive after the requests were queued), so
  * release is in queue order.
+ *
+ * A context names one request in the whole cluster (the runtime makes it unique across nodes and
+ * restarts); the queue refuses a second request with a context it holds, and the core answers
+ * that one (it never drops a read silently).
  */
 import type { LogIndex, NodeId } from './types.js';
 
@@ -29,15 +33,18 @@ export class ReadOnlyQueue {
     return this.queue.length;
   }
 
-  has(context: Uint8Array): boolean {
-    return this.pending.has(contextKey(context));
+  /** The node that asked for the pending request with this context, if one is pending. */
+  originOf(context: Uint8Array): NodeId | undefined {
+    return this.pending.get(contextKey(context))?.from;
   }
 
-  add(index: LogIndex, from: NodeId, context: Uint8Array): void {
+  /** Queues a request; false (and nothing queued) when its context is already pending. */
+  add(index: LogIndex, from: NodeId, context: Uint8Array): boolean {
     const key = contextKey(context);
-    if (this.pending.has(key)) return;
+    if (this.pending.has(key)) return false;
     this.pending.set(key, { index, from, context, acks: new Set() });
     this.queue.push(key);
+    return true;
   }
 
   /** Records that `from` answered the heartbeat carrying `context`; the acks so far. */

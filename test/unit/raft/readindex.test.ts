@@ -190,3 +190,74 @@ describe('planted bugs around reads', () => {
     }
   });
 });
+
+describe('ReadIndex requests are never lost silently', () => {
+  it('two followers that send the same context both get an answer (one is refused, none waits forever)', () => {
+    const net = new Network({ voters: [1, 2, 3] });
+    net.campaign(1);
+    net.stabilize();
+    net.node(2).readIndex(bytes('r0'));
+    net.node(3).readIndex(bytes('r0'));
+    net.stabilize();
+    for (const id of [n(2), n(3)]) {
+      const answered = contexts(net.readStates.get(id)!).length + contexts(net.droppedReads.get(id)!).length;
+      expect(answered, `node ${id}`).toBe(1);
+    }
+  });
+
+  it('a duplicate of a forwarded request that is still pending is answered once', () => {
+    const net = new Network({ voters: [1, 2, 3] });
+    net.campaign(1);
+    net.stabilize();
+    net.filter = (m) => m.type === 'heartbeatResponse';
+    net.node(2).readIndex(bytes('dup'));
+    net.stabilize();
+    net.deliver({ type: 'readIndex', from: n(2), to: n(1), term: 0 as never, context: bytes('dup') });
+    net.filter = undefined;
+    net.tick(1, [1]);
+    net.stabilize();
+    expect(net.sent.filter((m) => m.type === 'readIndexResponse' && m.to === 2).map((m) => m.reject ?? false)).toEqual([false]);
+    expect(contexts(net.readStates.get(n(2))!)).toEqual(['dup']);
+  });
+
+  it('a leader refuses a local read whose context it already holds', () => {
+    const net = new Network({ voters: [1, 2, 3] });
+    net.campaign(1);
+    net.stabilize();
+    net.filter = (m) => m.type === 'heartbeatResponse';
+    net.node(1).readIndex(bytes('same'));
+    net.node(1).readIndex(bytes('same'));
+    net.stabilize();
+    expect(contexts(net.droppedReads.get(n(1))!)).toEqual(['same']);
+  });
+
+  it('a follower sends a read again when the leader did not answer within readIndexRetryTicks', () => {
+    const net = new Network({ voters: [1, 2, 3], raft: { readIndexRetryTicks: 3 } });
+    net.campaign(1);
+    net.stabilize();
+    // The link follower → leader is cut one way: the request is lost.
+    net.filter = (m) => m.from === 2 && m.to === 1;
+    net.node(2).readIndex(bytes('cut'));
+    net.stabilize();
+    net.tick(2, [2]);
+    expect(net.readStates.get(n(2))).toEqual([]);
+    net.filter = undefined;
+    net.tick(1, [2]);
+    net.stabilize();
+    expect(contexts(net.readStates.get(n(2))!)).toEqual(['cut']);
+  });
+
+  it('the read index is the leader\'s last index: a read waits for writes already proposed', () => {
+    const net = new Network({ voters: [1, 2, 3] });
+    net.campaign(1);
+    net.stabilize();
+    net.filter = (m) => m.type === 'appendResponse';
+    net.node(1).propose(bytes('pending'));
+    net.stabilize();
+    const { lastIndex, commit } = net.node(1).status();
+    expect(commit).toBeLessThan(lastIndex);
+    net.node(1).readIndex(bytes('after-write'));
+    net.stabilize();
+    expect(net.readStates.get(n(1))).toEqual([{ index: lastIndex, context: bytes('after-write') }]);
+  });
+});
