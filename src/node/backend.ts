@@ -59,9 +59,11 @@ export interface NodeStatus {
 export interface SessionBackend {
   /** Proposes a command stamped by this node (it must lead); resolves per durability. */
   write(command: SessionCommand, options?: WriteOptions): Promise<WriteOutcome>;
-  /** Runs `query` against applied state once the consistency and minIndex allow. */
-  read<T>(query: (view: SessionQueries, appliedIndex: LogIndex) => T, options?: ReadOptions): Promise<T>;
+  /**
+   * Runs `query` against applied state once the consistency and minIndex allow. `readTimeMs` is
+   * the time at which the read judges expiry (sessions with expiresAtMs <= it are gone): ordered
+   * with the log, so no later write can find alive what this read reports expired.
+   */
+  read<T>(query: (view: SessionQueries, appliedIndex: LogIndex, readTimeMs: number) => T, options?: ReadOptions): Promise<T>;
   status(): NodeStatus;
-  /** The server's wall clock, for expiry filtering on reads. */
-  nowMs(): number;
 }

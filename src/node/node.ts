@@ -7,6 +7,7 @@
  * the core together before the next Ready, so the core is never touched between ready() and
  * advance(), and every fsync covers every proposal that arrived during the previous one.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type * as grpc from '@grpc/grpc-js';
 import {
@@ -44,12 +45,13 @@ import {
 import type { NodeOptions } from './options.js';
 import { IndexQueue, armDeadline, deferred, type Deferred, type WriteWaiter } from './waiters.js';
 import { coalesceAppends } from './coalesce.js';
+import { invariant } from './invariant.js';
 import { seededRandom } from './random.js';
 import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
 
 interface PendingProposal {
   readonly command: SessionCommand;
-  readonly data: Uint8Array;
+  readonly requestId: RequestId | undefined;
   readonly durability: 'sync' | 'async';
   readonly deferred: Deferred<WriteOutcome>;
   /** Set when its deadline passed or its caller cancelled before it was proposed. */
@@ -64,13 +66,15 @@ interface PendingRead {
 
 /** A linearizable read waiting for its read index. */
 interface ReadIndexWaiter {
-  proceed(readIndex: LogIndex): void;
+  /** `readTimeMs`: this node's clock when the read index was asked for; expiry is judged at it. */
+  proceed(readIndex: LogIndex, readTimeMs: number): void;
   fail(error: Error): void;
 }
 
 /** A ReadIndex request covers every linearizable read that arrived in one loop turn. */
 interface ReadBatch {
   readonly reads: ReadIndexWaiter[];
+  readonly readTimeMs: number;
 }
 
 /** Ticks stepped per loop turn; the rest of a backlog is dropped (see feedCore). */
@@ -92,7 +96,14 @@ export class SessionNode implements SessionBackend {
   private readonly unreachable = new Set<NodeId>();
   private pendingTicks = 0;
   private transferTarget: NodeId | undefined;
+  /**
+   * Read contexts name a ReadIndex request in the whole cluster and across restarts: this node's
+   * id, a random nonce of this process, and a counter (the leader refuses a context it holds).
+   */
+  private readonly readContextPrefix: string;
   private readContextSeq = 0;
+  /** The last stamp this node gave a command: stamps never go back, even if the wall clock does. */
+  private lastStampMs = 0;
   private applied: LogIndex;
   private snapshotIndex: LogIndex;
   private leader: NodeId = 0 as NodeId;
@@ -127,6 +138,7 @@ export class SessionNode implements SessionBackend {
   ) {
     this.applied = applied;
     this.snapshotIndex = snapshotIndex;
+    this.readContextPrefix = `${options.id}.${randomBytes(8).toString('hex')}.`;
   }
 
   /** Opens storage, recovers the state machine and the core. Call bindTransport then start. */
@@ -227,10 +239,6 @@ export class SessionNode implements SessionBackend {
 
   // ---------------------------------------------------------------- SessionBackend
 
-  nowMs(): number {
-    return Date.now();
-  }
-
   async write(command: SessionCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
     this.ensureRunning();
     if (this.leader !== this.options.id) throw this.notLeader();
@@ -260,14 +268,9 @@ export class SessionNode implements SessionBackend {
     if (this.proposals.length + this.asyncWaiters.size + this.syncWaiters.size >= this.options.pendingWritesMax) {
       throw new OverloadedError('pendingWritesMax', this.options.pendingWritesMax);
     }
-    const data = encodeCommand({
-      command,
-      nowMs: Date.now(),
-      ...(requestId ? { requestId } : {}),
-    });
     const proposal: PendingProposal = {
       command,
-      data,
+      requestId,
       durability: options.durability ?? this.options.defaultDurability,
       deferred: deferred<WriteOutcome>(),
       expired: false,
@@ -297,14 +300,21 @@ export class SessionNode implements SessionBackend {
     return outcome;
   }
 
-  async read<T>(query: (view: SessionQueries, appliedIndex: LogIndex) => T, options: ReadOptions = {}): Promise<T> {
+  /**
+   * Expiry is judged at a time ordered with the log. A LINEARIZABLE read uses this node's clock
+   * when it asked for the read index: every entry after that index was stamped later, so a write
+   * that completes after the read cannot find alive what the read reported expired. A STALE read
+   * uses the state machine's clock (the last stamp applied), so it shows the state as of its
+   * index and never one that a later entry contradicts.
+   */
+  async read<T>(query: (view: SessionQueries, appliedIndex: LogIndex, readTimeMs: number) => T, options: ReadOptions = {}): Promise<T> {
     this.ensureRunning();
     const consistency = options.consistency ?? 'linearizable';
     if (consistency === 'lease') {
       throw new NodeError('INVALID_ARGUMENT', 'consistency LEASE is not supported yet; use LINEARIZABLE or STALE');
     }
     const minIndex = (options.minIndex ?? 0) as LogIndex;
-    if (consistency === 'stale' && this.applied >= minIndex) return query(this.stateMachine, this.applied);
+    if (consistency === 'stale' && this.applied >= minIndex) return query(this.stateMachine, this.applied, this.stateMachine.clockMs);
     if (this.linearizableReads.length + this.appliedWaiters.size >= this.options.pendingReadsMax) {
       throw new OverloadedError('pendingReadsMax', this.options.pendingReadsMax);
     }
@@ -324,9 +334,13 @@ export class SessionNode implements SessionBackend {
       cancelled = true;
       if (waiter) this.appliedWaiters.remove(waiter);
     });
+    let readTimeMs: number | undefined;
     if (consistency === 'linearizable') {
       this.linearizableReads.push({
-        proceed: (readIndex) => proceed(readIndex > minIndex ? readIndex : minIndex),
+        proceed: (readIndex, timeMs) => {
+          readTimeMs = timeMs;
+          proceed(readIndex > minIndex ? readIndex : minIndex);
+        },
         fail: (error) => applied.reject(error),
       });
       this.poke();
@@ -334,7 +348,7 @@ export class SessionNode implements SessionBackend {
       proceed(minIndex);
     }
     await done;
-    return query(this.stateMachine, this.applied);
+    return query(this.stateMachine, this.applied, readTimeMs ?? this.stateMachine.clockMs);
   }
 
   status(): NodeStatus {
@@ -448,15 +462,27 @@ export class SessionNode implements SessionBackend {
     if (this.builtSnapshot) this.compactTo(this.builtSnapshot);
     for (const proposal of this.proposals.splice(0)) this.proposeOne(proposal);
     if (this.linearizableReads.length > 0) {
-      const context = new TextEncoder().encode(`r${this.readContextSeq++}`);
-      this.readBatches.set(contextKey(context), { reads: this.linearizableReads.splice(0) });
+      const context = new TextEncoder().encode(`${this.readContextPrefix}${this.readContextSeq++}`);
+      const key = contextKey(context);
+      invariant(!this.readBatches.has(key), () => `read context ${key} is already in use`);
+      this.readBatches.set(key, { reads: this.linearizableReads.splice(0), readTimeMs: Date.now() });
       this.core.readIndex(context);
     }
   }
 
+  /**
+   * Commands are stamped here, as they enter the leader's log, not when they arrived: so an entry
+   * proposed after a read asked for its index carries a later time than that read (see read()).
+   */
   private proposeOne(proposal: PendingProposal): void {
     if (proposal.expired) return;
-    const result: ProposeResult = this.core.propose(proposal.data);
+    this.lastStampMs = Math.max(this.lastStampMs, Date.now(), this.stateMachine.clockMs);
+    const data = encodeCommand({
+      command: proposal.command,
+      nowMs: this.lastStampMs,
+      ...(proposal.requestId ? { requestId: proposal.requestId } : {}),
+    });
+    const result: ProposeResult = this.core.propose(data);
     if (!result.ok) {
       proposal.deferred.reject(this.proposeError(result.reason, result.leader));
       return;
@@ -551,12 +577,19 @@ export class SessionNode implements SessionBackend {
     }
   }
 
+  /**
+   * `applied` moves with the in-memory state, in the same synchronous step, so a read or a status
+   * served while the state's LevelDB batch is written describes exactly the state it shows. The
+   * entries are committed (durable on a quorum), so showing them before that batch lands is safe;
+   * answers and waiters are released only after it.
+   */
   private async apply(committed: readonly Entry[]): Promise<void> {
     const normal = committed.filter((e) => e.type === 'normal');
-    const { results, ops } = this.stateMachine.applyEntries(normal);
     const last = committed[committed.length - 1]!;
-    await this.storage.state.commit(ops, last.index);
+    invariant(last.index > this.applied, () => `apply of entries up to ${last.index} at applied ${this.applied}`);
+    const { results, ops } = this.stateMachine.applyEntries(normal);
     this.applied = last.index;
+    await this.storage.state.commit(ops, last.index);
     this.answerSyncWrites(committed, results);
     this.releaseUpToApplied();
   }
@@ -610,11 +643,11 @@ export class SessionNode implements SessionBackend {
     if (!messages.some((m) => m.type === 'snapshot')) return messages;
     // The core may ask for a snapshot it was told about while its file is still being written.
     const latest = this.snapshotBeingSaved ?? (await this.storage.snapshots.latest());
-    if (!latest) throw new Error('invariant: the core asked to send a snapshot but none was ever taken');
+    invariant(latest !== undefined, () => 'the core asked to send a snapshot but none was ever taken');
     for (const m of messages) {
-      if (m.type === 'snapshot' && m.snapshot && latest.meta.index < m.snapshot.meta.index) {
-        throw new Error(`invariant: snapshot ${m.snapshot.meta.index} requested, latest stored is ${latest.meta.index}`);
-      }
+      if (m.type !== 'snapshot' || !m.snapshot) continue;
+      const requested = m.snapshot.meta.index;
+      invariant(latest.meta.index >= requested, () => `snapshot ${requested} requested, latest stored is ${latest.meta.index}`);
     }
     return messages.map((m) =>
       m.type === 'snapshot' ? { ...m, snapshot: { meta: latest.meta, data: latest.data } } : m,
@@ -677,7 +710,7 @@ export class SessionNode implements SessionBackend {
     const batch = this.readBatches.get(key);
     if (!batch) return;
     this.readBatches.delete(key);
-    for (const read of batch.reads) read.proceed(index);
+    for (const read of batch.reads) read.proceed(index, batch.readTimeMs);
   }
 
   private failReadBatch(context: Uint8Array): void {

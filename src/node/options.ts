@@ -25,7 +25,11 @@ export interface NodeOptions {
   readonly heartbeatIntervalTicks: number;
   /** Take a snapshot and compact the log after this many applied entries. @default 10_000 */
   readonly snapshotEntriesThreshold: number;
-  /** How often the leader proposes the expiry of due sessions. @default 60_000 */
+  /**
+   * How often the leader proposes the expiry of due sessions. STALE reads judge expiry by the
+   * log's clock, so this bounds how long one still shows a session past its expiry on an idle
+   * cluster (any write advances that clock too). @default 1_000
+   */
   readonly expirySweepIntervalMs: number;
   /** Sessions expired per sweep command. @default 1_000 */
   readonly expirySweepBatchMax: number;
@@ -49,7 +53,7 @@ export const NODE_DEFAULTS = Object.freeze({
   electionTimeoutTicks: 10,
   heartbeatIntervalTicks: 1,
   snapshotEntriesThreshold: 10_000,
-  expirySweepIntervalMs: 60_000,
+  expirySweepIntervalMs: 1_000,
   expirySweepBatchMax: 1_000,
   defaultTtlMs: 3_600_000,
   dataBytesMax: 65_536,

@@ -9,6 +9,7 @@
 import { unpack } from 'msgpackr';
 import type { LogIndex } from '../raft/index.js';
 import { APPLIED_KEY } from '../session/index.js';
+import { invariant } from './invariant.js';
 
 const MAGIC = Buffer.from('SRKV1', 'ascii');
 /** Pairs encoded between two yields to the event loop. */
@@ -36,9 +37,7 @@ export async function encodeStateSnapshot(
     if (key === APPLIED_KEY) applied = unpack(value) as number;
     if (++pairs % PAIRS_PER_SLICE_MAX === 0) await new Promise((resolve) => setImmediate(resolve));
   }
-  if (applied !== expectedIndex) {
-    throw new Error(`invariant: the state read for snapshot ${expectedIndex} is at applied index ${String(applied)}`);
-  }
+  invariant(applied === expectedIndex, () => `the state read for snapshot ${expectedIndex} is at applied index ${String(applied)}`);
   return Buffer.concat(chunks);
 }
 

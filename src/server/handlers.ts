@@ -127,8 +127,8 @@ export function createHandlers(backend: SessionBackend, options: ResolvedSession
 
     get: async (request, context) => {
       const { sessionId, read } = validateGet(request);
-      const found = await backend.read((view, appliedIndex) => {
-        const session = view.get(sessionId, backend.nowMs());
+      const found = await backend.read((view, appliedIndex, readTimeMs) => {
+        const session = view.get(sessionId, readTimeMs);
         return session ? { session: sessionToWire(session), index: appliedIndex as number } : undefined;
       }, readOptions(read, context));
       if (found === undefined) throw notFound(`session ${sessionId}`);
@@ -138,7 +138,8 @@ export function createHandlers(backend: SessionBackend, options: ResolvedSession
     list: async (request, context) => {
       const valid = validateList(request, options);
       return backend.read(
-        (view, appliedIndex) => listPage(view.listByClient(valid.clientId, backend.nowMs(), valid.afterSessionId, valid.pageSize + 1), valid, appliedIndex, options.listResponseBytesMax),
+        (view, appliedIndex, readTimeMs) =>
+          listPage(view.listByClient(valid.clientId, readTimeMs, valid.afterSessionId, valid.pageSize + 1), valid, appliedIndex, options.listResponseBytesMax),
         readOptions(valid.read, context),
       );
     },
@@ -146,7 +147,7 @@ export function createHandlers(backend: SessionBackend, options: ResolvedSession
     count: async (request, context) => {
       const { clientId, read } = validateCount(request);
       return backend.read(
-        (view, appliedIndex) => ({ count: view.count(backend.nowMs(), clientId), index: appliedIndex as number }),
+        (view, appliedIndex, readTimeMs) => ({ count: view.count(readTimeMs, clientId), index: appliedIndex as number }),
         readOptions(read, context),
       );
     },

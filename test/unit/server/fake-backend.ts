@@ -34,10 +34,6 @@ export class FakeBackend implements SessionBackend {
   nodeId: NodeId = nodeId(1);
   members: NodeStatus['members'] = [{ id: nodeId(1), address: '127.0.0.1:1', voter: true, matchIndex: logIndex(0) }];
 
-  nowMs(): number {
-    return Date.now();
-  }
-
   /** Holds every call until the returned function is called. */
   hold(): () => void {
     let release!: () => void;
@@ -61,14 +57,14 @@ export class FakeBackend implements SessionBackend {
     return { index: logIndex(this.index), result, durability: 'sync' };
   }
 
-  async read<T>(query: (view: SessionQueries, appliedIndex: LogIndex) => T, options: ReadOptions = {}): Promise<T> {
+  async read<T>(query: (view: SessionQueries, appliedIndex: LogIndex, readTimeMs: number) => T, options: ReadOptions = {}): Promise<T> {
     this.reads.push(options);
     await this.wait(options.signal);
     this.throwIfTold();
     if (this.follower && options.consistency !== 'stale') {
       throw new NotLeaderError(nodeId(this.follower.leaderId), this.follower.leaderAddress || undefined);
     }
-    return query(this.view(), logIndex(this.index));
+    return query(this.view(), logIndex(this.index), Date.now());
   }
 
   status(): NodeStatus {
