@@ -1,5 +1,8 @@
 /** SessionClient against real gRPC servers over fake backends. */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -14,9 +17,11 @@ import {
   connect,
   type ConnectOptions,
 } from '../../../src/client/index.js';
+import { freePorts } from '../../integration/harness.js';
 import { FakeBackend } from '../server/fake-backend.js';
 import { countingInterceptor, startServer, type TestServer } from '../server/harness.js';
 
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
@@ -212,5 +217,42 @@ describe('connect', () => {
     await expect(connect({ endpoints: [] })).rejects.toThrow(RangeError);
     await expect(connect({ endpoints: ['no-port'] })).rejects.toThrow(/host:port/);
     await expect(connect({ endpoints: ['127.0.0.1:1'], connectTimeoutMs: 200 })).rejects.toBeInstanceOf(UnavailableError);
+  });
+});
+
+describe('close', () => {
+  /** The time from the child's "closed" line to its exit, for a client of one live and one dead endpoint. */
+  async function exitAfterCloseMs(first: string, second: string): Promise<{ code: number | null; ms: number; stderr: string }> {
+    const clientModule = pathToFileURL(path.join(repoRoot, 'src/client/index.ts')).href;
+    const script = `
+      const { connect } = await import(${JSON.stringify(clientModule)});
+      const client = await connect({ endpoints: ${JSON.stringify([first, second])} });
+      client.close();
+      process.stdout.write('closed\\n');
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanups.push(() => void child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    let closedAtMs: number | undefined;
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (closedAtMs === undefined && chunk.toString('utf8').includes('closed')) closedAtMs = Date.now();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+    return { code, ms: closedAtMs === undefined ? Infinity : Date.now() - closedAtMs, stderr };
+  }
+
+  it('lets the process exit at once even with an endpoint down', async () => {
+    const server = await serve();
+    const [deadPort] = await freePorts(1);
+    const dead = `127.0.0.1:${deadPort}`;
+    for (const [first, second] of [
+      [server.address, dead],
+      [dead, server.address],
+    ]) {
+      const exit = await exitAfterCloseMs(first!, second!);
+      expect(exit, exit.stderr).toMatchObject({ code: 0 });
+      expect(exit.ms, `${first}, ${second}: exit ${exit.ms} ms after close()`).toBeLessThan(500);
+    }
   });
 });
