@@ -17,6 +17,8 @@ import {
   connect,
   type ConnectOptions,
 } from '../../../src/client/index.js';
+import { NotLeaderError } from '../../../src/node/index.js';
+import { nodeId } from '../../../src/raft/index.js';
 import { freePorts } from '../../integration/harness.js';
 import { FakeBackend } from '../server/fake-backend.js';
 import { countingInterceptor, startServer, type TestServer } from '../server/harness.js';
@@ -137,6 +139,64 @@ describe.each(['stream', 'unary'] as const)('SessionClient (%s)', (mode) => {
     expect(a.writes.length + b.writes.length).toBe(4);
   });
 
+  it('gives every write a request id: its own random clientId per instance and seq from 1, or the caller\'s', async () => {
+    const server = await serve();
+    const c = await client({ endpoints: [server.address], mode });
+    const { session } = await c.create({ clientId: 'c', transport: 'http' });
+    await c.update(session.sessionId, { data: { a: 1 } });
+    await c.touch(session.sessionId, { durability: 'async' });
+    await c.touch(session.sessionId, { requestId: { clientId: 'mine', seq: 7 } });
+    await c.delete(session.sessionId);
+    await c.deleteByClient('c');
+    const ids = server.backend.writes.map((w) => w.options.requestId);
+    const own = ids[0]!.clientId;
+    expect(own).toMatch(/^sdk-[0-9a-f-]{36}$/);
+    expect(ids).toEqual([
+      { clientId: own, seq: 1 },
+      { clientId: own, seq: 2 },
+      { clientId: own, seq: 3 },
+      { clientId: 'mine', seq: 7 },
+      { clientId: own, seq: 4 },
+      { clientId: own, seq: 5 },
+    ]);
+
+    const other = await client({ endpoints: [server.address], mode });
+    await other.create({ clientId: 'c', transport: 'http' });
+    const otherId = server.backend.writes.at(-1)!.options.requestId;
+    expect(otherId?.seq).toBe(1);
+    expect(otherId?.clientId).toMatch(/^sdk-/);
+    expect(otherId?.clientId).not.toBe(own);
+  });
+
+  it('reads at the index of its latest answered write unless told otherwise (read your writes, on any node)', async () => {
+    const leader = await serve();
+    leader.backend.index = 40;
+    const followerBackend = new FakeBackend();
+    followerBackend.follower = { leaderId: 1, leaderAddress: leader.address };
+    const follower = await serve(followerBackend);
+    const c = await client({ endpoints: [follower.address, leader.address], mode });
+    await c.count('', { consistency: 'stale' });
+    expect([...leader.backend.reads, ...followerBackend.reads].map((r) => r.minIndex)).toEqual([0]); // no write yet
+
+    const created = await c.create({ clientId: 'c', transport: 'http' }); // wherever it went first, the leader applies it
+    expect(created.index).toBe(41);
+    await c.get(created.session.sessionId);
+    expect(leader.backend.reads.at(-1)).toMatchObject({ consistency: 'linearizable', minIndex: 41 });
+    const touched = await c.touch(created.session.sessionId, { durability: 'async' });
+    expect(touched.index).toBe(42);
+    await c.list('c');
+    expect(leader.backend.reads.at(-1)?.minIndex).toBe(42);
+    await c.count('c', { minIndex: 0 });
+    expect(leader.backend.reads.at(-1)?.minIndex).toBe(0);
+    await c.count('c', { minIndex: 5 });
+    expect(leader.backend.reads.at(-1)?.minIndex).toBe(5);
+
+    // The leader drops out without naming another: the stale read goes to the follower, with the index.
+    leader.backend.failNext = new NotLeaderError(nodeId(0), undefined);
+    await c.get(created.session.sessionId, { consistency: 'stale' }).catch(() => undefined); // the follower has no such session
+    expect(followerBackend.reads.at(-1)).toMatchObject({ consistency: 'stale', minIndex: 42 });
+  });
+
   it('a deadline ends the call with DeadlineExceededError; an abort with CancelledError', async () => {
     const server = await serve();
     const release = server.backend.hold();
@@ -190,7 +250,7 @@ describe('SessionClient stream mode', () => {
     expect((await second).count).toBe(0);
   });
 
-  it('a read in flight when its node dies is retried on the next endpoint; a write without request id is not', async () => {
+  it('a read or a write in flight when its node dies is retried on the next endpoint, the write with its request id', async () => {
     const doomed = await serve();
     const healthyBackend = new FakeBackend();
     healthyBackend.follower = { leaderId: 1, leaderAddress: doomed.address };
@@ -207,8 +267,33 @@ describe('SessionClient stream mode', () => {
     doomed.server.forceShutdown();
     expect((await read).count).toBe(0);
     expect(healthyBackend.reads.length).toBe(1);
-    expect(await write).toBeInstanceOf(UnavailableError);
-    expect(healthyBackend.writes).toHaveLength(1); // only the first, refused, create
+    const written = await write;
+    expect(written).toMatchObject({ session: { clientId: 'c' } });
+    expect(healthyBackend.writes).toHaveLength(2); // the first, refused, create and the retry
+    const lost = doomed.backend.writes.at(-1)!.options.requestId;
+    expect(lost).toMatchObject({ seq: 2 });
+    expect(healthyBackend.writes[1]!.options.requestId).toEqual(lost);
+  });
+  it('a write that may have been applied does not end with a "nothing was proposed" leader hint after refused retries', async () => {
+    const doomed = await serve();
+    const refusingBackend = new FakeBackend();
+    refusingBackend.follower = { leaderId: 1, leaderAddress: doomed.address };
+    const refusing = await serve(refusingBackend);
+    const c = await client({ endpoints: [refusing.address], retriesMax: 3 });
+    await c.create({ clientId: 'c', transport: 'http' }); // redirected: the client now uses `doomed`
+    const release = doomed.backend.hold();
+    cleanups.push(release);
+    const write = c.create({ clientId: 'c', transport: 'http' }).catch((e: unknown) => e);
+    await expect.poll(() => doomed.backend.writes.length).toBe(2);
+    doomed.server.forceShutdown(); // the write's outcome is unknown; every retry is refused or finds no server
+    const error = await write;
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as UnavailableError).leader).toBeUndefined();
+    expect((error as Error).message).toMatch(/an earlier attempt's outcome is unknown/);
+    expect(((error as Error).cause as UnavailableError).leader).toBeDefined();
+    const sent = doomed.backend.writes[1]!.options.requestId;
+    expect(refusingBackend.writes.slice(1).map((w) => w.options.requestId)).toEqual(refusingBackend.writes.slice(1).map(() => sent));
+    expect(refusingBackend.writes.length).toBeGreaterThan(1);
   });
 });
 
