@@ -5,12 +5,17 @@
  * write with UNAVAILABLE and the leader's address (x-leader-address); the client then switches
  * to that address and retries at once. Without a known leader, or when a node is unreachable,
  * it tries the next endpoint after a growing pause. At most retriesMax retries per call, all
- * within the call's deadline. A write is retried only when that cannot apply it twice: the node
- * refused it as a follower, or it carries a requestId (exactly-once).
+ * within the call's deadline.
+ *
+ * Every write carries a request id (the caller's, or this client's random id and the next seq),
+ * so a retry after an unknown outcome is applied once. The client remembers the highest index of
+ * its answered writes and sends it as min_index on reads that name none: read your writes, on
+ * any node and after ASYNC writes too.
  */
+import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Endpoint } from './endpoint.js';
-import { CancelledError, DeadlineExceededError, InternalError, SessionRaftError, UnavailableError } from './errors.js';
+import { CancelledError, DeadlineExceededError, InternalError, SessionRaftError, UnavailableError, errorFromStatus } from './errors.js';
 import { durabilityFromWire, readFields, sessionFromWire, writeFields } from './mapping.js';
 import {
   WRITE_OPERATIONS,
@@ -24,6 +29,7 @@ import {
   type NodeStatus,
   type Operation,
   type ReadCallOptions,
+  type RequestId,
   type Session,
   type SessionWriteResult,
   type CreateResult,
@@ -111,6 +117,15 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+/**
+ * The last attempt's error, for a write an earlier attempt of which may have been applied: a
+ * leader hint says "nothing was proposed", true of the last attempt only, so it is dropped.
+ */
+function withoutLeaderHint(error: unknown): unknown {
+  if (!(error instanceof SessionRaftError) || error.leader === undefined) return error;
+  return errorFromStatus(error.code, `${error.message} (an earlier attempt's outcome is unknown: it may have been applied)`, undefined, { cause: error });
+}
+
 function optionalSession(response: WireResponse): Session | undefined {
   return response.session ? sessionFromWire(response.session) : undefined;
 }
@@ -123,6 +138,11 @@ function requiredSession(response: WireResponse, operation: Operation): Session 
 export class SessionClient {
   private readonly endpoints = new Map<string, Endpoint>();
   private current: Endpoint;
+  /** The clientId of the request ids this client assigns: random, one per instance. */
+  private readonly requestClientId = `sdk-${randomUUID()}`;
+  private requestSeqLast = 0;
+  /** The highest index among this client's answered writes: the default min_index of its reads. */
+  private writtenIndexMax = 0;
 
   private constructor(private readonly options: ResolvedOptions) {
     for (const address of options.endpoints) this.endpoint(address);
@@ -159,14 +179,14 @@ export class SessionClient {
       dataJson: input.data === undefined ? '' : JSON.stringify(input.data),
       ttlMs: input.ttlMs ?? 0,
       maxLifetimeMs: input.maxLifetimeMs ?? 0,
-      ...writeFields(options),
+      ...this.writeFields(options),
     };
     const response = await this.invoke('create', request, options);
     return { session: requiredSession(response, 'create'), index: response.index, durability: durabilityFromWire(response.durability) };
   }
 
   async get(sessionId: string, options: ReadCallOptions = {}): Promise<GetResult> {
-    const response = await this.invoke('get', { sessionId, ...readFields(options) }, options);
+    const response = await this.invoke('get', { sessionId, ...this.readFields(options) }, options);
     return { session: requiredSession(response, 'get'), index: response.index };
   }
 
@@ -177,7 +197,7 @@ export class SessionClient {
       dataJson: input.data === undefined ? '' : JSON.stringify(input.data),
       expectedVersion: input.expectedVersion ?? 0,
       ttlMs: input.ttlMs ?? 0,
-      ...writeFields(options),
+      ...this.writeFields(options),
     };
     const response = await this.invoke('update', request, options);
     return { session: optionalSession(response), index: response.index, durability: durabilityFromWire(response.durability) };
@@ -185,23 +205,23 @@ export class SessionClient {
 
   /** Marks activity: pushes the idle expiry out by the session's TTL. */
   async touch(sessionId: string, options: WriteCallOptions = {}): Promise<SessionWriteResult> {
-    const response = await this.invoke('touch', { sessionId, ...writeFields(options) }, options);
+    const response = await this.invoke('touch', { sessionId, ...this.writeFields(options) }, options);
     return { session: optionalSession(response), index: response.index, durability: durabilityFromWire(response.durability) };
   }
 
   async delete(sessionId: string, options: WriteCallOptions = {}): Promise<DeleteResult> {
-    const response = await this.invoke('delete', { sessionId, ...writeFields(options) }, options);
+    const response = await this.invoke('delete', { sessionId, ...this.writeFields(options) }, options);
     return { deleted: response.deleted ?? 0, index: response.index, durability: durabilityFromWire(response.durability) };
   }
 
   async deleteByClient(clientId: string, options: WriteCallOptions = {}): Promise<DeleteResult> {
-    const response = await this.invoke('deleteByClient', { clientId, ...writeFields(options) }, options);
+    const response = await this.invoke('deleteByClient', { clientId, ...this.writeFields(options) }, options);
     return { deleted: response.deleted ?? 0, index: response.index, durability: durabilityFromWire(response.durability) };
   }
 
   /** One page of a client's sessions in session id order. */
   async list(clientId: string, input: ListInput = {}, options: ReadCallOptions = {}): Promise<ListResult> {
-    const request: WireRequest = { clientId, pageSize: input.pageSize ?? 0, pageToken: input.pageToken ?? '', ...readFields(options) };
+    const request: WireRequest = { clientId, pageSize: input.pageSize ?? 0, pageToken: input.pageToken ?? '', ...this.readFields(options) };
     const response = await this.invoke('list', request, options);
     return {
       sessions: (response.sessions ?? []).map(sessionFromWire),
@@ -222,7 +242,7 @@ export class SessionClient {
 
   /** Live sessions, of one client or (clientId '') of all. */
   async count(clientId = '', options: ReadCallOptions = {}): Promise<CountResult> {
-    const response = await this.invoke('count', { clientId, ...readFields(options) }, options);
+    const response = await this.invoke('count', { clientId, ...this.readFields(options) }, options);
     return { count: response.count ?? 0, index: response.index };
   }
 
@@ -234,6 +254,15 @@ export class SessionClient {
 
   close(): void {
     for (const endpoint of this.endpoints.values()) endpoint.close();
+  }
+
+  private writeFields(options: WriteCallOptions): WireRequest {
+    const requestId: RequestId = options.requestId ?? { clientId: this.requestClientId, seq: ++this.requestSeqLast };
+    return writeFields(options, requestId);
+  }
+
+  private readFields(options: ReadCallOptions): WireRequest {
+    return readFields(options, this.writtenIndexMax);
   }
 
   private endpoint(address: string): Endpoint {
@@ -260,15 +289,22 @@ export class SessionClient {
   private async invoke(operation: Operation, request: WireRequest, options: WriteCallOptions & ReadCallOptions): Promise<WireResponse> {
     const deadlineMs = options.deadlineMs ?? this.options.deadlineMsDefault;
     const deadlineAtMs = Date.now() + deadlineMs;
-    const retrySafe = !WRITE_OPERATIONS.has(operation) || options.requestId !== undefined;
+    const write = WRITE_OPERATIONS.has(operation);
+    const retrySafe = !write || request.requestId !== undefined;
+    /** An earlier attempt of this write failed without a leader hint: it may have been applied. */
+    let outcomeUnknown = false;
     let endpoint = this.current;
     for (let retries = 0; ; retries++) {
       const remainingMs = deadlineAtMs - Date.now();
       if (remainingMs <= 0) throw new DeadlineExceededError(grpc.status.DEADLINE_EXCEEDED, `${operation} did not complete within ${deadlineMs} ms`);
       try {
-        return await this.attempt(endpoint, operation, request, remainingMs, options.signal);
+        const response = await this.attempt(endpoint, operation, request, remainingMs, options.signal);
+        if (write) this.writtenIndexMax = Math.max(this.writtenIndexMax, response.index);
+        return response;
       } catch (error) {
-        if (!(error instanceof UnavailableError) || retries >= this.options.retriesMax || options.signal?.aborted) throw error;
+        const failure = outcomeUnknown ? withoutLeaderHint(error) : error;
+        if (!(error instanceof UnavailableError) || retries >= this.options.retriesMax || options.signal?.aborted) throw failure;
+        if (write && error.leader === undefined) outcomeUnknown = true;
         endpoint = await this.nextAttemptEndpoint(endpoint, error, retrySafe, retries, deadlineAtMs, options.signal);
       }
     }

@@ -101,11 +101,25 @@ export class Endpoint {
     this.adminClient = new admin(address, credentials, { channelOverride: this.sessionClient.getChannel() });
   }
 
-  /** Resolves once the channel is connected, rejects after `deadlineMs`. */
+  /**
+   * Resolves once the channel is connected; rejects after `deadlineMs` or when the endpoint is
+   * closed. grpc-js's own Client.waitForReady is not used: closing its channel fires its state
+   * watcher, which then watches again with a fresh timer that keeps the process alive until the
+   * deadline. This loop stops watching once the endpoint is closed.
+   */
   waitForReady(deadlineMs: number): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.sessionClient.waitForReady(Date.now() + deadlineMs, (error) => (error ? reject(error) : resolve())),
-    );
+    const channel = this.sessionClient.getChannel();
+    const deadlineAtMs = Date.now() + deadlineMs;
+    return new Promise((resolve, reject) => {
+      const check = (error?: Error): void => {
+        if (this.closed) return reject(new CancelledError(grpc.status.CANCELLED, 'the client was closed'));
+        if (error) return reject(new UnavailableError(grpc.status.UNAVAILABLE, `${this.address} did not accept a connection within ${deadlineMs} ms`));
+        const state = channel.getConnectivityState(true);
+        if (state === grpc.connectivityState.READY) return resolve();
+        channel.watchConnectivityState(state, deadlineAtMs, check);
+      };
+      check();
+    });
   }
 
   unary(operation: Operation, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {

@@ -42,7 +42,9 @@ export class ResourceExhaustedError extends SessionRaftError {}
 export class CancelledError extends SessionRaftError {}
 export class InternalError extends SessionRaftError {}
 
-const CLASSES: Partial<Record<status, new (code: status, message: string, leader?: LeaderHint) => SessionRaftError>> = {
+type ErrorClass = new (code: status, message: string, leader?: LeaderHint, options?: { cause?: unknown }) => SessionRaftError;
+
+const CLASSES: Partial<Record<status, ErrorClass>> = {
   [status.NOT_FOUND]: NotFoundError,
   [status.FAILED_PRECONDITION]: VersionMismatchError,
   [status.INVALID_ARGUMENT]: InvalidArgumentError,
@@ -53,7 +55,7 @@ const CLASSES: Partial<Record<status, new (code: status, message: string, leader
   [status.INTERNAL]: InternalError,
 };
 
-export function errorFromStatus(code: status, message: string, leader?: LeaderHint): SessionRaftError {
+export function errorFromStatus(code: status, message: string, leader?: LeaderHint, options?: { cause?: unknown }): SessionRaftError {
   const ErrorClass = CLASSES[code] ?? SessionRaftError;
-  return new ErrorClass(code, message, leader);
+  return new ErrorClass(code, message, leader, options);
 }

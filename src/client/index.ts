@@ -33,6 +33,7 @@ export type {
   ReadCallOptions,
   ReadConsistency,
   ReadResult,
+  RequestId,
   Session,
   SessionWriteResult,
   CreateResult,

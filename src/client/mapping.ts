@@ -4,6 +4,7 @@ import type {
   JsonObject,
   ReadCallOptions,
   ReadConsistency,
+  RequestId,
   Session,
   WireRequest,
   WireSession,
@@ -37,18 +38,18 @@ export function durabilityFromWire(name: string | undefined): Durability {
   return name === 'DURABILITY_ASYNC' ? 'async' : 'sync';
 }
 
-/** durability and request_id of a write request. */
-export function writeFields(options: WriteCallOptions): WireRequest {
-  const fields: WireRequest = {};
+/** durability and request_id of a write request (`requestId`: the caller's, or the one the client assigned). */
+export function writeFields(options: WriteCallOptions, requestId: RequestId): WireRequest {
+  const fields: WireRequest = { requestId: { clientId: requestId.clientId, seq: requestId.seq } };
   if (options.durability !== undefined) fields.durability = DURABILITY_NAMES[options.durability];
-  if (options.requestId !== undefined) fields.requestId = { clientId: options.requestId.clientId, seq: options.requestId.seq };
   return fields;
 }
 
-/** consistency and min_index of a read request. */
-export function readFields(options: ReadCallOptions): WireRequest {
+/** consistency and min_index of a read request (`minIndexDefault` when the caller gives none). */
+export function readFields(options: ReadCallOptions, minIndexDefault: number): WireRequest {
   const fields: WireRequest = {};
   if (options.consistency !== undefined) fields.consistency = CONSISTENCY_NAMES[options.consistency];
-  if (options.minIndex !== undefined) fields.minIndex = options.minIndex;
+  const minIndex = options.minIndex ?? minIndexDefault;
+  if (minIndex > 0) fields.minIndex = minIndex;
   return fields;
 }

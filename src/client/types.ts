@@ -29,16 +29,28 @@ export interface CallOptions {
   /** Milliseconds this call may take, retries included. @default the client's deadlineMsDefault */
   readonly deadlineMs?: number;
 }
+/** Names one write for exactly-once: a retry with the same id gets the first answer and is applied once. */
+export interface RequestId {
+  /** 1..256 printable ASCII characters. */
+  readonly clientId: string;
+  readonly seq: number;
+}
 export interface WriteCallOptions extends CallOptions {
   /** @default the node's default (SYNC unless configured otherwise) */
   readonly durability?: Durability;
-  /** Exactly-once: a retry with the same id gets the first answer. It also makes the write safe to retry automatically. */
-  readonly requestId?: { readonly clientId: string; readonly seq: number };
+  /**
+   * Give one to make a write exactly-once across your own retries (e.g. after a process restart).
+   * @default the client's: its random per-instance clientId and the next seq (from 1)
+   */
+  readonly requestId?: RequestId;
 }
 export interface ReadCallOptions extends CallOptions {
   /** @default 'linearizable' */
   readonly consistency?: ReadConsistency;
-  /** Serve only once the node has applied this index (read your own writes). @default 0 */
+  /**
+   * Serve only once the node has applied this index (read your writes).
+   * @default the highest index among this client's answered writes (0 before any)
+   */
   readonly minIndex?: number;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Parsers for Porcupine's reference histories (/work/shared/lincheck-data, see its README.md).
+ * Parsers for Porcupine's reference histories (test/lincheck/porcupine-data, see its NOTICE.md).
  * Times are line numbers, as in Porcupine's event histories: only the order matters.
  */
 import type { Operation } from './checker.js';

@@ -1,6 +1,6 @@
 /**
- * The checker against Porcupine's verdicts on its own reference histories
- * (<repo>/../shared/lincheck-data, see its README.md). A missing data folder fails the test.
+ * The checker against Porcupine's verdicts on its own reference histories, vendored in
+ * test/lincheck/porcupine-data (MIT, see its NOTICE.md). A missing data folder fails the test.
  *
  * Jepsen: only logs with a verdict in jepsen_expected.txt are checked. etcd_095.log has none
  * (Porcupine's test skips it: "etcd cluster failed to start up in test 95") and the file is
@@ -12,8 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { casRegisterModel, checkOperations, kvModel, parseJepsenEtcdLog, parseJepsenExpected, parseKvLog } from './index.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const dataDir = path.resolve(repoRoot, '../shared/lincheck-data');
+const dataDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'porcupine-data');
 /** Far above what any history needs here (the slowest takes well under a second). */
 const HISTORY_TIMEOUT_MS = 30_000;
 

@@ -1,5 +1,8 @@
 /** SessionClient against real gRPC servers over fake backends. */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -14,9 +17,13 @@ import {
   connect,
   type ConnectOptions,
 } from '../../../src/client/index.js';
+import { NotLeaderError } from '../../../src/node/index.js';
+import { nodeId } from '../../../src/raft/index.js';
+import { freePorts } from '../../integration/harness.js';
 import { FakeBackend } from '../server/fake-backend.js';
 import { countingInterceptor, startServer, type TestServer } from '../server/harness.js';
 
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
@@ -132,6 +139,64 @@ describe.each(['stream', 'unary'] as const)('SessionClient (%s)', (mode) => {
     expect(a.writes.length + b.writes.length).toBe(4);
   });
 
+  it('gives every write a request id: its own random clientId per instance and seq from 1, or the caller\'s', async () => {
+    const server = await serve();
+    const c = await client({ endpoints: [server.address], mode });
+    const { session } = await c.create({ clientId: 'c', transport: 'http' });
+    await c.update(session.sessionId, { data: { a: 1 } });
+    await c.touch(session.sessionId, { durability: 'async' });
+    await c.touch(session.sessionId, { requestId: { clientId: 'mine', seq: 7 } });
+    await c.delete(session.sessionId);
+    await c.deleteByClient('c');
+    const ids = server.backend.writes.map((w) => w.options.requestId);
+    const own = ids[0]!.clientId;
+    expect(own).toMatch(/^sdk-[0-9a-f-]{36}$/);
+    expect(ids).toEqual([
+      { clientId: own, seq: 1 },
+      { clientId: own, seq: 2 },
+      { clientId: own, seq: 3 },
+      { clientId: 'mine', seq: 7 },
+      { clientId: own, seq: 4 },
+      { clientId: own, seq: 5 },
+    ]);
+
+    const other = await client({ endpoints: [server.address], mode });
+    await other.create({ clientId: 'c', transport: 'http' });
+    const otherId = server.backend.writes.at(-1)!.options.requestId;
+    expect(otherId?.seq).toBe(1);
+    expect(otherId?.clientId).toMatch(/^sdk-/);
+    expect(otherId?.clientId).not.toBe(own);
+  });
+
+  it('reads at the index of its latest answered write unless told otherwise (read your writes, on any node)', async () => {
+    const leader = await serve();
+    leader.backend.index = 40;
+    const followerBackend = new FakeBackend();
+    followerBackend.follower = { leaderId: 1, leaderAddress: leader.address };
+    const follower = await serve(followerBackend);
+    const c = await client({ endpoints: [follower.address, leader.address], mode });
+    await c.count('', { consistency: 'stale' });
+    expect([...leader.backend.reads, ...followerBackend.reads].map((r) => r.minIndex)).toEqual([0]); // no write yet
+
+    const created = await c.create({ clientId: 'c', transport: 'http' }); // wherever it went first, the leader applies it
+    expect(created.index).toBe(41);
+    await c.get(created.session.sessionId);
+    expect(leader.backend.reads.at(-1)).toMatchObject({ consistency: 'linearizable', minIndex: 41 });
+    const touched = await c.touch(created.session.sessionId, { durability: 'async' });
+    expect(touched.index).toBe(42);
+    await c.list('c');
+    expect(leader.backend.reads.at(-1)?.minIndex).toBe(42);
+    await c.count('c', { minIndex: 0 });
+    expect(leader.backend.reads.at(-1)?.minIndex).toBe(0);
+    await c.count('c', { minIndex: 5 });
+    expect(leader.backend.reads.at(-1)?.minIndex).toBe(5);
+
+    // The leader drops out without naming another: the stale read goes to the follower, with the index.
+    leader.backend.failNext = new NotLeaderError(nodeId(0), undefined);
+    await c.get(created.session.sessionId, { consistency: 'stale' }).catch(() => undefined); // the follower has no such session
+    expect(followerBackend.reads.at(-1)).toMatchObject({ consistency: 'stale', minIndex: 42 });
+  });
+
   it('a deadline ends the call with DeadlineExceededError; an abort with CancelledError', async () => {
     const server = await serve();
     const release = server.backend.hold();
@@ -185,7 +250,7 @@ describe('SessionClient stream mode', () => {
     expect((await second).count).toBe(0);
   });
 
-  it('a read in flight when its node dies is retried on the next endpoint; a write without request id is not', async () => {
+  it('a read or a write in flight when its node dies is retried on the next endpoint, the write with its request id', async () => {
     const doomed = await serve();
     const healthyBackend = new FakeBackend();
     healthyBackend.follower = { leaderId: 1, leaderAddress: doomed.address };
@@ -202,8 +267,33 @@ describe('SessionClient stream mode', () => {
     doomed.server.forceShutdown();
     expect((await read).count).toBe(0);
     expect(healthyBackend.reads.length).toBe(1);
-    expect(await write).toBeInstanceOf(UnavailableError);
-    expect(healthyBackend.writes).toHaveLength(1); // only the first, refused, create
+    const written = await write;
+    expect(written).toMatchObject({ session: { clientId: 'c' } });
+    expect(healthyBackend.writes).toHaveLength(2); // the first, refused, create and the retry
+    const lost = doomed.backend.writes.at(-1)!.options.requestId;
+    expect(lost).toMatchObject({ seq: 2 });
+    expect(healthyBackend.writes[1]!.options.requestId).toEqual(lost);
+  });
+  it('a write that may have been applied does not end with a "nothing was proposed" leader hint after refused retries', async () => {
+    const doomed = await serve();
+    const refusingBackend = new FakeBackend();
+    refusingBackend.follower = { leaderId: 1, leaderAddress: doomed.address };
+    const refusing = await serve(refusingBackend);
+    const c = await client({ endpoints: [refusing.address], retriesMax: 3 });
+    await c.create({ clientId: 'c', transport: 'http' }); // redirected: the client now uses `doomed`
+    const release = doomed.backend.hold();
+    cleanups.push(release);
+    const write = c.create({ clientId: 'c', transport: 'http' }).catch((e: unknown) => e);
+    await expect.poll(() => doomed.backend.writes.length).toBe(2);
+    doomed.server.forceShutdown(); // the write's outcome is unknown; every retry is refused or finds no server
+    const error = await write;
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as UnavailableError).leader).toBeUndefined();
+    expect((error as Error).message).toMatch(/an earlier attempt's outcome is unknown/);
+    expect(((error as Error).cause as UnavailableError).leader).toBeDefined();
+    const sent = doomed.backend.writes[1]!.options.requestId;
+    expect(refusingBackend.writes.slice(1).map((w) => w.options.requestId)).toEqual(refusingBackend.writes.slice(1).map(() => sent));
+    expect(refusingBackend.writes.length).toBeGreaterThan(1);
   });
 });
 
@@ -212,5 +302,42 @@ describe('connect', () => {
     await expect(connect({ endpoints: [] })).rejects.toThrow(RangeError);
     await expect(connect({ endpoints: ['no-port'] })).rejects.toThrow(/host:port/);
     await expect(connect({ endpoints: ['127.0.0.1:1'], connectTimeoutMs: 200 })).rejects.toBeInstanceOf(UnavailableError);
+  });
+});
+
+describe('close', () => {
+  /** The time from the child's "closed" line to its exit, for a client of one live and one dead endpoint. */
+  async function exitAfterCloseMs(first: string, second: string): Promise<{ code: number | null; ms: number; stderr: string }> {
+    const clientModule = pathToFileURL(path.join(repoRoot, 'src/client/index.ts')).href;
+    const script = `
+      const { connect } = await import(${JSON.stringify(clientModule)});
+      const client = await connect({ endpoints: ${JSON.stringify([first, second])} });
+      client.close();
+      process.stdout.write('closed\\n');
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanups.push(() => void child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    let closedAtMs: number | undefined;
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (closedAtMs === undefined && chunk.toString('utf8').includes('closed')) closedAtMs = Date.now();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+    return { code, ms: closedAtMs === undefined ? Infinity : Date.now() - closedAtMs, stderr };
+  }
+
+  it('lets the process exit at once even with an endpoint down', async () => {
+    const server = await serve();
+    const [deadPort] = await freePorts(1);
+    const dead = `127.0.0.1:${deadPort}`;
+    for (const [first, second] of [
+      [server.address, dead],
+      [dead, server.address],
+    ]) {
+      const exit = await exitAfterCloseMs(first!, second!);
+      expect(exit, exit.stderr).toMatchObject({ code: 0 });
+      expect(exit.ms, `${first}, ${second}: exit ${exit.ms} ms after close()`).toBeLessThan(500);
+    }
   });
 });
