@@ -22,8 +22,10 @@ export interface NodeMetrics {
   sample(): void;
 }
 
+type CountField = Exclude<{ [K in keyof PeerStats]: PeerStats[K] extends number ? K : never }[keyof PeerStats], 'id'>;
+
 /** Per-peer transport counters: metric name suffix, help, the PeerStats field. */
-const PEER_COUNTERS: readonly { name: string; help: string; field: keyof PeerStats }[] = [
+const PEER_COUNTERS: readonly { name: string; help: string; field: CountField }[] = [
   { name: 'messages_sent_total', help: 'Raft messages written to the stream to this peer.', field: 'messagesSent' },
   { name: 'messages_received_total', help: 'Raft messages received from this peer.', field: 'messagesReceived' },
   {
@@ -102,7 +104,7 @@ export function createNodeMetrics(source: OpsSource, options: NodeMetricsOptions
       registers,
       collect() {
         this.reset(); // a removed peer disappears rather than freezing at its last value
-        for (const peer of transportStats().peers) this.inc({ peer: String(peer.id) }, peer[field] as number);
+        for (const peer of transportStats().peers) this.inc({ peer: String(peer.id) }, peer[field]);
       },
     });
   }
