@@ -32,6 +32,9 @@ export function clusterHelp(): string {
     '  --nodes N         number of nodes (default 3)',
     '  --host H          loopback address to bind (default 127.0.0.1)',
     '  --base-port P     node K listens on P+K-1 (default 7001)',
+    '  --http-base-port H',
+    '                    node K serves GET /metrics, /healthz, /readyz on H+K-1',
+    '                    (default: base port + 1000, so 8001-8003; 0: no HTTP)',
     '  --data-dir DIR    where nK/ folders live (default ./data)',
     '  --cluster-id ID   (default "local")',
     '  --signal S        for kill',
@@ -46,6 +49,8 @@ interface ClusterLayout {
   readonly nodes: number;
   readonly host: string;
   readonly basePort: number;
+  /** Node K's operations HTTP port is httpBasePort+K-1; 0: no HTTP. */
+  readonly httpBasePort: number;
   readonly dataDir: string;
   readonly clusterId: string;
   readonly nodeArgs: readonly string[];
@@ -55,6 +60,10 @@ const mainScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main
 
 function address(layout: ClusterLayout, id: number): string {
   return `${layout.host}:${layout.basePort + id - 1}`;
+}
+
+function httpAddress(layout: ClusterLayout, id: number): string | undefined {
+  return layout.httpBasePort === 0 ? undefined : `${layout.host}:${layout.httpBasePort + id - 1}`;
 }
 
 function nodeDir(layout: ClusterLayout, id: number): string {
@@ -81,6 +90,7 @@ function nodeCommandArgs(layout: ClusterLayout, id: number, logFormat: 'json' | 
     '--data-dir', path.join(nodeDir(layout, id), 'store'),
     '--cluster-id', layout.clusterId,
     '--log-format', logFormat,
+    ...(httpAddress(layout, id) ? ['--http-listen', httpAddress(layout, id)!] : []),
     ...layout.nodeArgs,
   ];
 }
@@ -189,6 +199,11 @@ function connectHint(layout: ClusterLayout, leaderId: number): string {
     `Connect: endpoints ${endpoints} (writes go to the leader, ${address(layout, leaderId)}; a follower answers with its address)`,
     `  grpcurl -plaintext -d '{"client_id":"alice","transport":"http","data_json":"{\\"cart\\":[]}"}' ${address(layout, leaderId)} sessionraft.v1.SessionService/Create`,
     `  node ${path.relative(process.cwd(), mainScript)} status --endpoints ${endpoints}`,
+    ...(layout.httpBasePort === 0
+      ? []
+      : [
+          `Metrics and probes: http://${httpAddress(layout, 1)}/metrics, /healthz, /readyz (node K on port ${layout.httpBasePort}+K-1)`,
+        ]),
   ].join('\n');
 }
 
@@ -250,6 +265,7 @@ function parseCluster(args: string[]): { action: Action; target?: number; layout
       nodes: { type: 'string' },
       host: { type: 'string' },
       'base-port': { type: 'string' },
+      'http-base-port': { type: 'string' },
       'data-dir': { type: 'string' },
       'cluster-id': { type: 'string' },
       signal: { type: 'string' },
@@ -260,10 +276,12 @@ function parseCluster(args: string[]): { action: Action; target?: number; layout
   if (!action || !ACTIONS.includes(action)) {
     throw new UsageError(`expected an action (${ACTIONS.join(', ')}), got '${action ?? ''}'`);
   }
+  const basePort = Number(values['base-port'] ?? 7001);
   const layout: ClusterLayout = {
     nodes: Number(values.nodes ?? 3),
     host: values.host ?? '127.0.0.1',
-    basePort: Number(values['base-port'] ?? 7001),
+    basePort,
+    httpBasePort: Number(values['http-base-port'] ?? basePort + 1000),
     dataDir: path.resolve(values['data-dir'] ?? 'data'),
     clusterId: values['cluster-id'] ?? 'local',
     nodeArgs,
@@ -273,6 +291,10 @@ function parseCluster(args: string[]): { action: Action; target?: number; layout
   }
   if (!Number.isInteger(layout.basePort) || layout.basePort < 1 || layout.basePort + layout.nodes > 65_536) {
     throw new UsageError(`--base-port: expected a port, got '${values['base-port']}'`);
+  }
+  const http = layout.httpBasePort;
+  if (!Number.isInteger(http) || http < 0 || (http > 0 && http + layout.nodes > 65_536)) {
+    throw new UsageError(`--http-base-port: expected a port or 0, got '${values['http-base-port'] ?? http}'`);
   }
   if (!layout.host.startsWith('127.')) throw new UsageError(`--host: a local cluster binds loopback only (127.x.y.z), got '${layout.host}'`);
   let target: number | undefined;
@@ -295,7 +317,8 @@ export async function runCluster(args: string[]): Promise<void> {
     case 'up': {
       for (const id of ids(layout)) {
         const pid = runningPid(layout, id) ?? startDetached(layout, id);
-        console.log(`node ${id}: pid ${pid}, ${address(layout, id)}, log ${path.join(nodeDir(layout, id), 'node.log')}`);
+        const http = httpAddress(layout, id);
+        console.log(`node ${id}: pid ${pid}, ${address(layout, id)}${http ? `, http ${http}` : ''}, log ${path.join(nodeDir(layout, id), 'node.log')}`);
       }
       const leader = await waitForLeader(layout, timeoutMs);
       console.log(`\nleader: node ${leader.nodeId}\n${formatStatusTable(await statusRows(layout))}\n\n${connectHint(layout, leader.nodeId)}`);

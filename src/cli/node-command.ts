@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import { NODE_DEFAULTS, SessionNode, resolveNodeOptions, watchFaultFile, type NodeOptions } from '../node/index.js';
 import type { NodeId } from '../raft/index.js';
+import { formatListenAddress, nodeOpsSource, parseListenAddress, startOpsServer, type ListenAddress, type OpsServer } from '../http/index.js';
 import { registerSessionServices } from '../server/index.js';
 import { transportServerOptions } from '../transport/index.js';
 import { prettyDestination } from './log-format.js';
@@ -30,6 +31,7 @@ const FLAGS = {
   'request-timeout-ms': { type: 'string', help: `deadline of a request without one (default ${NODE_DEFAULTS.requestTimeoutMs})` },
   'log-level': { type: 'string', help: 'trace | debug | info | warn | error (default info)' },
   'log-format': { type: 'string', help: 'json | pretty (default: pretty on a terminal, json otherwise)' },
+  'http-listen': { type: 'string', help: 'host:port to serve GET /metrics, /healthz and /readyz over HTTP on (default: none, no HTTP)' },
   'fault-file': { type: 'string', help: 'tests only: poll this JSON file for injected network faults, {"blockedPeers":[2,3]}' },
   help: { type: 'boolean', help: 'show this help' },
 } as const;
@@ -88,6 +90,8 @@ export interface NodeCommandSettings {
   readonly logFormat: string;
   /** --fault-file: network fault injection for tests. */
   readonly faultFile?: string;
+  /** --http-listen: where the operations HTTP server listens; none when not given. */
+  readonly httpListen?: ListenAddress;
 }
 
 export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSettings {
@@ -150,7 +154,22 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
     throw new UsageError(`--log-format: expected json or pretty, got '${logFormat}'`);
   }
   const faultFile = get('fault-file');
-  return { options, logLevel: get('log-level') ?? 'info', logFormat, ...(faultFile ? { faultFile } : {}) };
+  const httpListenText = get('http-listen');
+  let httpListen: ListenAddress | undefined;
+  if (httpListenText !== undefined) {
+    try {
+      httpListen = parseListenAddress(httpListenText);
+    } catch (error) {
+      throw new UsageError(`--http-listen: ${(error as Error).message}`);
+    }
+  }
+  return {
+    options,
+    logLevel: get('log-level') ?? 'info',
+    logFormat,
+    ...(faultFile ? { faultFile } : {}),
+    ...(httpListen ? { httpListen } : {}),
+  };
 }
 
 function createLogger(level: string, format: string, nodeId: number): Logger {
@@ -159,7 +178,7 @@ function createLogger(level: string, format: string, nodeId: number): Logger {
 }
 
 export async function runNode(args: readonly string[]): Promise<void> {
-  const { options, logLevel, logFormat, faultFile } = nodeOptionsFromArgs(args);
+  const { options, logLevel, logFormat, faultFile, httpListen } = nodeOptionsFromArgs(args);
   const logger = createLogger(logLevel, logFormat, options.id);
   const node = await SessionNode.open(options, logger.child({ module: 'node' }));
   // Peer frames may be up to the transport's message limit; client requests are capped per call
@@ -176,6 +195,23 @@ export async function runNode(args: readonly string[]): Promise<void> {
       error ? reject(new Error(`cannot listen on ${options.listenAddress}: ${error.message}`)) : resolve(),
     ),
   );
+  // /metrics, /healthz, /readyz: bound before the loop starts so a busy port fails the start.
+  const opsSource = nodeOpsSource(node);
+  let ops: OpsServer | undefined;
+  if (httpListen !== undefined) {
+    try {
+      ops = await startOpsServer({
+        listen: httpListen,
+        source: opsSource,
+        sampleIntervalMs: options.tickIntervalMs,
+        logger: logger.child({ module: 'http' }),
+      });
+    } catch (error) {
+      server.forceShutdown();
+      await node.stop({ transferLeadership: false });
+      throw error;
+    }
+  }
   node.start();
   if (faultFile !== undefined) {
     const peers = new Set(options.peers.keys());
@@ -184,11 +220,17 @@ export async function runNode(args: readonly string[]): Promise<void> {
   void node.failed.promise.then(() => {
     // A broken invariant is a crash: never keep serving from a state we no longer trust.
     server.forceShutdown();
+    void ops?.close();
     logger.flush?.();
     process.exit(70);
   });
   logger.info(
-    { listen: options.listenAddress, peers: Object.fromEntries(options.peers), dataDir: options.dataDir },
+    {
+      listen: options.listenAddress,
+      ...(ops ? { httpListen: formatListenAddress(ops.address) } : {}),
+      peers: Object.fromEntries(options.peers),
+      dataDir: options.dataDir,
+    },
     'node started',
   );
 
@@ -196,6 +238,7 @@ export async function runNode(args: readonly string[]): Promise<void> {
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
+    opsSource.markStopping(); // /healthz and /readyz answer 503 from now on
     logger.info({ signal }, 'stopping: handing off leadership if leading');
     const forceExit = setTimeout(() => {
       logger.error('clean stop took over 10 s; exiting');
@@ -205,8 +248,9 @@ export async function runNode(args: readonly string[]): Promise<void> {
     void node
       .stop({ transferLeadership: true })
       .catch((error: unknown) => logger.error({ err: error }, 'error while stopping'))
-      .finally(() => {
+      .finally(async () => {
         server.forceShutdown();
+        await ops?.close();
         logger.info('stopped');
         logger.flush?.();
       });

@@ -148,6 +148,7 @@ export class GrpcTransport {
       queuedMessages: link.queuedMessages,
       queuedBytes: link.queuedBytes,
       ...pickPeerCounters(link),
+      ...this.receiver.receivedFrom(link.id),
     }));
     return {
       ...this.totals.snapshot(),
@@ -254,7 +255,9 @@ export class GrpcTransport {
   }
 }
 
-function pickPeerCounters(link: PeerLink): Omit<PeerStats, 'id' | 'address' | 'state' | 'partitioned' | 'queuedMessages' | 'queuedBytes'> {
+function pickPeerCounters(
+  link: PeerLink,
+): Omit<PeerStats, 'id' | 'address' | 'state' | 'partitioned' | 'queuedMessages' | 'queuedBytes' | 'framesReceived' | 'messagesReceived' | 'snapshotsReceived'> {
   const c = link.counters.snapshot();
   return {
     framesSent: c.framesSent,

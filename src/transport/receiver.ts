@@ -34,6 +34,8 @@ export class Receiver {
   private readonly streamByPeer = new Map<NodeId, StreamCall>();
   private readonly snapshots = new Map<SnapshotCall, (refusal: Refusal) => void>();
   private readonly refusalsLoggedAtMs = new Map<string, number>();
+  /** Frames and messages delivered from each peer (only peers whose calls passed the identity check). */
+  private readonly receivedByPeer = new Map<NodeId, { frames: number; messages: number; snapshots: number }>();
   private closed = false;
 
   constructor(
@@ -49,6 +51,21 @@ export class Receiver {
 
   get snapshotsReceiving(): number {
     return this.snapshots.size;
+  }
+
+  /** What `peer` delivered to this node so far (zeros if nothing). */
+  receivedFrom(peer: NodeId): { readonly framesReceived: number; readonly messagesReceived: number; readonly snapshotsReceived: number } {
+    const counts = this.receivedByPeer.get(peer);
+    return { framesReceived: counts?.frames ?? 0, messagesReceived: counts?.messages ?? 0, snapshotsReceived: counts?.snapshots ?? 0 };
+  }
+
+  private countFrom(peer: NodeId): { frames: number; messages: number; snapshots: number } {
+    let counts = this.receivedByPeer.get(peer);
+    if (counts === undefined) {
+      counts = { frames: 0, messages: 0, snapshots: 0 };
+      this.receivedByPeer.set(peer, counts);
+    }
+    return counts;
   }
 
   /** Ends every inbound call with UNAVAILABLE and refuses new ones. Idempotent. */
@@ -92,6 +109,9 @@ export class Receiver {
       }
       this.totals.add('framesReceived', 1);
       this.totals.add('messagesReceived', decoded.length);
+      const counts = this.countFrom(from);
+      counts.frames++;
+      counts.messages += decoded.length;
       for (const message of decoded) this.deliver(message);
     });
     call.on('end', () => {
@@ -135,6 +155,7 @@ export class Receiver {
       const result = assembly.finish();
       if ('code' in result) return finish(result);
       this.totals.add('snapshotsReceived', 1);
+      this.countFrom(from).snapshots++;
       this.log.info({ peer: from, totalBytes: result.snapshot?.data.length }, 'snapshot received');
       this.deliver(result);
       finish(null, { bytesReceived: result.snapshot?.data.length ?? 0 });

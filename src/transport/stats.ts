@@ -63,6 +63,10 @@ export interface PeerStats {
   readonly failures: number;
   readonly snapshotsSent: number;
   readonly snapshotsFailed: number;
+  /** Frames, messages and snapshots received from this peer (counted by the receiver). */
+  readonly framesReceived: number;
+  readonly messagesReceived: number;
+  readonly snapshotsReceived: number;
 }
 
 export interface TransportStats extends CounterValues {

@@ -21,11 +21,14 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base port with three free ports after it, away from the default 7001-7003. */
+/**
+ * A base port with three free ports after it, away from the default 7001-7003, and three free
+ * at base + 1000 (the nodes' HTTP ports).
+ */
 async function freeBase(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const free = await Promise.all([0, 1, 2].map((i) => portFree(base + i)));
+    const free = await Promise.all([0, 1, 2, 1000, 1001, 1002].map((i) => portFree(base + i)));
     if (free.every(Boolean)) return base;
   }
   throw new Error('no three consecutive free ports found');

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { UsageError, nodeOptionsFromArgs, parsePeers } from '../../../src/cli/node-command.js';
+import { UsageError, nodeHelp, nodeOptionsFromArgs, parsePeers } from '../../../src/cli/node-command.js';
 import { formatLogLine } from '../../../src/cli/log-format.js';
 
 const PEERS = '1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003';
@@ -54,6 +54,27 @@ describe('sessionraft node options', () => {
     expect(nodeOptionsFromArgs([...base, '--fault-file', '/tmp/f.json']).faultFile).toBe('/tmp/f.json');
     setEnv('SESSIONRAFT_FAULT_FILE', '/tmp/env.json');
     expect(nodeOptionsFromArgs(base).faultFile).toBe('/tmp/env.json');
+  });
+
+  it('takes --http-listen from a flag, the environment or the config file, and none by default', () => {
+    const base = ['--id', '1', '--peers', PEERS, '--data-dir', '/tmp/x'];
+    expect(nodeOptionsFromArgs(base).httpListen).toBeUndefined();
+    expect(nodeOptionsFromArgs([...base, '--http-listen', '127.0.0.1:8001']).httpListen).toEqual({ host: '127.0.0.1', port: 8001 });
+    setEnv('SESSIONRAFT_HTTP_LISTEN', '127.0.0.1:9001');
+    expect(nodeOptionsFromArgs(base).httpListen).toEqual({ host: '127.0.0.1', port: 9001 });
+    const dir = mkdtempSync(path.join(tmpdir(), 'sessionraft-cli-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'node.json');
+    writeFileSync(file, JSON.stringify({ httpListen: '[::1]:8002' }));
+    expect(nodeOptionsFromArgs([...base, '--config', file, '--http-listen', '127.0.0.1:8003']).httpListen?.port).toBe(8003);
+    delete process.env.SESSIONRAFT_HTTP_LISTEN;
+    expect(nodeOptionsFromArgs([...base, '--config', file]).httpListen).toEqual({ host: '::1', port: 8002 });
+    expect(() => nodeOptionsFromArgs([...base, '--http-listen', '8001'])).toThrow(/--http-listen: expected HOST:PORT/);
+    expect(() => nodeOptionsFromArgs([...base, '--http-listen', '8001'])).toThrow(UsageError);
+  });
+
+  it('lists --http-listen in the help', () => {
+    expect(nodeHelp()).toMatch(/^ {2}--http-listen +host:port to serve GET \/metrics, \/healthz and \/readyz/m);
   });
 
   it('names what is wrong', () => {

@@ -81,6 +81,10 @@ describe('GrpcTransport: delivery', () => {
     expect(b.transport.stats().framesReceived - bBefore).toBe(1);
     expect(commits(b, 1)).toEqual(range(1001));
     expect(after.peers.find((p) => p.id === b.id)).toMatchObject({ state: 'open', framesSent: 2, messagesSent: 1001 });
+    // Received counts per sending peer: b heard 2 frames and 1001 messages from a, nothing from c.
+    const bPeers = b.transport.stats().peers;
+    expect(bPeers.find((p) => p.id === a.id)).toMatchObject({ framesReceived: 2, messagesReceived: 1001, snapshotsReceived: 0 });
+    expect(bPeers.find((p) => p.id === c.id)).toMatchObject({ framesReceived: 0, messagesReceived: 0 });
   });
 
   it('splits a turn into several frames only past messageBytesMax', async () => {
@@ -138,6 +142,7 @@ describe('GrpcTransport: snapshots', () => {
     expect(Buffer.compare(Buffer.from(got?.snapshot?.data ?? []), Buffer.from(data))).toBe(0);
     expect(a.transport.stats()).toMatchObject({ snapshotsSent: 1, snapshotsFailed: 0 });
     expect(b.transport.stats()).toMatchObject({ snapshotsReceived: 1, snapshotsReceiving: 0 });
+    expect(b.transport.stats().peers.find((p) => p.id === a.id)).toMatchObject({ snapshotsReceived: 1, messagesReceived: 0 });
   });
 
   it('a snapshot over the receiver snapshotBytesMax is refused and reported failed', async () => {
