@@ -16,7 +16,7 @@ export interface OpsSource {
 }
 
 /** The parts of a SessionNode the adapter uses (a SessionNode is one). */
-export interface OpsNode extends Pick<SessionBackend, 'status' | 'read' | 'nowMs'> {
+export interface OpsNode extends Pick<SessionBackend, 'status' | 'read'> {
   /** Resolves when the node's loop dies. */
   readonly failed: { readonly promise: Promise<unknown> };
   readonly transport: { stats(): TransportStats };
@@ -41,9 +41,10 @@ export function nodeOpsSource(node: OpsNode): NodeOpsSource {
     markStopping: () => {
       stopping = true;
     },
-    // A STALE read with minIndex 0 runs the query on the applied state at once: no Raft round.
+    // A STALE read with minIndex 0 runs the query on the applied state at once (no Raft round),
+    // counting the sessions alive at the log's clock.
     liveSessions: () =>
-      node.read((view) => view.count(node.nowMs()), { consistency: 'stale' }).then(
+      node.read((view, _appliedIndex, readTimeMs) => view.count(readTimeMs), { consistency: 'stale' }).then(
         (count) => count,
         () => undefined, // stopping or failed: the node refuses reads
       ),

@@ -305,10 +305,9 @@ describe('nodeOpsSource', () => {
     let refuseReads = false;
     const node: OpsNode = {
       status: () => fakeStatus(healthyFollower()),
-      nowMs: () => 1_000,
       read: async (query) => {
         if (refuseReads) throw new Error('shutting down');
-        return query({ get: () => undefined, listByClient: () => [], count: (nowMs) => (nowMs === 1_000 ? sessions : -1) }, logIndex(17));
+        return query({ get: () => undefined, listByClient: () => [], count: (nowMs) => (nowMs === 1_000 ? sessions : -1) }, logIndex(17), 1_000);
       },
       failed: { promise: new Promise<Error>((resolve) => (resolveFailed = resolve)) },
       transport: { stats: () => ({ ...peer(0), inboundRefused: 0, inboundStreams: 0, snapshotsReceiving: 0, peers: [peer(2)] }) },
