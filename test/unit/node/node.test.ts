@@ -191,4 +191,46 @@ describe('SessionNode (one node, real LevelDB)', () => {
       TimeoutError,
     );
   });
+
+  it('under concurrent writes, Status and STALE reads describe exactly the state at the index they report', async () => {
+    const node = await open(options(tempDir()));
+    await untilLeader(node);
+    await Promise.all(Array.from({ length: 6 }, (_, w) => node.write(create(w))));
+    const digestAt = new Map<number, string>();
+    const mismatches: string[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const { appliedIndex, stateDigest } = node.status();
+        const seen = digestAt.get(appliedIndex);
+        if (seen !== undefined && seen !== stateDigest) mismatches.push(`index ${appliedIndex}: ${seen} then ${stateDigest}`);
+        digestAt.set(appliedIndex, stateDigest);
+        // A STALE read's index is the index of the state it shows: the versions it sees were
+        // written at or below it.
+        const seenAt = await node.read((view, appliedIndex) => ({ appliedIndex, versions: [0, 1, 2, 3, 4, 5].map((w) => view.get(sessionIdOf(w), 0)?.version ?? 0) }), {
+          consistency: 'stale',
+        });
+        for (const [w, version] of seenAt.versions.entries()) {
+          const writtenAt = writtenIndex.get(`${w}/${version}`);
+          if (writtenAt !== undefined && writtenAt > seenAt.appliedIndex) {
+            mismatches.push(`session ${w} version ${version} (written at ${writtenAt}) shown at index ${seenAt.appliedIndex}`);
+          }
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const writtenIndex = new Map<string, number>();
+    await Promise.all(
+      Array.from({ length: 6 }, async (_, w) => {
+        for (let i = 0; i < 60; i++) {
+          const outcome = await node.write({ type: 'touch', sessionId: sessionIdOf(w) });
+          if (outcome.result.ok) writtenIndex.set(`${w}/${outcome.result.session!.version}`, outcome.index);
+        }
+      }),
+    );
+    sampling = false;
+    await sampler;
+    expect(digestAt.size).toBeGreaterThan(10);
+    expect(mismatches.slice(0, 5)).toEqual([]);
+  });
 });
