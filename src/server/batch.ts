@@ -9,7 +9,8 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { ApiError, invalidArgument, toApiError, toWireError } from './errors.js';
+import { ApiError, invalidArgument, toApiError, toServiceError, toWireError } from './errors.js';
+import { malformedReason } from './decode.js';
 import type { CallContext, Handlers } from './handlers.js';
 import { wireSessionBytes } from './mapping.js';
 import type { ResolvedSessionApiOptions } from './options.js';
@@ -72,6 +73,8 @@ export class BatchStream {
   }
 
   private onRequest(request: WireBatchRequest): void {
+    const malformed = malformedReason(request);
+    if (malformed !== undefined) return this.fail(new ApiError(status.INVALID_ARGUMENT, malformed));
     for (const item of request.items) this.accept(item);
     if (!this.paused && this.unflushedItems >= this.options.batchInflightItemsMax) {
       this.paused = true;
@@ -149,6 +152,13 @@ export class BatchStream {
     if (this.closed || !this.inputEnded || this.unflushedItems > 0) return;
     this.closed = true;
     this.call.end();
+  }
+
+  /** Ends the stream with `error` as its status: what is in flight is aborted, its results dropped. */
+  private fail(error: ApiError): void {
+    if (this.closed) return;
+    this.close();
+    this.call.emit('error', toServiceError(error));
   }
 
   /** The client went away: abort what is in flight and drop the results. */

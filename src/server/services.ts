@@ -15,7 +15,8 @@ import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus 
 import type { Logger } from 'pino';
 import type { SessionBackend } from './backend.js';
 import { BatchStream, remainingMs } from './batch.js';
-import { toApiError, toServiceError } from './errors.js';
+import { ApiError, toApiError, toServiceError } from './errors.js';
+import { malformedReason, withSafeDecoding } from './decode.js';
 import { createHandlers, type Handler } from './handlers.js';
 import { statusToWire } from './mapping.js';
 import { resolveSessionApiOptions, type ResolvedSessionApiOptions, type SessionApiOptions } from './options.js';
@@ -61,7 +62,9 @@ function unary<K extends Operation>(handler: Handler<K>, logger: Logger): grpc.h
     const onCancelled = (): void => controller.abort(new DOMException('the call was cancelled', 'AbortError'));
     call.once('cancelled', onCancelled);
     let pending: Promise<WireResponses[K]>;
+    const malformed = malformedReason(call.request);
     try {
+      if (malformed !== undefined) throw new ApiError(grpc.status.INVALID_ARGUMENT, malformed);
       pending = handler(call.request, { signal: controller.signal, deadlineMs: remainingMs(call.getDeadline(), Date.now()) });
     } catch (error) {
       pending = Promise.reject(error);
@@ -78,7 +81,9 @@ function unary<K extends Operation>(handler: Handler<K>, logger: Logger): grpc.h
 /** Service definitions and implementations; register them yourself or use registerSessionServices. */
 export function createSessionServices(backend: SessionBackend, input: SessionApiOptions = {}): SessionServices {
   const options = resolveSessionApiOptions(input);
-  const definition = loadProtos([SESSION_PROTO_FILE], options.protoDir ?? findProtoDir());
+  const protoDir = options.protoDir ?? findProtoDir();
+  const definition = loadProtos([SESSION_PROTO_FILE], protoDir);
+  const protoFile = path.join(protoDir, SESSION_PROTO_FILE);
   const handlers = createHandlers(backend, options);
   const logger = options.logger;
   const sessionImplementation: grpc.UntypedServiceImplementation = {};
@@ -89,8 +94,10 @@ export function createSessionServices(backend: SessionBackend, input: SessionApi
     new BatchStream(call, handlers, options, logger);
   }) as grpc.handleBidiStreamingCall<WireBatchRequest, WireBatchResponse>;
   const adminImplementation: grpc.UntypedServiceImplementation = {
-    Status: ((_call, callback) => {
+    Status: ((call, callback) => {
       try {
+        const malformed = malformedReason(call.request);
+        if (malformed !== undefined) throw new ApiError(grpc.status.INVALID_ARGUMENT, malformed);
         callback(null, statusToWire(backend.status()));
       } catch (error) {
         callback(toServiceError(toApiError(error, undefined, logger)));
@@ -98,9 +105,9 @@ export function createSessionServices(backend: SessionBackend, input: SessionApi
     }) as grpc.handleUnaryCall<unknown, unknown>,
   };
   return {
-    sessionService: serviceDefinition(definition, SESSION_SERVICE_NAME) as grpc.ServiceDefinition,
+    sessionService: withSafeDecoding(serviceDefinition(definition, SESSION_SERVICE_NAME) as grpc.ServiceDefinition, protoFile, SESSION_SERVICE_NAME),
     sessionImplementation,
-    adminService: serviceDefinition(definition, ADMIN_SERVICE_NAME) as grpc.ServiceDefinition,
+    adminService: withSafeDecoding(serviceDefinition(definition, ADMIN_SERVICE_NAME) as grpc.ServiceDefinition, protoFile, ADMIN_SERVICE_NAME),
     adminImplementation,
     options,
   };

@@ -79,7 +79,7 @@ function requestId(wire: WireRequestId | null): RequestId | undefined {
   if (wire === null) return undefined;
   return {
     clientId: validateClientId(wire.clientId, 'request_id.client_id'),
-    seq: integer('request_id.seq', wire.seq, 0),
+    seq: integer('request_id.seq', wire.seq, 1),
   };
 }
 
@@ -116,8 +116,56 @@ export function parseDataJson(field: string, text: string, limits: Limits): Json
   } catch (error) {
     throw invalidArgument(field, `not valid JSON: ${(error as Error).message}`);
   }
+  const inexact = inexactInteger(text);
+  if (inexact !== undefined) {
+    const at = pathOf(value, Number(inexact), field) ?? field;
+    throw invalidArgument(at, `the integer ${inexact} is beyond 2^53 and would be stored rounded; send it as a string`);
+  }
   validateData(value, limits.dataBytesMax, field);
   return value as JsonObject;
+}
+
+/** Integers of more digits than this may be beyond 2^53 (9007199254740991 has 16). */
+const SAFE_INTEGER_DIGITS_MAX = 15;
+const NUMBER_TOKEN = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+
+/**
+ * The first integer literal in JSON `text` (outside strings) that a double cannot hold exactly,
+ * or undefined. Numbers with a fraction or an exponent are floating point by the writer's choice.
+ */
+function inexactInteger(text: string): string | undefined {
+  if (!/\d{16}/.test(text)) return undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c /* \ */) i++;
+      continue;
+    }
+    if (c !== 0x2d /* - */ && (c < 0x30 || c > 0x39)) continue;
+    NUMBER_TOKEN.lastIndex = i;
+    const token = NUMBER_TOKEN.exec(text)?.[0] ?? text[i]!;
+    i += token.length - 1;
+    const integer = !/[.eE]/.test(token);
+    if (integer && token.replace('-', '').length > SAFE_INTEGER_DIGITS_MAX && !Number.isSafeInteger(Number(token))) return token;
+  }
+  return undefined;
+}
+
+/** The path (`data_json.a.b[2]`) of the first number equal to `target` in `value`. */
+function pathOf(value: unknown, target: number, path: string): string | undefined {
+  if (value === target) return path;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = pathOf(item, target, `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      const found = pathOf(item, target, `${path}.${key}`);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }
 
 export interface ValidCreate {

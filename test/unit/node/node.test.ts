@@ -197,6 +197,7 @@ describe('SessionNode (one node, real LevelDB)', () => {
     await untilLeader(node);
     await Promise.all(Array.from({ length: 6 }, (_, w) => node.write(create(w))));
     const digestAt = new Map<number, string>();
+    const writtenIndex = new Map<string, number>();
     const mismatches: string[] = [];
     let sampling = true;
     const sampler = (async () => {
@@ -219,7 +220,6 @@ describe('SessionNode (one node, real LevelDB)', () => {
         await new Promise((resolve) => setImmediate(resolve));
       }
     })();
-    const writtenIndex = new Map<string, number>();
     await Promise.all(
       Array.from({ length: 6 }, async (_, w) => {
         for (let i = 0; i < 60; i++) {

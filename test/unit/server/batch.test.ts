@@ -206,3 +206,24 @@ describe('Batch stream', () => {
     await expect.poll(() => signal.aborted).toBe(true);
   });
 });
+
+describe('a Batch stream that carries bytes that are not a BatchRequest', () => {
+  it('ends with INVALID_ARGUMENT naming the problem, and nothing is written', async () => {
+    const { server } = await setup();
+    const raw = new grpc.Client(server.address, grpc.credentials.createInsecure());
+    cleanups.push(() => raw.close());
+    const stream = raw.makeBidiStreamRequest(
+      '/sessionraft.v1.SessionService/Batch',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+    );
+    const status = new Promise<grpc.StatusObject>((resolve) => stream.on('status', resolve));
+    stream.on('error', () => undefined);
+    stream.on('data', () => undefined);
+    stream.write(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]));
+    const { code, details } = await status;
+    expect(code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(details).toMatch(/^request: not a valid BatchRequest message/);
+    expect(server.backend.writes).toHaveLength(0);
+  });
+});

@@ -52,7 +52,56 @@ const cases: Array<[string, string, Record<string, unknown>, RegExp]> = [
   ['expected_version beyond 2^53', 'Update', { sessionId: randomUUID(), expectedVersion: '9007199254740993' }, /^expected_version: /],
   ['min_index beyond 2^53', 'Count', { minIndex: '18446744073709551615' }, /^min_index: /],
   ['request id without client id', 'Create', { ...valid, requestId: { clientId: '', seq: 1 } }, /^request_id\.client_id: /],
+  ['request id seq 0 (the proto says seq >= 1)', 'Create', { ...valid, requestId: { clientId: 'c', seq: 0 } }, /^request_id\.seq: 0 is out of range \[1, /],
+  ['an integer beyond 2^53 in data', 'Create', { ...valid, dataJson: '{"a":{"b":[1,12345678901234567890]}}' }, /^data_json\.a\.b\[1\]: the integer 12345678901234567890 is beyond 2\^53/],
+  ['a negative integer beyond 2^53 in data', 'Update', { sessionId: randomUUID(), dataJson: '{"n":-9007199254740993}' }, /^data_json\.n: /],
 ];
+
+/** Sends `bytes` as the request message of `method`, as a client of another implementation could. */
+function rawBytes(method: string, bytes: Buffer): Promise<grpc.ServiceError | null> {
+  const raw = new grpc.Client(server.address, grpc.credentials.createInsecure());
+  return new Promise((resolve) => {
+    raw.makeUnaryRequest(
+      `/sessionraft.v1.SessionService/${method}`,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      bytes,
+      (error) => {
+        raw.close();
+        resolve(error);
+      },
+    );
+  });
+}
+
+/** A protobuf string field: tag (field << 3 | 2), length, bytes. */
+function stringField(field: number, bytes: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([(field << 3) | 2, bytes.length]), bytes]);
+}
+
+describe('bytes that are not what they claim', () => {
+  it('data_json with invalid UTF-8 is INVALID_ARGUMENT, not stored with U+FFFD', async () => {
+    // CreateRequest: client_id = 1, transport = 2, data_json = 3.
+    const request = Buffer.concat([stringField(1, Buffer.from('c')), stringField(2, Buffer.from('http')), stringField(3, Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]))]);
+    const error = await rawBytes('Create', request);
+    expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(error?.details).toMatch(/^data_json: not valid UTF-8/);
+    expect(server.backend.writes).toHaveLength(0);
+  });
+
+  it('a genuine U+FFFD in data_json is kept', async () => {
+    const request = Buffer.concat([stringField(1, Buffer.from('c')), stringField(2, Buffer.from('http')), stringField(3, Buffer.from('{"a":"\uFFFD"}', 'utf8'))]);
+    expect(await rawBytes('Create', request)).toBeNull();
+    expect(server.backend.writes).toHaveLength(1);
+  });
+
+  it('bytes that are not a request message are INVALID_ARGUMENT, not INTERNAL', async () => {
+    const error = await rawBytes('Get', Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]));
+    expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(error?.details).toMatch(/^request: not a valid GetRequest message/);
+    expect(server.backend.reads).toHaveLength(0);
+  });
+});
 
 describe('validation before anything is proposed', () => {
   for (const [name, method, request, message] of cases) {
