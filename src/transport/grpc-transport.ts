@@ -58,7 +58,7 @@ export class GrpcTransport {
   constructor(options: GrpcTransportOptions) {
     this.options = resolveTransportOptions(options);
     this.log = this.options.logger;
-    this.receiver = new Receiver(this.options, this.totals, (m) => this.deliver(m), this.log);
+    this.receiver = new Receiver(this.options, this.totals, (m) => this.deliver(m), this.log, (peer) => this.peers.get(peer)?.peerIsBack());
     for (const [id, address] of this.options.peers) this.addPeer(id, address);
   }
 

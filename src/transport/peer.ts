@@ -253,6 +253,22 @@ export class PeerLink {
     this.flush();
   }
 
+  /**
+   * The peer just opened a stream to us, so it is up again (a restart): a reconnect waiting out
+   * its backoff (up to reconnectBackoffMaxMs) starts over at once, on a fresh channel (the old
+   * one has a reconnect backoff of its own).
+   */
+  peerIsBack(): void {
+    if (this.state !== 'backoff') return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.backoff.reset();
+    this.client?.close();
+    this.client = undefined;
+    this.state = 'idle';
+    this.log.debug('peer opened a stream to us: reconnecting without waiting for the backoff');
+  }
+
   private fail(call: grpc.ClientDuplexStream<RaftFrame, RaftFrameAck>, why: string, code?: grpc.status): void {
     if (call !== this.call || this.state === 'closed') return;
     const wasOpen = this.state === 'open';

@@ -43,6 +43,8 @@ export class Receiver {
     private readonly totals: Counters,
     private readonly deliver: (message: Message) => void,
     private readonly log: Logger,
+    /** A peer opened a stream that passed the identity checks: it is up. */
+    private readonly peerOpened: (peer: NodeId) => void = () => undefined,
   ) {}
 
   get inboundStreams(): number {
@@ -90,6 +92,7 @@ export class Receiver {
     const from = opened.from;
     this.supersede(from, call);
     this.streams.add(call);
+    this.peerOpened(from);
     // The stream is live while it is in this.streams; every path out removes it.
     const forget = (): void => {
       this.streams.delete(call);

@@ -282,6 +282,32 @@ describe('GrpcTransport: failures and limits', () => {
     expect(peer?.failures).toBeGreaterThanOrEqual(1);
   });
 
+  it('a peer that opens a stream to us ends our reconnect backoff toward it (a restarted node is reached at once)', async () => {
+    const backoffMs = 30_000;
+    const a = await startNode(1, { reconnectBackoffInitialMs: backoffMs, reconnectBackoffMaxMs: backoffMs });
+    let b = await startNode(2);
+    connectAll([a, b]);
+    a.transport.send([heartbeat(a.id, b.id, 0)]);
+    await waitFor('first message', () => b.received.length === 1);
+    const port = b.port;
+    b.transport.close();
+    stopServer(b.server);
+    a.transport.send([heartbeat(a.id, b.id, 1)]);
+    await waitFor('unreachable while down', () => a.unreachable.includes(b.id));
+    b = await startNode(2, { port });
+    connectAll([a, b]);
+    // b's stream to a tells a that b is back: a reconnects now instead of in 30 s.
+    b.transport.send([heartbeat(b.id, a.id, 0)]);
+    await waitFor('b reached a', () => a.received.length >= 1);
+    let seq = 2;
+    const pump = setInterval(() => a.transport.send([heartbeat(a.id, b.id, seq++)]), 20);
+    try {
+      await waitFor('a reached b again, well before its backoff ends', () => b.received.length >= 1, backoffMs / 3);
+    } finally {
+      clearInterval(pump);
+    }
+  });
+
   it('a full queue drops the overflow and reports the peer unreachable (once per turn)', async () => {
     const a = await startNode(1, { sendQueueMessagesMax: 10 });
     const b = await startNode(2);
