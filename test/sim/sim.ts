@@ -605,7 +605,7 @@ export class Simulation implements ClusterAccess {
       if (n.state === 'paused') this.resume(n);
       else if (n.state === 'down') this.restart(n);
     }
-    const budgetTicks = LIVENESS_ELECTIONS * this.plan.raft.electionTimeoutTicks;
+    const budgetTicks = LIVENESS_ELECTIONS * this.plan.raft.electionTimeoutTicks + this.catchUpTicks();
     const healTick = this.tick;
     const probe = new LivenessProbe();
     let drainUntil = Infinity;
@@ -626,6 +626,22 @@ export class Simulation implements ClusterAccess {
         `no committed write within ${budgetTicks} ticks after healing (${probe.describe(this)})`,
       );
     }
+  }
+
+  /**
+   * Ticks the slowest catch-up may take by flow control alone: the backlog between the longest
+   * log and the lowest commit, sent at worst one entry per append (appendBatchBytesMax can be
+   * 1 byte) and inflightMessagesMax appends per round trip. Without it, profiles that allow
+   * one-entry appends with a window of 1-2 over lossy links fail liveness while still catching
+   * up (FINDINGS 7).
+   */
+  private catchUpTicks(): number {
+    const live = this.liveNodes().filter((n) => n.core !== undefined);
+    if (live.length === 0) return 0;
+    const statuses = live.map((n) => (n.core as RaftNode).status());
+    const backlogEntries = Math.max(...statuses.map((st) => st.lastIndex)) - Math.min(...statuses.map((st) => st.commit));
+    const roundTripTicksMax = 2 * (this.plan.network.delayTicksMax + 1);
+    return Math.ceil((backlogEntries * roundTripTicksMax) / this.plan.raft.inflightMessagesMax);
   }
 
   /** True once a write went through the leader and every live member applied it. */
