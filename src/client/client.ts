@@ -174,6 +174,7 @@ export class SessionClient {
 
   async create(input: CreateInput, options: WriteCallOptions = {}): Promise<CreateResult> {
     const request: WireRequest = {
+      sessionId: input.sessionId ?? '',
       clientId: input.clientId,
       transport: input.transport,
       dataJson: input.data === undefined ? '' : JSON.stringify(input.data),

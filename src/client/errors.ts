@@ -33,6 +33,8 @@ export class SessionRaftError extends Error {
 export class NotFoundError extends SessionRaftError {}
 /** FAILED_PRECONDITION: expected_version did not match the session's version. */
 export class VersionMismatchError extends SessionRaftError {}
+/** A create with a caller-chosen session id that a live session already has. */
+export class AlreadyExistsError extends SessionRaftError {}
 export class InvalidArgumentError extends SessionRaftError {}
 /** The node cannot serve now (not the leader, shutting down, write dropped, unreachable): retry, maybe elsewhere. */
 export class UnavailableError extends SessionRaftError {}
@@ -47,6 +49,7 @@ type ErrorClass = new (code: status, message: string, leader?: LeaderHint, optio
 const CLASSES: Partial<Record<status, ErrorClass>> = {
   [status.NOT_FOUND]: NotFoundError,
   [status.FAILED_PRECONDITION]: VersionMismatchError,
+  [status.ALREADY_EXISTS]: AlreadyExistsError,
   [status.INVALID_ARGUMENT]: InvalidArgumentError,
   [status.UNAVAILABLE]: UnavailableError,
   [status.DEADLINE_EXCEEDED]: DeadlineExceededError,

@@ -4,6 +4,7 @@
  */
 export { SessionClient, connect, type ConnectOptions } from './client.js';
 export {
+  AlreadyExistsError,
   CancelledError,
   DeadlineExceededError,
   InternalError,

@@ -55,6 +55,11 @@ export interface ReadCallOptions extends CallOptions {
 }
 
 export interface CreateInput {
+  /**
+   * The session's id, 1-128 characters of [A-Za-z0-9_-]; a live session with it already makes
+   * the create fail with AlreadyExistsError. @default a UUID minted by the serving node
+   */
+  readonly sessionId?: string;
   readonly clientId: string;
   readonly transport: string;
   /** @default {} */

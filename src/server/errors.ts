@@ -49,6 +49,8 @@ export function commandFailure(result: Extract<CommandResult, { ok: false }>): A
       return new ApiError(status.NOT_FOUND, result.message);
     case 'versionMismatch':
       return new ApiError(status.FAILED_PRECONDITION, result.message);
+    case 'alreadyExists':
+      return new ApiError(status.ALREADY_EXISTS, result.message);
     case 'invalid':
       return new ApiError(status.INVALID_ARGUMENT, result.message);
   }

@@ -106,8 +106,9 @@ export function createHandlers(backend: SessionBackend, options: ResolvedSession
       const valid = validateCreate(request, options);
       const command = {
         type: 'create' as const,
-        // Chosen here, on the serving node; a retry with the same request id gets the first id back.
-        sessionId: randomUUID(),
+        // The caller's, or minted here on the serving node; a retry with the same request id gets
+        // the first id back.
+        sessionId: valid.sessionId ?? randomUUID(),
         clientId: valid.clientId,
         transport: valid.transport,
         data: valid.data,

@@ -169,6 +169,8 @@ function pathOf(value: unknown, target: number, path: string): string | undefine
 }
 
 export interface ValidCreate {
+  /** Chosen by the caller, or undefined: the serving node mints a UUID. */
+  readonly sessionId: string | undefined;
   readonly clientId: string;
   readonly transport: string;
   readonly data: JsonObject;
@@ -179,6 +181,7 @@ export interface ValidCreate {
 
 export function validateCreate(request: WireCreateRequest, limits: Limits): ValidCreate {
   return {
+    sessionId: request.sessionId === '' ? undefined : validateSessionId(request.sessionId, 'session_id'),
     clientId: validateClientId(request.clientId, 'client_id'),
     transport: validateTransport(request.transport, 'transport'),
     data: parseDataJson('data_json', request.dataJson, limits),

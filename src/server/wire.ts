@@ -24,6 +24,8 @@ export interface WireReadFields {
 }
 
 export interface WireCreateRequest extends WireWriteFields {
+  /** '' = the serving node mints a UUID. */
+  sessionId: string;
   clientId: string;
   transport: string;
   dataJson: string;

@@ -18,6 +18,7 @@ import {
 import { SortedList, compareStrings } from './sorted-list.js';
 import type {
   AppliedResult,
+  CommandErrorCode,
   CommandResult,
   JsonValue,
   RequestId,
@@ -122,7 +123,7 @@ export function mergeData(
 }
 
 const ok = (fields: { session?: Session; deleted?: number }): CommandResult => Object.freeze({ ok: true, ...fields });
-const fail = (code: 'notFound' | 'versionMismatch' | 'invalid', message: string): CommandResult =>
+const fail = (code: CommandErrorCode, message: string): CommandResult =>
   Object.freeze({ ok: false, code, message });
 const notFound = (sessionId: string): CommandResult =>
   fail('notFound', `session ${sessionId} not found (absent, deleted or expired)`);
@@ -268,7 +269,7 @@ export class SessionStateMachine implements SessionQueries {
   #create(c: Extract<SessionCommand, { type: 'create' }>, batch: Batch): CommandResult {
     const existing = this.#sessions.get(c.sessionId);
     if (existing !== undefined) {
-      if (existing.session.expiresAtMs > this.#clockMs) return fail('invalid', `sessionId: ${c.sessionId} already exists`);
+      if (existing.session.expiresAtMs > this.#clockMs) return fail('alreadyExists', `session ${c.sessionId} already exists`);
       this.#removeSession(existing, batch); // expired, not swept yet: it counts as absent
     }
     const now = this.#clockMs;

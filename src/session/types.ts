@@ -67,7 +67,7 @@ export interface StampedCommand {
   readonly requestId?: RequestId;
 }
 
-export type CommandErrorCode = 'notFound' | 'versionMismatch' | 'invalid';
+export type CommandErrorCode = 'notFound' | 'versionMismatch' | 'alreadyExists' | 'invalid';
 
 export type CommandResult =
   | { readonly ok: true; readonly session?: Session; readonly deleted?: number }

@@ -37,7 +37,8 @@ export const EXPIRE_SESSION_IDS_MAX = 1_000;
 /** Largest stamp: the end of the ECMAScript Date range, so clock + 365 days stays a safe integer. */
 export const STAMP_MS_MAX = 8.64e15;
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Session ids are opaque: servers mint UUIDs, callers may choose their own (express-session does). */
+const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 const PRINTABLE_ASCII_PATTERN = /^[\x20-\x7e]+$/;
 const TRANSPORT_PATTERN = /^[a-z0-9_-]+$/;
 
@@ -72,8 +73,8 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 export function validateSessionId(value: unknown, field = 'sessionId'): string {
-  if (typeof value !== 'string' || !UUID_PATTERN.test(value)) {
-    throw new ValidationError(field, `must be a canonical lowercase UUID (8-4-4-4-12 hex digits), got ${show(value)}`);
+  if (typeof value !== 'string' || !SESSION_ID_PATTERN.test(value)) {
+    throw new ValidationError(field, `must be 1-128 characters of [A-Za-z0-9_-], got ${show(value)}`);
   }
   return value;
 }

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SessionClient, UnavailableError, type Session } from '../../src/client/index.js';
+import { AlreadyExistsError, SessionClient, UnavailableError, type Session } from '../../src/client/index.js';
 import { TestCluster, sleep } from './harness.js';
 
 let cluster: TestCluster;
@@ -223,10 +223,22 @@ describe('a three-node cluster of real processes', () => {
     expect(cluster.logTails(400)).toMatch(/expired idle sessions/);
   });
 
+  it('creates a session under an id the caller chose; a second create of that live id is ALREADY_EXISTS', async () => {
+    const sessionId = `express-${Date.now().toString(36)}_A`;
+    const { session, index } = await client.create({ sessionId, clientId: 'jane', transport: 'http', data: { n: 1 } });
+    expect(session.sessionId).toBe(sessionId);
+    expect((await client.get(sessionId, { minIndex: index })).session.data).toEqual({ n: 1 });
+    const again = await client.create({ sessionId, clientId: 'jane', transport: 'http' }).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(AlreadyExistsError);
+    expect((again as AlreadyExistsError).code).toBe(grpc.status.ALREADY_EXISTS);
+    expect((again as Error).message).toBe(`session ${sessionId} already exists`);
+    expect((await client.get(sessionId)).session.data).toEqual({ n: 1 });
+  });
+
   it('rejects bad input with INVALID_ARGUMENT naming the field, and writes nothing', async () => {
     const leader = await cluster.waitForLeader();
     const before = await cluster.status(leader);
-    await expect(client.get('not-a-uuid')).rejects.toMatchObject({
+    await expect(client.get('not a valid id')).rejects.toMatchObject({
       code: grpc.status.INVALID_ARGUMENT,
       message: expect.stringContaining('session_id'),
     });

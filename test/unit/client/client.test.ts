@@ -88,7 +88,7 @@ describe.each(['stream', 'unary'] as const)('SessionClient (%s)', (mode) => {
     expect((missing as NotFoundError).code).toBe(grpc.status.NOT_FOUND);
     expect((missing as NotFoundError).codeName).toBe('NOT_FOUND');
 
-    const bad = await c.get('abc').catch((e: unknown) => e);
+    const bad = await c.get('a.b').catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(InvalidArgumentError);
     expect((bad as Error).message).toMatch(/^session_id: /);
 

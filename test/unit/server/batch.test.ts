@@ -59,7 +59,7 @@ describe('Batch stream', () => {
         { id: 5, count: { clientId: 'client-a' } },
         { id: 6, list: { clientId: 'client-a' } },
         { id: 7, get: { sessionId: randomUUID() } },
-        { id: 8, get: { sessionId: 'bad' } },
+        { id: 8, get: { sessionId: 'not ok' } },
       ],
     });
     await expect.poll(() => results().size).toBe(8);

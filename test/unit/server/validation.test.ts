@@ -27,9 +27,10 @@ const valid = { clientId: 'client-a', transport: 'http', dataJson: '{"k":"v"}' }
 const nested = (depth: number): string => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
 
 const cases: Array<[string, string, Record<string, unknown>, RegExp]> = [
-  ['malformed session id', 'Get', { sessionId: 'abc' }, /^session_id: .*"abc"/],
+  ['malformed session id', 'Get', { sessionId: 'a.b' }, /^session_id: .*"a\.b"/],
+  ['session id over 128 characters', 'Create', { ...valid, sessionId: 'a'.repeat(129) }, /^session_id: /],
   ['empty session id', 'Delete', { sessionId: '' }, /^session_id: /],
-  ['uppercase session id', 'Touch', { sessionId: randomUUID().toUpperCase() }, /^session_id: /],
+  ['session id with a space', 'Touch', { sessionId: 'a b' }, /^session_id: /],
   ['missing client_id', 'Create', { ...valid, clientId: '' }, /^client_id: /],
   ['client_id with control characters', 'DeleteByClient', { clientId: 'a\u0001b' }, /^client_id: /],
   ['missing transport', 'Create', { ...valid, transport: '' }, /^transport: /],

@@ -62,7 +62,7 @@ class Model {
     const t = this.clock;
     switch (c.type) {
       case 'create': {
-        if (this.live(c.sessionId)) return { ok: false, code: 'invalid', message: `sessionId: ${c.sessionId} already exists` };
+        if (this.live(c.sessionId)) return { ok: false, code: 'alreadyExists', message: `session ${c.sessionId} already exists` };
         const { type: _type, ...fields } = c;
         return { ok: true, session: this.put({ ...fields, createdAtMs: t, updatedAtMs: t, lastActivityMs: t, version: 1 }) };
       }

@@ -42,12 +42,12 @@ describe('create', () => {
     expect(d.sm.count(T0)).toBe(1);
   });
 
-  it('rejects a duplicate live id as invalid and leaves the first session alone', () => {
+  it('rejects a duplicate live id as alreadyExists and leaves the first session alone', () => {
     const d = new Driver();
     d.create(1, T0, { data: { a: 1 } });
     const again = d.create(1, T0 + 1, { data: { a: 2 } });
-    expect(errorCode(again)).toBe('invalid');
-    expect(again.ok ? '' : again.message).toContain('sessionId');
+    expect(errorCode(again)).toBe('alreadyExists');
+    expect(again.ok ? '' : again.message).toBe(`session ${uuid(1)} already exists`);
     expect(d.sm.get(uuid(1), T0 + 1)?.data).toEqual({ a: 1 });
   });
 
@@ -63,7 +63,7 @@ describe('create', () => {
 
   it('answers invalid (not a crash) for a malformed command', () => {
     const d = new Driver();
-    const r = d.apply({ type: 'create', sessionId: 'nope', clientId: 'a', transport: 'http', data: {}, ttlMs: HOUR, maxLifetimeMs: 0 }, T0);
+    const r = d.apply({ type: 'create', sessionId: 'no.pe', clientId: 'a', transport: 'http', data: {}, ttlMs: HOUR, maxLifetimeMs: 0 }, T0);
     expect(errorCode(r)).toBe('invalid');
     expect(r.ok ? '' : r.message).toMatch(/^sessionId: /);
     expect(d.sm.sessionCount).toBe(0);
@@ -278,7 +278,7 @@ describe('exactly-once', () => {
     const first = d.apply(cmd, T0, rid(7));
     expect(first.ok).toBe(true);
     expect(d.apply(cmd, T0 + 1, rid(7))).toEqual(first); // not 'already exists'
-    expect(errorCode(d.apply(cmd, T0 + 2, rid(8)))).toBe('invalid');
+    expect(errorCode(d.apply(cmd, T0 + 2, rid(8)))).toBe('alreadyExists');
     const miss = d.apply({ type: 'delete', sessionId: uuid(5) }, T0, rid(9));
     d.create(5, T0 + 3);
     expect(d.apply({ type: 'delete', sessionId: uuid(5) }, T0 + 4, rid(9))).toEqual(miss);

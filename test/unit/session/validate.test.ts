@@ -27,12 +27,12 @@ function failure(fn: () => unknown): ValidationError {
 const limits = { dataBytesMax: 65_536 };
 
 describe('field validation', () => {
-  it('sessionId: canonical lowercase UUID only', () => {
-    expect(validateSessionId(uuid(1))).toBe(uuid(1));
-    for (const bad of ['ABCDEF01-0000-4000-8000-00000000000A', 'abcdef01-0000-4000-8000-00000000000g', `{${uuid(1)}}`, uuid(1).replaceAll('-', ''), '', 42, undefined]) {
+  it('sessionId: opaque, 1-128 characters of [A-Za-z0-9_-] (UUIDs minted by servers are such ids)', () => {
+    for (const good of [uuid(1), 'ABCDEF01-0000-4000-8000-00000000000A', 'x', 'sess_Z-9', 'a'.repeat(128)]) expect(validateSessionId(good)).toBe(good);
+    for (const bad of [`{${uuid(1)}}`, 'a.b', 'a b', 'é', 'a'.repeat(129), '', 42, undefined]) {
       const e = failure(() => validateSessionId(bad));
       expect(e.field).toBe('sessionId');
-      expect(e.message).toMatch(/^sessionId: must be a canonical lowercase UUID/);
+      expect(e.message).toMatch(/^sessionId: must be 1-128 characters of \[A-Za-z0-9_-\]/);
     }
   });
 
@@ -121,7 +121,7 @@ describe('validateCommand', () => {
     expect(failure(() => validateCommand({ type: 'update', sessionId: uuid(1), merge: {}, ttlMs: 5 }, limits)).field).toBe('ttlMs');
     expect(failure(() => validateCommand({ type: 'touch' }, limits)).field).toBe('sessionId');
     expect(failure(() => validateCommand({ type: 'deleteByClient', clientId: '' }, limits)).field).toBe('clientId');
-    expect(failure(() => validateCommand({ type: 'expire', sessionIds: [uuid(1), 'x'] }, limits)).field).toBe('sessionIds[1]');
+    expect(failure(() => validateCommand({ type: 'expire', sessionIds: [uuid(1), 'x.y'] }, limits)).field).toBe('sessionIds[1]');
     expect(failure(() => validateCommand({ type: 'expire', sessionIds: Array(1_001).fill(uuid(1)) }, limits)).message).toBe(
       'sessionIds: 1001 ids exceed the limit of 1000',
     );
