@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
-import { NODE_DEFAULTS, SessionNode, resolveNodeOptions, watchFaultFile, type NodeOptions } from '../node/index.js';
+import { NODE_DEFAULTS, blockPeers, openNodeOnDisk, resolveNodeOptions, watchFaultFile, type NodeOptions } from '../node/index.js';
 import type { NodeId } from '../raft/index.js';
 import { formatListenAddress, nodeOpsSource, parseListenAddress, startOpsServer, type ListenAddress, type OpsServer } from '../http/index.js';
 import { registerSessionServices } from '../server/index.js';
@@ -180,7 +180,7 @@ function createLogger(level: string, format: string, nodeId: number): Logger {
 export async function runNode(args: readonly string[]): Promise<void> {
   const { options, logLevel, logFormat, faultFile, httpListen } = nodeOptionsFromArgs(args);
   const logger = createLogger(logLevel, logFormat, options.id);
-  const node = await SessionNode.open(options, logger.child({ module: 'node' }));
+  const { node, transport } = await openNodeOnDisk(options, logger.child({ module: 'node' }));
   // Peer frames may be up to the transport's message limit; client requests are capped per call
   // by the session services' own validation.
   const server = new grpc.Server(transportServerOptions());
@@ -189,14 +189,14 @@ export async function runNode(args: readonly string[]): Promise<void> {
     defaultTtlMs: options.defaultTtlMs,
     logger: logger.child({ module: 'server' }),
   });
-  node.bindTransport(server);
+  transport.bindTo(server);
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(options.listenAddress, grpc.ServerCredentials.createInsecure(), (error) =>
       error ? reject(new Error(`cannot listen on ${options.listenAddress}: ${error.message}`)) : resolve(),
     ),
   );
   // /metrics, /healthz, /readyz: bound before the loop starts so a busy port fails the start.
-  const opsSource = nodeOpsSource(node);
+  const opsSource = nodeOpsSource(node, transport);
   let ops: OpsServer | undefined;
   if (httpListen !== undefined) {
     try {
@@ -215,7 +215,7 @@ export async function runNode(args: readonly string[]): Promise<void> {
   node.start();
   if (faultFile !== undefined) {
     const peers = new Set(options.peers.keys());
-    watchFaultFile(faultFile, peers, options.id, (faults) => node.blockPeers(faults.blockedPeers), logger.child({ module: 'faults' }));
+    watchFaultFile(faultFile, peers, options.id, (faults) => blockPeers(transport, options, faults.blockedPeers), logger.child({ module: 'faults' }));
   }
   void node.failed.promise.then(() => {
     // A broken invariant is a crash: never keep serving from a state we no longer trust.

@@ -19,7 +19,6 @@ export interface OpsSource {
 export interface OpsNode extends Pick<SessionBackend, 'status' | 'read'> {
   /** Resolves when the node's loop dies. */
   readonly failed: { readonly promise: Promise<unknown> };
-  readonly transport: { stats(): TransportStats };
 }
 
 export interface NodeOpsSource extends OpsSource {
@@ -28,7 +27,7 @@ export interface NodeOpsSource extends OpsSource {
 }
 
 /** An OpsSource over a started node. */
-export function nodeOpsSource(node: OpsNode): NodeOpsSource {
+export function nodeOpsSource(node: OpsNode, transport: { stats(): TransportStats }): NodeOpsSource {
   let failed = false;
   let stopping = false;
   void node.failed.promise.then(() => {
@@ -36,7 +35,7 @@ export function nodeOpsSource(node: OpsNode): NodeOpsSource {
   });
   return {
     status: () => node.status(),
-    transportStats: () => node.transport.stats(),
+    transportStats: () => transport.stats(),
     alive: () => !failed && !stopping,
     markStopping: () => {
       stopping = true;

@@ -1,5 +1,7 @@
 export * from './errors.js';
 export type * from './backend.js';
-export { SessionNode } from './node.js';
+export { SessionNode, type NodeIo } from './node.js';
+export { blockPeers, openNodeOnDisk, type NodeOnDisk } from './compose.js';
+export { SYSTEM_CLOCK, type Clock, type NodeTransport, type TimerHandle } from './io.js';
 export { NODE_DEFAULTS, resolveNodeOptions, type NodeOptions, type NodeOptionsInput } from './options.js';
 export { NO_FAULTS, parseFaults, watchFaultFile, type FaultFileWatch, type InjectedFaults } from './fault-file.js';

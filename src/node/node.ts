@@ -7,9 +7,7 @@
  * the core together before the next Ready, so the core is never touched between ready() and
  * advance(), and every fsync covers every proposal that arrived during the previous one.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type * as grpc from '@grpc/grpc-js';
 import {
   RAFT_DEFAULTS,
   RaftCore,
@@ -18,6 +16,7 @@ import {
   type Message,
   type NodeId,
   type ProposeResult,
+  type RaftOptions,
   type Ready,
   type SnapshotMeta,
   type Term,
@@ -31,8 +30,7 @@ import {
   type SessionCommand,
   type SessionQueries,
 } from '../session/index.js';
-import { openLevelStorage, type LevelStorage } from '../storage/index.js';
-import { GrpcTransport } from '../transport/index.js';
+import type { Storage } from '../storage/index.js';
 import type { MemberInfo, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
 import {
   NodeError,
@@ -45,8 +43,8 @@ import {
 import type { NodeOptions } from './options.js';
 import { IndexQueue, armDeadline, deferred, type Deferred, type WriteWaiter } from './waiters.js';
 import { coalesceAppends } from './coalesce.js';
+import type { Clock, NodeTransport, TimerHandle } from './io.js';
 import { invariant } from './invariant.js';
-import { seededRandom } from './random.js';
 import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
 
 interface PendingProposal {
@@ -79,6 +77,22 @@ interface ReadBatch {
 
 /** Ticks stepped per loop turn; the rest of a backlog is dropped (see feedCore). */
 const TICKS_PER_TURN_MAX = 2;
+/** How often a leader handing off leadership before it stops checks whether it still leads. */
+const TRANSFER_POLL_INTERVAL_MS = 20;
+
+/** Everything a node is handed: its options and its IO. */
+export interface NodeIo {
+  readonly options: NodeOptions;
+  readonly logger: Logger;
+  /** The log, state and snapshot stores; the node closes them when it stops. */
+  readonly storage: Storage;
+  readonly transport: NodeTransport;
+  readonly clock: Clock;
+  /** Uniform in [0, 1): the core's election timeouts and the read-context nonce. */
+  readonly random: () => number;
+  /** Tests only: known Raft bugs planted in the core (src/raft/api.ts). */
+  readonly plantedBugs?: RaftOptions['plantedBugs'];
+}
 
 export class SessionNode implements SessionBackend {
   private readonly proposals: PendingProposal[] = [];
@@ -115,8 +129,8 @@ export class SessionNode implements SessionBackend {
   private wake: Deferred<void> | undefined;
   private stopping = false;
   private loopDone: Promise<void> | undefined;
-  private tickTimer: NodeJS.Timeout | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private tickTimer: TimerHandle | undefined;
+  private sweepTimer: TimerHandle | undefined;
   private failure: Error | undefined;
   private snapshotting = false;
   /** A snapshot read from LevelDB, waiting for the loop to compact the core to it. */
@@ -126,87 +140,76 @@ export class SessionNode implements SessionBackend {
   /** Resolves if the loop dies (a broken invariant, a storage error): the process should exit. */
   readonly failed = deferred<Error>();
 
-  private constructor(
-    readonly options: NodeOptions,
-    private readonly logger: Logger,
-    private readonly storage: LevelStorage,
-    private readonly core: RaftCore,
-    private stateMachine: SessionStateMachine,
-    readonly transport: GrpcTransport,
-    applied: LogIndex,
-    snapshotIndex: LogIndex,
-  ) {
+  private readonly options: NodeOptions;
+  private readonly logger: Logger;
+  private readonly storage: Storage;
+  private readonly transport: NodeTransport;
+  private readonly clock: Clock;
+
+  private constructor(io: NodeIo, core: RaftCore, stateMachine: SessionStateMachine, applied: LogIndex, snapshotIndex: LogIndex) {
+    this.options = io.options;
+    this.logger = io.logger;
+    this.storage = io.storage;
+    this.transport = io.transport;
+    this.clock = io.clock;
+    this.core = core;
+    this.stateMachine = stateMachine;
     this.applied = applied;
     this.snapshotIndex = snapshotIndex;
-    this.readContextPrefix = `${options.id}.${randomBytes(8).toString('hex')}.`;
+    const nonce = Array.from({ length: 4 }, () => Math.floor(io.random() * 0x1_0000).toString(16).padStart(4, '0')).join('');
+    this.readContextPrefix = `${io.options.id}.${nonce}.`;
   }
 
-  /** Opens storage, recovers the state machine and the core. Call bindTransport then start. */
-  static async open(options: NodeOptions, logger: Logger): Promise<SessionNode> {
-    const storage = await openLevelStorage(options.dataDir);
-    try {
-      const stateMachine = newStateMachine(options);
-      const log = await storage.log.load();
-      let applied = await storage.state.appliedIndex();
-      const snapshot = await storage.snapshots.latest();
-      if (snapshot && snapshot.meta.index > applied) {
-        // Crashed between writing a received snapshot and replacing the state: finish the install.
-        const entries = [...decodeStateSnapshot(snapshot.data)];
-        await stateMachine.load(entries);
-        await storage.state.replaceAll(entries, snapshot.meta.index);
-        applied = snapshot.meta.index;
-      } else {
-        await stateMachine.load(storage.state.entries());
-      }
-      const snapshotIndex = (log.snapshot?.index ?? 0) as LogIndex;
-      const voters = [...options.peers.keys()].sort((a, b) => a - b);
-      const core = new RaftCore(
-        {
-          id: options.id,
-          electionTimeoutTicks: options.electionTimeoutTicks,
-          heartbeatIntervalTicks: options.heartbeatIntervalTicks,
-          random: seededRandom(`${options.clusterId}/${options.id}/${process.pid}/${Date.now()}`),
-        },
-        {
-          hardState: log.hardState,
-          ...(log.snapshot ? { snapshot: log.snapshot } : {}),
-          entries: log.entries,
-          bootstrapConfState: { voters, learners: [] },
-          applied,
-        },
-      );
-      const transport = new GrpcTransport({
-        nodeId: options.id,
-        clusterId: options.clusterId,
-        sharedSettings: stateMachine.sharedSettings,
-        peers: new Map([...options.peers].filter(([id]) => id !== options.id)),
-        logger: logger.child({ module: 'transport' }),
-      });
-      logger.info(
-        { applied, snapshotIndex, term: log.hardState.term, lastIndex: log.entries.at(-1)?.index ?? snapshotIndex },
-        'recovered from disk',
-      );
-      return new SessionNode(options, logger, storage, core, stateMachine, transport, applied, snapshotIndex);
-    } catch (error) {
-      await storage.close();
-      throw error;
-    }
-  }
-
-  /** Registers the peer service on the node's gRPC server (client and peer APIs share a port). */
-  bindTransport(server: grpc.Server): void {
-    this.transport.bindTo(server);
-  }
+  private readonly core: RaftCore;
+  private stateMachine: SessionStateMachine;
 
   /**
-   * Fault injection (--fault-file): drop every outgoing Raft message to `peers` until called
-   * again. Only for tests of real processes; see fault-file.ts.
+   * Recovers the state machine and the core from `io.storage` (it is the node's from now on:
+   * stop() closes it). Call start() to run. compose.ts opens one on LevelDB and gRPC.
    */
-  blockPeers(peers: readonly NodeId[]): void {
-    const blocked = new Set(peers);
-    for (const id of this.options.peers.keys()) {
-      if (id !== this.options.id) this.transport.setPartitioned(id, blocked.has(id));
+  static async open(io: NodeIo): Promise<SessionNode> {
+    const { options, storage, logger } = io;
+    const stateMachine = newStateMachine(options);
+    const log = await storage.log.load();
+    let applied = await storage.state.appliedIndex();
+    const snapshot = await storage.snapshots.latest();
+    if (snapshot && snapshot.meta.index > applied) {
+      // Crashed between writing a received snapshot and replacing the state: finish the install.
+      const entries = [...decodeStateSnapshot(snapshot.data)];
+      await stateMachine.load(entries);
+      await storage.state.replaceAll(entries, snapshot.meta.index);
+      applied = snapshot.meta.index;
+    } else {
+      await stateMachine.load(storage.state.entries());
     }
+    const snapshotIndex = (log.snapshot?.index ?? 0) as LogIndex;
+    const voters = [...options.peers.keys()].sort((a, b) => a - b);
+    const core = new RaftCore(
+      {
+        id: options.id,
+        electionTimeoutTicks: options.electionTimeoutTicks,
+        heartbeatIntervalTicks: options.heartbeatIntervalTicks,
+        random: io.random,
+        ...(io.plantedBugs ? { plantedBugs: io.plantedBugs } : {}),
+      },
+      {
+        hardState: log.hardState,
+        ...(log.snapshot ? { snapshot: log.snapshot } : {}),
+        entries: log.entries,
+        bootstrapConfState: { voters, learners: [] },
+        applied,
+      },
+    );
+    logger.info(
+      { applied, snapshotIndex, term: log.hardState.term, lastIndex: log.entries.at(-1)?.index ?? snapshotIndex },
+      'recovered from disk',
+    );
+    return new SessionNode(io, core, stateMachine, applied, snapshotIndex);
+  }
+
+  /** The settings replicas must share (peers compare them when they connect). */
+  static sharedSettings(options: NodeOptions): string {
+    return newStateMachine(options).sharedSettings;
   }
 
   start(): void {
@@ -223,11 +226,11 @@ export class SessionNode implements SessionBackend {
       this.snapshotStatus.push({ peer, ok });
       this.poke();
     });
-    this.tickTimer = setInterval(() => {
+    this.tickTimer = this.clock.setInterval(() => {
       this.pendingTicks++;
       this.poke();
     }, this.options.tickIntervalMs);
-    this.sweepTimer = setInterval(() => this.sweepExpired(), this.options.expirySweepIntervalMs);
+    this.sweepTimer = this.clock.setInterval(() => this.sweepExpired(), this.options.expirySweepIntervalMs);
     this.loopDone = this.runLoop().catch((error: unknown) => {
       this.failure = error instanceof Error ? error : new Error(String(error));
       this.logger.fatal({ err: this.failure }, 'node loop failed (a broken invariant or a storage error)');
@@ -247,7 +250,7 @@ export class SessionNode implements SessionBackend {
       // A new leader may hold this request's first attempt, sent to the previous leader and not
       // applied yet. Until it has applied what it inherited, the dedup table cannot know, and a
       // new entry would answer an ASYNC retry with a session id that will never exist.
-      const startedMs = Date.now();
+      const startedMs = this.clock.nowMs();
       const deadlineMs = options.deadlineMs ?? this.options.requestTimeoutMs;
       await this.read(() => undefined, {
         consistency: 'stale',
@@ -255,7 +258,7 @@ export class SessionNode implements SessionBackend {
         deadlineMs,
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      return this.write(command, { ...options, deadlineMs: Math.max(1, deadlineMs - (Date.now() - startedMs)) });
+      return this.write(command, { ...options, deadlineMs: Math.max(1, deadlineMs - (this.clock.nowMs() - startedMs)) });
     }
     if (requestId) {
       // Exactly-once without a new entry: an applied request gets its remembered answer, and a
@@ -277,7 +280,7 @@ export class SessionNode implements SessionBackend {
     };
     this.proposals.push(proposal);
     this.poke();
-    const outcome = armDeadline(proposal.deferred, options.deadlineMs ?? this.options.requestTimeoutMs, 'write', options.signal, () => {
+    const outcome = armDeadline(this.clock, proposal.deferred, options.deadlineMs ?? this.options.requestTimeoutMs, 'write', options.signal, () => {
       proposal.expired = true;
       const waiter = proposal.waiter;
       if (waiter) this.waitersFor(waiter.durability).remove(waiter);
@@ -330,7 +333,7 @@ export class SessionNode implements SessionBackend {
       waiter = { index, deferred: applied };
       this.appliedWaiters.push(waiter);
     };
-    const done = armDeadline(applied, options.deadlineMs ?? this.options.requestTimeoutMs, 'read', options.signal, () => {
+    const done = armDeadline(this.clock, applied, options.deadlineMs ?? this.options.requestTimeoutMs, 'read', options.signal, () => {
       cancelled = true;
       if (waiter) this.appliedWaiters.remove(waiter);
     });
@@ -381,8 +384,8 @@ export class SessionNode implements SessionBackend {
       await this.transferLeadershipAway(options.transferTimeoutMs ?? 3_000);
     }
     this.stopping = true;
-    clearInterval(this.tickTimer);
-    clearInterval(this.sweepTimer);
+    this.clock.clearInterval(this.tickTimer);
+    this.clock.clearInterval(this.sweepTimer);
     this.poke();
     await this.loopDone;
     this.failAll(new ShuttingDownError());
@@ -397,9 +400,9 @@ export class SessionNode implements SessionBackend {
     this.logger.info({ target: target.id }, 'transferring leadership before shutdown');
     this.transferTarget = target.id;
     this.poke();
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && this.leader === this.options.id) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    const deadline = this.clock.nowMs() + timeoutMs;
+    while (this.clock.nowMs() < deadline && this.leader === this.options.id) {
+      await new Promise((resolve) => this.clock.setTimeout(() => resolve(undefined), TRANSFER_POLL_INTERVAL_MS));
     }
     this.logger.info({ leader: this.leader }, this.leader === this.options.id ? 'transfer timed out' : 'leadership transferred');
   }
@@ -465,7 +468,7 @@ export class SessionNode implements SessionBackend {
       const context = new TextEncoder().encode(`${this.readContextPrefix}${this.readContextSeq++}`);
       const key = contextKey(context);
       invariant(!this.readBatches.has(key), () => `read context ${key} is already in use`);
-      this.readBatches.set(key, { reads: this.linearizableReads.splice(0), readTimeMs: Date.now() });
+      this.readBatches.set(key, { reads: this.linearizableReads.splice(0), readTimeMs: this.clock.nowMs() });
       this.core.readIndex(context);
     }
   }
@@ -476,7 +479,7 @@ export class SessionNode implements SessionBackend {
    */
   private proposeOne(proposal: PendingProposal): void {
     if (proposal.expired) return;
-    this.lastStampMs = Math.max(this.lastStampMs, Date.now(), this.stateMachine.clockMs);
+    this.lastStampMs = Math.max(this.lastStampMs, this.clock.nowMs(), this.stateMachine.clockMs);
     const data = encodeCommand({
       command: proposal.command,
       nowMs: this.lastStampMs,
@@ -726,7 +729,7 @@ export class SessionNode implements SessionBackend {
 
   private sweepExpired(): void {
     if (this.leader !== this.options.id || this.stopping) return;
-    const due = this.stateMachine.dueForExpiry(Date.now(), this.options.expirySweepBatchMax);
+    const due = this.stateMachine.dueForExpiry(this.clock.nowMs(), this.options.expirySweepBatchMax);
     if (due.length === 0) return;
     this.write({ type: 'expire', sessionIds: due }, { durability: 'sync' }).then(
       (outcome) => this.logger.info({ expired: due.length, index: outcome.index }, 'expired idle sessions'),

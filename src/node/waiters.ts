@@ -5,6 +5,7 @@
 import type { LogIndex, Term } from '../raft/index.js';
 import type { SessionCommand } from '../session/index.js';
 import { TimeoutError } from './errors.js';
+import type { Clock } from './io.js';
 
 export interface Deferred<T> {
   readonly promise: Promise<T>;
@@ -83,6 +84,7 @@ export interface WriteWaiter<R> {
  * request, whose DOMException and events showed in the leader's profile.
  */
 export function armDeadline<T>(
+  clock: Clock,
   target: Deferred<T>,
   timeoutMs: number,
   what: string,
@@ -92,7 +94,7 @@ export function armDeadline<T>(
   let settled = false;
   const clear = (): void => {
     settled = true;
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
   };
   const expire = (error: unknown): void => {
@@ -102,7 +104,7 @@ export function armDeadline<T>(
     target.reject(error);
   };
   const onAbort = (): void => expire(signal?.reason ?? new Error(`${what} was cancelled`));
-  const timer = setTimeout(() => expire(new TimeoutError(what, timeoutMs)), timeoutMs);
+  const timer = clock.setTimeout(() => expire(new TimeoutError(what, timeoutMs)), timeoutMs);
   if (signal?.aborted) onAbort();
   else signal?.addEventListener('abort', onAbort, { once: true });
   target.promise.then(clear, clear);

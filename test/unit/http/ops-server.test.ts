@@ -310,14 +310,14 @@ describe('nodeOpsSource', () => {
         return query({ get: () => undefined, listByClient: () => [], count: (nowMs) => (nowMs === 1_000 ? sessions : -1) }, logIndex(17), 1_000);
       },
       failed: { promise: new Promise<Error>((resolve) => (resolveFailed = resolve)) },
-      transport: { stats: () => ({ ...peer(0), inboundRefused: 0, inboundStreams: 0, snapshotsReceiving: 0, peers: [peer(2)] }) },
     };
-    return { node, fail: () => resolveFailed(new Error('broken invariant')), refuseReads: () => (refuseReads = true) };
+    const transport = { stats: () => ({ ...peer(0), inboundRefused: 0, inboundStreams: 0, snapshotsReceiving: 0, peers: [peer(2)] }) };
+    return { node, transport, fail: () => resolveFailed(new Error('broken invariant')), refuseReads: () => (refuseReads = true) };
   }
 
   it('is alive until the loop fails', async () => {
-    const { node, fail } = fakeNode(3);
-    const source = nodeOpsSource(node);
+    const { node, transport, fail } = fakeNode(3);
+    const source = nodeOpsSource(node, transport);
     expect(source.alive()).toBe(true);
     fail();
     await Promise.resolve();
@@ -325,14 +325,15 @@ describe('nodeOpsSource', () => {
   });
 
   it('is not alive once the node is stopping', () => {
-    const source = nodeOpsSource(fakeNode(3).node);
+    const { node, transport } = fakeNode(3);
+    const source = nodeOpsSource(node, transport);
     source.markStopping();
     expect(source.alive()).toBe(false);
   });
 
   it('counts live sessions with a stale read at the node clock, undefined when reads are refused', async () => {
-    const { node, refuseReads } = fakeNode(42);
-    const source = nodeOpsSource(node);
+    const { node, transport, refuseReads } = fakeNode(42);
+    const source = nodeOpsSource(node, transport);
     expect(await source.liveSessions()).toBe(42);
     expect(source.transportStats().peers.map((p) => p.id)).toEqual([2]);
     expect(source.status().raft.term).toBe(4);

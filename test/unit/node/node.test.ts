@@ -12,6 +12,7 @@ import {
   NotLeaderError,
   SessionNode,
   TimeoutError,
+  openNodeOnDisk,
   resolveNodeOptions,
   type NodeOptions,
 } from '../../../src/node/index.js';
@@ -36,8 +37,8 @@ function options(dataDir: string, overrides: Partial<NodeOptions> = {}): NodeOpt
 }
 
 async function open(nodeOptions: NodeOptions): Promise<SessionNode> {
-  const node = await SessionNode.open(nodeOptions, logger);
-  node.bindTransport(new grpc.Server());
+  const { node, transport } = await openNodeOnDisk(nodeOptions, logger);
+  transport.bindTo(new grpc.Server());
   node.start();
   nodes.push(node);
   return node;

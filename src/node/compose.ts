@@ -1,0 +1,57 @@
+/**
+ * The one place a node meets its production IO: LevelDB on disk, the gRPC peer transport and the
+ * system clock. Everything else (tests, the simulation) hands SessionNode.open its own.
+ */
+import type { Logger } from 'pino';
+import type { NodeId } from '../raft/index.js';
+import { openLevelStorage } from '../storage/index.js';
+import { GrpcTransport } from '../transport/index.js';
+import { SYSTEM_CLOCK } from './io.js';
+import { SessionNode } from './node.js';
+import type { NodeOptions } from './options.js';
+import { seededRandom } from './random.js';
+
+export interface NodeOnDisk {
+  readonly node: SessionNode;
+  /** Register it on the node's gRPC server (bindTo); the node closes it when it stops. */
+  readonly transport: GrpcTransport;
+}
+
+/** Opens LevelDB under options.dataDir, recovers the node from it, and gives it a gRPC transport. */
+export async function openNodeOnDisk(options: NodeOptions, logger: Logger): Promise<NodeOnDisk> {
+  const storage = await openLevelStorage(options.dataDir);
+  const transport = new GrpcTransport({
+    nodeId: options.id,
+    clusterId: options.clusterId,
+    sharedSettings: SessionNode.sharedSettings(options),
+    peers: new Map([...options.peers].filter(([id]) => id !== options.id)),
+    logger: logger.child({ module: 'transport' }),
+  });
+  try {
+    const node = await SessionNode.open({
+      options,
+      logger,
+      storage,
+      transport,
+      clock: SYSTEM_CLOCK,
+      // Two nodes, or two starts of one, never share a sequence.
+      random: seededRandom(`${options.clusterId}/${options.id}/${process.pid}/${Date.now()}`),
+    });
+    return { node, transport };
+  } catch (error) {
+    transport.close();
+    await storage.close();
+    throw error;
+  }
+}
+
+/**
+ * Fault injection (--fault-file): drop every outgoing Raft message to `blocked` until called
+ * again. Only for tests of real processes; see fault-file.ts.
+ */
+export function blockPeers(transport: GrpcTransport, options: NodeOptions, blocked: readonly NodeId[]): void {
+  const set = new Set(blocked);
+  for (const id of options.peers.keys()) {
+    if (id !== options.id) transport.setPartitioned(id, set.has(id));
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * What a SessionNode is handed instead of building it: a clock with timers, and a transport.
+ * Production passes the system clock and the gRPC transport (compose.ts); the deterministic
+ * simulation passes a simulated clock and network, so it runs the very node that ships.
+ */
+import type { Message, NodeId } from '../raft/index.js';
+
+/** An opaque timer handle, as the clock that made it understands it. */
+export type TimerHandle = { readonly __timer: never } | NodeJS.Timeout;
+
+export interface Clock {
+  /** Wall-clock milliseconds (stamps of commands, expiry of reads, deadlines). */
+  nowMs(): number;
+  setTimeout(callback: () => void, delayMs: number): TimerHandle;
+  clearTimeout(handle: TimerHandle | undefined): void;
+  setInterval(callback: () => void, intervalMs: number): TimerHandle;
+  clearInterval(handle: TimerHandle | undefined): void;
+}
+
+export const SYSTEM_CLOCK: Clock = Object.freeze({
+  nowMs: () => Date.now(),
+  setTimeout: (callback: () => void, delayMs: number) => setTimeout(callback, delayMs),
+  clearTimeout: (handle: TimerHandle | undefined) => clearTimeout(handle as NodeJS.Timeout | undefined),
+  setInterval: (callback: () => void, intervalMs: number) => setInterval(callback, intervalMs),
+  clearInterval: (handle: TimerHandle | undefined) => clearInterval(handle as NodeJS.Timeout | undefined),
+});
+
+/** The peer messaging a node needs: fire-and-forget sends and three kinds of delivery. */
+export interface NodeTransport {
+  /** Queues messages for their peers; never throws for a peer that is down (Raft tolerates loss). */
+  send(messages: readonly Message[]): void;
+  onMessage(handler: (message: Message) => void): void;
+  /** A peer could not be reached: the core probes it again. */
+  onUnreachable(handler: (peer: NodeId) => void): void;
+  /** A snapshot sent to a peer was delivered (ok) or lost. */
+  onSnapshotStatus(handler: (peer: NodeId, ok: boolean) => void): void;
+  close(): void;
+}
