@@ -1,0 +1,54 @@
+/**
+ * Runs the simulation of real nodes over a range of seeds:
+ *   npx tsx test/sim/session/cli.ts --seeds N [--from S | --seed S] [--nodes 3|5] [--steps K]
+ * Prints one line per failing seed with its violations and replay command; exits 1 on any.
+ */
+import { parseArgs } from 'node:util';
+import { runSessionSimulation } from './sim.js';
+
+const USAGE = 'usage: npx tsx test/sim/session/cli.ts --seeds N [--from S | --seed S] [--nodes 3|5] [--steps K]';
+
+function integer(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text)) {
+    console.error(`--${name}: expected a non-negative integer, got '${text}'\n${USAGE}`);
+    process.exit(2);
+  }
+  return Number(text);
+}
+
+const { values } = parseArgs({
+  options: { seeds: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' }, nodes: { type: 'string' }, steps: { type: 'string' }, help: { type: 'boolean' } },
+  strict: true,
+});
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const single = values.seed !== undefined;
+const from = integer(single ? 'seed' : 'from', single ? values.seed : values.from, 1);
+const count = single ? 1 : integer('seeds', values.seeds, 20);
+const nodes = values.nodes === undefined ? undefined : (integer('nodes', values.nodes, 3) as 3 | 5);
+const steps = values.steps === undefined ? undefined : integer('steps', values.steps, 300);
+const startedMs = Date.now();
+let failed = 0;
+let ticks = 0;
+let ops = 0;
+let crashes = 0;
+let unchecked = 0;
+for (let seed = from; seed < from + count; seed++) {
+  const result = await runSessionSimulation({ seed, ...(nodes ? { nodes } : {}), ...(steps !== undefined ? { steps } : {}) });
+  ticks += result.ticks;
+  ops += result.ops;
+  crashes += result.crashes;
+  unchecked += result.uncheckedSessions;
+  if (result.violations.length > 0) {
+    failed++;
+    console.log(`seed ${seed} (${result.nodes} nodes): ${result.violations.length} violation(s)`);
+    for (const v of result.violations.slice(0, 5)) console.log(`  ${v}`);
+    console.log(`  replay: npx tsx test/sim/session/cli.ts --seed ${seed}${nodes ? ` --nodes ${nodes}` : ''}${steps !== undefined ? ` --steps ${steps}` : ''}`);
+  }
+}
+const seconds = (Date.now() - startedMs) / 1000;
+console.log(`session sim: seeds=${count} ticks=${ticks} ops=${ops} crashes=${crashes} unchecked-sessions=${unchecked} failed=${failed} (${seconds.toFixed(1)} s, ${Math.round(ticks / seconds)} ticks/s)`);
+process.exit(failed > 0 ? 1 : 0);

@@ -1,0 +1,69 @@
+/**
+ * The simulation of real nodes (SessionNode, Raft core, session state machine, in-memory
+ * storage) under faults, checked against the expiring-session model; the model itself on
+ * hand-written histories, the outside client's expiry defect among them.
+ */
+import { describe, expect, it } from 'vitest';
+import { checkOperations } from '../../lincheck/checker.js';
+import { expiringSessionModel, type SessionInput, type SessionOperation, type SessionOutput } from './model.js';
+import { runSessionSimulation } from './sim.js';
+
+const SEEDS = 150;
+
+function op(clientId: number, input: { readonly op: SessionInput['op']; readonly ttlMs?: number; readonly value?: number }, call: number, ret: number, output: SessionOutput): SessionOperation {
+  return { clientId, input: { ...input, sessionId: 's', callMs: call, returnMs: ret } as SessionInput, call, output, return: ret };
+}
+
+const found = (version: number, expiresAtMs: number, stampMs: number): SessionOutput => ({ status: 'ok', session: { version, expiresAtMs, stampMs, value: 0 } });
+
+describe('the expiring-session model', () => {
+  const create = op(1, { op: 'create', ttlMs: 1_000 }, 0, 10, found(1, 1_005, 5));
+
+  it('accepts a touch before the expiry that a later read sees', () => {
+    const history = [create, op(2, { op: 'touch' }, 990, 1_020, found(2, 1_995, 995)), op(3, { op: 'read' }, 1_030, 1_040, found(2, 1_995, 995))];
+    expect(checkOperations(expiringSessionModel, history)).toBe('ok');
+  });
+
+  it('refuses a touch that revives a session a completed read reported gone (the outside client\'s defect)', () => {
+    const history = [
+      create,
+      op(3, { op: 'read' }, 994, 1_006, { status: 'notFound' }),
+      op(2, { op: 'touch' }, 996, 1_030, found(2, 1_997, 997)),
+      op(4, { op: 'read' }, 1_007, 1_040, found(2, 1_997, 997)),
+    ];
+    expect(checkOperations(expiringSessionModel, history)).toBe('illegal');
+  });
+
+  it('refuses a read that returns a session after its expiry', () => {
+    expect(checkOperations(expiringSessionModel, [create, op(2, { op: 'read' }, 1_010, 1_020, found(1, 1_005, 5))])).toBe('illegal');
+  });
+
+  it('refuses a write stamped outside its own interval', () => {
+    expect(checkOperations(expiringSessionModel, [create, op(2, { op: 'touch' }, 500, 600, found(2, 1_450, 450))])).toBe('illegal');
+  });
+});
+
+describe('the simulation of real nodes', () => {
+  it(`runs ${SEEDS} seeds of faults with no violation`, async () => {
+    const failures: string[] = [];
+    let ops = 0;
+    let crashes = 0;
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const result = await runSessionSimulation({ seed });
+      ops += result.ops;
+      crashes += result.crashes;
+      if (result.violations.length > 0) failures.push(`seed ${seed}: ${result.violations[0]}`);
+    }
+    expect(failures).toEqual([]);
+    expect(ops).toBeGreaterThan(SEEDS * 50);
+    expect(crashes).toBeGreaterThan(SEEDS / 2);
+  }, 180_000);
+
+  it('replays a seed bit for bit', async () => {
+    const first = await runSessionSimulation({ seed: 4242 });
+    const second = await runSessionSimulation({ seed: 4242 });
+    expect(second.historyHash).toBe(first.historyHash);
+    expect(second.ticks).toBe(first.ticks);
+    expect(first.ops).toBeGreaterThan(20);
+  });
+});

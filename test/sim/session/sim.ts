@@ -1,0 +1,591 @@
+/**
+ * One seed of the simulation of real nodes: N real SessionNodes (node loop, Raft core, session
+ * state machine) over in-memory storage, a seeded network and a virtual clock; clients that
+ * create, touch, update and read sessions with TTLs through the node's write/read API (SYNC
+ * writes with request ids retried until a definite answer, LINEARIZABLE and STALE reads on any
+ * node); faults (loss, duplication, delay, partitions, crashes that lose unsynced writes,
+ * restarts, pauses). After every tick: one leader per term, equal digests at equal applied
+ * indexes, no node loop crashed. At the end: liveness after healing, every per-session history
+ * linearizable under the expiring-session model, no session resurrected by a STALE read.
+ */
+import { createHash } from 'node:crypto';
+import { pino } from 'pino';
+import { NotLeaderError, SessionNode, resolveNodeOptions, type NodeOptions } from '../../../src/node/index.js';
+import type { LogIndex, NodeId } from '../../../src/raft/index.js';
+import type { Session, SessionCommand } from '../../../src/session/index.js';
+import { createMemoryStorage, type MemoryStorage } from '../../../src/storage/index.js';
+import { checkOperationsVerbose } from '../../lincheck/checker.js';
+import { SimNetwork } from '../network.js';
+import { Prng } from '../prng.js';
+import { expiringSessionModel, type SessionInput, type SessionOperation, type SessionOutput, type SessionView } from './model.js';
+import { SimClock, SimTransport, VirtualTime, drain, type Envelope } from './world.js';
+
+export interface SessionSimConfig {
+  readonly seed: number;
+  /** @default chosen by the seed: 3 or 5 */
+  readonly nodes?: 3 | 5;
+  /** Ticks of the fault phase. @default 300 */
+  readonly steps?: number;
+}
+
+export interface SessionSimResult {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly ticks: number;
+  readonly ops: number;
+  readonly checkedSessions: number;
+  /** Sessions left out of the check: a write whose outcome stayed unknown to the end. */
+  readonly uncheckedSessions: number;
+  readonly crashes: number;
+  /** sha256 of the checked history: equal for two runs of one seed (determinism). */
+  readonly historyHash: string;
+  readonly violations: readonly string[];
+}
+
+const TICK_MS = 50;
+const ELECTION_TICKS = 10;
+/** A client gives up an attempt after this long and retries with the same request id. */
+const ATTEMPT_TIMEOUT_MS = 1_500;
+/** A client gives up an operation after this long (its outcome is then unknown). */
+const OPERATION_TIMEOUT_MS = 15_000;
+const LIVENESS_TICKS_MAX = 40 * ELECTION_TICKS;
+const SETTLE_TICKS = 200;
+const silent = pino({ level: 'silent' });
+
+interface Host {
+  readonly id: number;
+  storage: MemoryStorage;
+  clock: SimClock;
+  transport: SimTransport;
+  node: SessionNode | undefined;
+  state: 'up' | 'down' | 'paused';
+  /** Deliveries held while paused (a stalled process reads its socket later). */
+  held: Envelope[];
+  restartAtTick: number;
+  resumeAtTick: number;
+  incarnation: number;
+  loopError: Error | undefined;
+}
+
+interface Attempt {
+  readonly startedMs: number;
+  settled: boolean;
+  result?: { ok: true; value: unknown } | { ok: false; error: unknown };
+}
+
+/** An operation as a client issues it (its interval is known only once it ends). */
+type OpInput = SessionInput extends infer T ? (T extends unknown ? Omit<T, 'callMs' | 'returnMs'> : never) : never;
+
+interface PendingOp {
+  readonly clientId: number;
+  readonly input: OpInput;
+  readonly callMs: number;
+  readonly requestSeq: number;
+  readonly consistency: 'linearizable' | 'stale';
+  target: number;
+  /** Where a read was served (for failure reports). */
+  servedAt?: string;
+  attempt: Attempt | undefined;
+}
+
+interface ReadAnswer {
+  readonly session: Session | undefined;
+  readonly index: LogIndex;
+  readonly readTimeMs: number;
+}
+
+interface Client {
+  readonly id: number;
+  readonly sessions: string[];
+  generation: number;
+  seq: number;
+  leaderGuess: number;
+  op: PendingOp | undefined;
+  nextValue: number;
+}
+
+export async function runSessionSimulation(config: SessionSimConfig): Promise<SessionSimResult> {
+  return new SessionSimulation(config).run();
+}
+
+class SessionSimulation {
+  private readonly rng: Prng;
+  private readonly faults: Prng;
+  private readonly time = new VirtualTime();
+  private readonly clock = { tick: 0 };
+  private readonly network: SimNetwork<Envelope>;
+  private readonly hosts = new Map<number, Host>();
+  private readonly clients: Client[] = [];
+  private readonly history: SessionOperation[] = [];
+  private readonly uncertain = new Set<string>();
+  private readonly violations: string[] = [];
+  private readonly leaderOfTerm = new Map<number, number>();
+  private readonly digestAt = new Map<number, string>();
+  /** Per node and incarnation: sessions a STALE read saw, then saw gone. */
+  private readonly staleSeen = new Map<string, 'present' | 'gone'>();
+  private readonly staleGoneAt = new Map<string, string>();
+  /**
+   * Every session some client created, with the expiry of the last answer about it: all
+   * clients work on all sessions (so operations on one session overlap), and race its expiry.
+   */
+  private readonly knownExpiryMs = new Map<string, number>();
+  private readonly nodeCount: number;
+  private readonly steps: number;
+  private readonly crashProb: number;
+  private readonly pauseProb: number;
+  private readonly partitionProb: number;
+  private crashes = 0;
+  private faultPhase = true;
+  private clientsEnabled = true;
+
+  constructor(private readonly config: SessionSimConfig) {
+    this.rng = new Prng(config.seed);
+    this.faults = this.rng.fork('faults');
+    this.nodeCount = config.nodes ?? (this.rng.fork('nodes').chance(0.5) ? 5 : 3);
+    this.steps = config.steps ?? 300;
+    const knobs = this.rng.fork('knobs');
+    this.crashProb = knobs.float() * 0.01;
+    this.pauseProb = knobs.float() * 0.005;
+    this.partitionProb = knobs.float() * 0.01;
+    this.network = new SimNetwork<Envelope>(this.rng.fork('net'), {
+      dropProb: knobs.float() * 0.05,
+      dupProb: knobs.float() * 0.02,
+      delayTicksMax: knobs.int(1, 3),
+      spikeProb: knobs.float() * 0.01,
+    });
+    this.network.onLoss = (envelope) => {
+      if (envelope.message.type === 'snapshot') this.hosts.get(envelope.from)?.transport.snapshotStatus(envelope.to, false);
+    };
+    const clientRng = this.rng.fork('clients');
+    const clientCount = clientRng.int(2, 5);
+    for (let c = 1; c <= clientCount; c++) {
+      const sessions = Array.from({ length: clientRng.int(1, 3) }, (_, k) => `c${c}-s${k}`);
+      this.clients.push({ id: c, sessions, generation: 0, seq: 0, leaderGuess: 1, op: undefined, nextValue: 1 });
+    }
+  }
+
+  async run(): Promise<SessionSimResult> {
+    for (let id = 1; id <= this.nodeCount; id++) this.hosts.set(id, this.newHost(id));
+    for (const host of this.hosts.values()) await this.start(host);
+    for (let t = 0; t < this.steps && this.violations.length === 0; t++) await this.tick();
+    this.faultPhase = false;
+    if (this.violations.length === 0) await this.heal();
+    if (this.violations.length === 0) await this.liveness();
+    if (this.violations.length === 0) await this.settle();
+    this.checkHistory();
+    for (const host of this.hosts.values()) this.crash(host, false);
+    await drain();
+    return {
+      seed: this.config.seed,
+      nodes: this.nodeCount,
+      ticks: this.clock.tick,
+      ops: this.history.length,
+      checkedSessions: new Set(this.history.map((op) => op.input.sessionId)).size,
+      uncheckedSessions: this.uncertain.size,
+      crashes: this.crashes,
+      historyHash: createHash('sha256').update(JSON.stringify(this.history)).digest('hex'),
+      violations: this.violations,
+    };
+  }
+
+  // ---------------------------------------------------------------- hosts
+
+  private options(id: number): NodeOptions {
+    const peers = new Map<NodeId, string>();
+    for (let k = 1; k <= this.nodeCount; k++) peers.set(k as NodeId, `sim-${k}:1`);
+    return resolveNodeOptions({
+      id: id as NodeId,
+      clusterId: 'sim',
+      listenAddress: `sim-${id}:1`,
+      peers,
+      dataDir: '/nonexistent',
+      tickIntervalMs: TICK_MS,
+      electionTimeoutTicks: ELECTION_TICKS,
+      heartbeatIntervalTicks: 1,
+      snapshotEntriesThreshold: 40,
+      expirySweepIntervalMs: 500,
+      requestTimeoutMs: OPERATION_TIMEOUT_MS,
+    });
+  }
+
+  private newHost(id: number): Host {
+    const clock = new SimClock(this.time);
+    return {
+      id,
+      storage: createMemoryStorage(),
+      clock,
+      transport: this.newTransport(id),
+      node: undefined,
+      state: 'down',
+      held: [],
+      restartAtTick: 0,
+      resumeAtTick: 0,
+      incarnation: 0,
+      loopError: undefined,
+    };
+  }
+
+  private newTransport(id: number): SimTransport {
+    return new SimTransport(id, this.network, this.clock, () => undefined);
+  }
+
+  private async start(host: Host): Promise<void> {
+    host.incarnation++;
+    host.clock = new SimClock(this.time);
+    host.transport = this.newTransport(host.id);
+    const random = this.rng.fork(`node-${host.id}-${host.incarnation}`);
+    const node = await SessionNode.open({
+      options: this.options(host.id),
+      logger: silent,
+      storage: host.storage,
+      transport: host.transport,
+      clock: host.clock,
+      random: () => random.float(),
+    });
+    node.start();
+    const incarnation = host.incarnation;
+    void node.failed.promise.then((error) => {
+      if (host.incarnation === incarnation && host.state !== 'down') host.loopError = error;
+    });
+    host.node = node;
+    host.state = 'up';
+    host.held = [];
+  }
+
+  /** Loses the process: its loop, timers, waiters; the disk keeps what was synced (and maybe more). */
+  private crash(host: Host, countIt = true): void {
+    if (host.state === 'down') return;
+    host.state = 'down';
+    host.transport.close();
+    host.clock.dead = true;
+    host.node = undefined;
+    host.held = [];
+    const kept = this.faults.chance(0.5) ? Infinity : this.faults.int(0, 3);
+    host.storage = host.storage.restart({ unsyncedWritesKept: kept });
+    if (countIt) this.crashes++;
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  private async tick(): Promise<void> {
+    this.clock.tick++;
+    this.time.nowMs += TICK_MS;
+    if (this.faultPhase) await this.injectFaults();
+    for (const host of this.hosts.values()) if (host.state === 'up') host.clock.fireDue();
+    this.deliver();
+    if (this.clientsEnabled) this.driveClients();
+    await drain();
+    this.check();
+  }
+
+  private deliver(): void {
+    for (let envelope = this.network.deliverDue(this.clock.tick); envelope !== undefined; envelope = this.network.deliverDue(this.clock.tick)) {
+      const host = this.hosts.get(envelope.to);
+      if (host === undefined || host.state === 'down') {
+        if (envelope.message.type === 'snapshot') this.hosts.get(envelope.from)?.transport.snapshotStatus(envelope.to, false);
+        continue;
+      }
+      if (host.state === 'paused') {
+        host.held.push(envelope);
+        continue;
+      }
+      host.transport.deliver(envelope.message);
+      if (envelope.message.type === 'snapshot') this.hosts.get(envelope.from)?.transport.snapshotStatus(envelope.to, true);
+    }
+  }
+
+  private async injectFaults(): Promise<void> {
+    const f = this.faults;
+    for (const host of this.hosts.values()) {
+      if (host.state === 'down' && this.clock.tick >= host.restartAtTick) await this.start(host);
+      if (host.state === 'paused' && this.clock.tick >= host.resumeAtTick) this.resume(host);
+    }
+    const up = [...this.hosts.values()].filter((h) => h.state !== 'down');
+    const majority = Math.floor(this.nodeCount / 2) + 1;
+    if (up.length > majority && f.chance(this.crashProb)) {
+      const host = f.pick(up);
+      this.crash(host);
+      host.restartAtTick = this.clock.tick + f.int(1, 4 * ELECTION_TICKS);
+    }
+    const running = up.filter((h) => h.state === 'up');
+    if (running.length > majority && f.chance(this.pauseProb)) {
+      const host = f.pick(running);
+      host.state = 'paused';
+      host.resumeAtTick = this.clock.tick + f.int(1, 3 * ELECTION_TICKS);
+    }
+    if (f.chance(this.partitionProb)) {
+      this.network.heal();
+      const isolated = f.int(1, this.nodeCount);
+      if (f.chance(0.5)) {
+        this.network.partition([[isolated], [...this.hosts.keys()].filter((id) => id !== isolated)]);
+      } else {
+        this.network.block(isolated, f.pick([...this.hosts.keys()].filter((id) => id !== isolated)));
+      }
+    } else if (f.chance(0.02)) {
+      this.network.heal();
+    }
+  }
+
+  private resume(host: Host): void {
+    host.state = 'up';
+    const held = host.held;
+    host.held = [];
+    for (const envelope of held) host.transport.deliver(envelope.message);
+  }
+
+  private async heal(): Promise<void> {
+    this.network.heal();
+    this.network.reconfigure({ delayTicksMin: 1, delayTicksMax: 2 });
+    for (const host of this.hosts.values()) {
+      if (host.state === 'down') await this.start(host);
+      else if (host.state === 'paused') this.resume(host);
+    }
+  }
+
+  /** After the heal: a write must commit and every node apply it within the budget. */
+  private async liveness(): Promise<void> {
+    const probe: Client = { id: 999, sessions: ['probe'], generation: 0, seq: 0, leaderGuess: 1, op: undefined, nextValue: 1 };
+    this.clients.push(probe);
+    const startTick = this.clock.tick;
+    this.issue(probe, { sessionId: 'probe', op: 'create', ttlMs: 3_600_000 }, 'linearizable');
+    let index: number | undefined;
+    while (this.clock.tick - startTick < LIVENESS_TICKS_MAX && this.violations.length === 0) {
+      await this.tick();
+      const done = this.history.find((op) => op.input.sessionId === 'probe' && op.clientId === 999);
+      if (done !== undefined && index === undefined && done.output.status === 'ok') index = this.appliedIndexMax();
+      if (index !== undefined && [...this.hosts.values()].every((h) => (h.node?.status().appliedIndex ?? 0) >= index!)) return;
+    }
+    this.violations.push(`liveness: no committed write applied everywhere within ${LIVENESS_TICKS_MAX} ticks after healing`);
+  }
+
+  /** Stops new operations, lets the pending ones finish, and compares the nodes' final states. */
+  private async settle(): Promise<void> {
+    this.clientsEnabled = false;
+    for (let t = 0; t < SETTLE_TICKS && this.clients.some((c) => c.op !== undefined); t++) {
+      this.driveClients();
+      await this.tick();
+    }
+    for (const client of this.clients) if (client.op !== undefined) this.finish(client, undefined);
+    const target = this.appliedIndexMax();
+    for (let t = 0; t < SETTLE_TICKS; t++) {
+      if ([...this.hosts.values()].every((h) => (h.node?.status().appliedIndex ?? 0) >= target)) break;
+      await this.tick();
+    }
+    const statuses = [...this.hosts.values()].map((h) => h.node!.status());
+    const byIndex = new Set(statuses.map((s) => `${s.appliedIndex}:${s.stateDigest}`));
+    const indexes = new Set(statuses.map((s) => s.appliedIndex));
+    if (indexes.size === 1 && byIndex.size !== 1) this.violations.push(`state machine safety: digests differ at applied index ${[...indexes][0]}`);
+  }
+
+  private appliedIndexMax(): number {
+    return Math.max(...[...this.hosts.values()].map((h) => h.node?.status().appliedIndex ?? 0));
+  }
+
+  private check(): void {
+    for (const host of this.hosts.values()) {
+      if (host.loopError !== undefined) {
+        this.violations.push(`node ${host.id}: the node loop failed at tick ${this.clock.tick}: ${host.loopError.message}`);
+        host.loopError = undefined;
+      }
+      if (host.state !== 'up' || host.node === undefined) continue;
+      const status = host.node.status();
+      if (status.raft.role === 'leader') {
+        const known = this.leaderOfTerm.get(status.raft.term);
+        if (known !== undefined && known !== host.id) this.violations.push(`election safety: nodes ${known} and ${host.id} both led term ${status.raft.term}`);
+        this.leaderOfTerm.set(status.raft.term, host.id);
+      }
+      const digest = this.digestAt.get(status.appliedIndex);
+      if (digest !== undefined && digest !== status.stateDigest) {
+        this.violations.push(`state machine safety: node ${host.id} at applied index ${status.appliedIndex} has digest ${status.stateDigest.slice(0, 12)}, another had ${digest.slice(0, 12)}`);
+      }
+      this.digestAt.set(status.appliedIndex, status.stateDigest);
+    }
+  }
+
+  // ---------------------------------------------------------------- clients
+
+  private driveClients(): void {
+    for (const client of this.clients) {
+      if (client.op !== undefined) {
+        this.progress(client);
+        continue;
+      }
+      if (!this.clientsEnabled || client.id === 999) continue;
+      // Most of the interest is at the expiry instant: race it with touches and reads there.
+      const racing = [...this.knownExpiryMs].filter(([, expiresAtMs]) => Math.abs(expiresAtMs - this.time.nowMs) <= 2 * TICK_MS);
+      if (racing.length > 0 && this.rng.chance(0.7)) {
+        const [sessionId] = this.rng.pick(racing);
+        this.issue(client, { sessionId, op: this.rng.chance(0.4) ? 'touch' : 'read' }, this.rng.chance(0.8) ? 'linearizable' : 'stale');
+        continue;
+      }
+      if (!this.rng.chance(0.3)) continue;
+      const own = this.rng.pick(client.sessions);
+      if (!this.knownExpiryMs.has(own) && !this.uncertain.has(own)) {
+        this.issue(client, { sessionId: own, op: 'create', ttlMs: this.rng.int(1_000, 3_000) }, 'linearizable');
+        continue;
+      }
+      const sessionId = this.knownExpiryMs.size > 0 ? this.rng.pick([...this.knownExpiryMs.keys()]) : own;
+      const r = this.rng.float();
+      if (r < 0.3) this.issue(client, { sessionId, op: 'touch' }, 'linearizable');
+      else if (r < 0.45) this.issue(client, { sessionId, op: 'update', value: client.nextValue++ }, 'linearizable');
+      else this.issue(client, { sessionId, op: 'read' }, r < 0.85 ? 'linearizable' : 'stale');
+    }
+  }
+
+  private issue(client: Client, input: OpInput, consistency: 'linearizable' | 'stale'): void {
+    const isWrite = input.op !== 'read';
+    const target = isWrite ? client.leaderGuess : this.rng.int(1, this.nodeCount);
+    client.op = { clientId: client.id, input, callMs: this.time.nowMs, requestSeq: isWrite ? ++client.seq : 0, consistency, target, attempt: undefined };
+    this.attempt(client);
+  }
+
+  /** Starts one attempt of the client's operation on its target node. */
+  private attempt(client: Client): void {
+    const op = client.op!;
+    const attempt: Attempt = { startedMs: this.time.nowMs, settled: false };
+    op.attempt = attempt;
+    const host = this.hosts.get(op.target);
+    const node = host?.state === 'up' ? host.node : undefined;
+    if (node === undefined) {
+      attempt.settled = true;
+      attempt.result = { ok: false, error: new Error('node down') };
+      return;
+    }
+    const promise = op.input.op === 'read' ? this.read(node, op) : node.write(this.command(op.input), {
+      durability: 'sync',
+      requestId: { clientId: `client-${client.id}`, seq: op.requestSeq },
+      deadlineMs: ATTEMPT_TIMEOUT_MS,
+    });
+    promise.then(
+      (value) => {
+        attempt.settled = true;
+        attempt.result = { ok: true, value };
+      },
+      (error: unknown) => {
+        attempt.settled = true;
+        attempt.result = { ok: false, error };
+      },
+    );
+  }
+
+  private read(node: SessionNode, op: PendingOp): Promise<ReadAnswer> {
+    return node.read((view, index: LogIndex, readTimeMs) => ({ session: view.get(op.input.sessionId, readTimeMs), index, readTimeMs }), {
+      consistency: op.consistency,
+      deadlineMs: ATTEMPT_TIMEOUT_MS,
+    });
+  }
+
+  private command(input: OpInput): SessionCommand {
+    switch (input.op) {
+      case 'create':
+        return { type: 'create', sessionId: input.sessionId, clientId: 'sim', transport: 'sim', data: { v: 0 }, ttlMs: input.ttlMs, maxLifetimeMs: 0 };
+      case 'touch':
+        return { type: 'touch', sessionId: input.sessionId };
+      case 'update':
+        return { type: 'update', sessionId: input.sessionId, merge: { v: input.value }, expectedVersion: 0, ttlMs: 0 };
+      case 'read':
+        throw new Error('a read is not a command');
+    }
+  }
+
+  /** Looks at the client's attempt: finished, retried, or still waiting. */
+  private progress(client: Client): void {
+    const op = client.op!;
+    const attempt = op.attempt!;
+    const expired = this.time.nowMs - op.callMs > OPERATION_TIMEOUT_MS;
+    if (!attempt.settled) {
+      if (this.time.nowMs - attempt.startedMs <= ATTEMPT_TIMEOUT_MS + 2 * TICK_MS) return;
+      return expired ? this.finish(client, undefined) : this.retry(client, undefined);
+    }
+    const result = attempt.result!;
+    if (result.ok) return this.finish(client, this.outputOf(op, result.value));
+    if (expired) return this.finish(client, undefined);
+    this.retry(client, result.error);
+  }
+
+  private retry(client: Client, error: unknown): void {
+    const op = client.op!;
+    if (error instanceof NotLeaderError && error.leaderId !== 0) {
+      op.target = error.leaderId;
+      client.leaderGuess = error.leaderId;
+    } else {
+      op.target = this.rng.int(1, this.nodeCount);
+    }
+    this.attempt(client);
+  }
+
+  private outputOf(op: PendingOp, value: unknown): SessionOutput {
+    if (op.input.op === 'read') {
+      const { session, index, readTimeMs } = value as ReadAnswer;
+      op.servedAt = `index ${index}, judged at ${readTimeMs}`;
+      return session === undefined ? { status: 'notFound' } : { status: 'ok', session: viewOf(session) };
+    }
+    const outcome = value as { result: { ok: boolean; code?: string; session?: Session; message?: string } };
+    if (outcome.result.ok && outcome.result.session !== undefined) return { status: 'ok', session: viewOf(outcome.result.session) };
+    if (!outcome.result.ok && outcome.result.code === 'notFound') return { status: 'notFound' };
+    this.violations.push(`${op.input.op}(${op.input.sessionId}) answered ${JSON.stringify(outcome.result)}`);
+    return { status: 'failed' };
+  }
+
+  /** Records the operation (output undefined: its outcome stays unknown). */
+  private finish(client: Client, output: SessionOutput | undefined): void {
+    const op = client.op!;
+    client.op = undefined;
+    const isWrite = op.input.op !== 'read';
+    if (output === undefined) {
+      if (isWrite) this.uncertain.add(op.input.sessionId);
+      return;
+    }
+    this.learn(op.input.sessionId, output);
+    if (op.input.op === 'read' && op.consistency === 'stale') return this.checkStale(op, output);
+    const input = { ...op.input, callMs: op.callMs, returnMs: this.time.nowMs } as SessionInput;
+    this.history.push({ clientId: client.id, input, call: op.callMs, output, return: this.time.nowMs });
+  }
+
+  /** Remembers the session's expiry; a session found gone is replaced by a new one (new id). */
+  private learn(sessionId: string, output: SessionOutput): void {
+    if (output.status === 'ok') {
+      const known = this.knownExpiryMs.get(sessionId) ?? 0;
+      this.knownExpiryMs.set(sessionId, Math.max(known, output.session.expiresAtMs));
+      return;
+    }
+    if (output.status !== 'notFound' || !this.knownExpiryMs.has(sessionId) || this.time.nowMs < this.knownExpiryMs.get(sessionId)! + 10 * TICK_MS) return;
+    this.knownExpiryMs.delete(sessionId);
+    // Its owner goes on with a new id: an id is never created twice.
+    const owner = this.clients.find((c) => c.sessions.includes(sessionId));
+    if (owner !== undefined) owner.sessions[owner.sessions.indexOf(sessionId)] = `c${owner.id}-g${++owner.generation}`;
+  }
+
+  /** A STALE read may lag, but a session it saw gone on a node never comes back there. */
+  private checkStale(op: PendingOp, output: SessionOutput): void {
+    const host = this.hosts.get(op.target)!;
+    const key = `${host.id}/${host.incarnation}/${op.input.sessionId}`;
+    const before = this.staleSeen.get(key);
+    if (output.status === 'ok') {
+      if (before === 'gone') this.violations.push(`stale read on node ${host.id} found ${op.input.sessionId} (v${output.session.version} until ${output.session.expiresAtMs}) at ${op.servedAt} again after it reported it gone (${this.staleGoneAt.get(key)})`);
+      else this.staleSeen.set(key, 'present');
+    } else if (before === 'present') {
+      this.staleSeen.set(key, 'gone');
+      this.staleGoneAt.set(key, op.servedAt ?? '');
+    }
+  }
+
+  private checkHistory(): void {
+    const checked = this.history.filter((op) => !this.uncertain.has(op.input.sessionId));
+    const report = checkOperationsVerbose(expiringSessionModel, checked, { timeoutMs: 10_000 });
+    if (report.result === 'illegal') {
+      const example = report.counterexample;
+      const describe = (op: SessionOperation): string =>
+        `${expiringSessionModel.describeOperation!(op.input, op.output)} [${op.call}, ${op.return}]`;
+      const lines = example === undefined ? [] : [...example.longestLinearizable.map(describe), `blocked: ${describe(example.blocked)}`, `state: ${example.stateAfter}`];
+      const sessionId = example?.blocked.input.sessionId;
+      const all = checked.filter((op) => op.input.sessionId === sessionId).sort((a, b) => a.call - b.call).map((op) => `${describe(op)} client ${op.clientId}`);
+      this.violations.push(`linearizability: the history of ${sessionId ?? 'a session'} is not linearizable\n    ${lines.join('\n    ')}\n    history:\n      ${all.join('\n      ')}`);
+    }
+  }
+}
+
+function viewOf(session: Session): SessionView {
+  const value = session.data.v;
+  return { version: session.version, expiresAtMs: session.expiresAtMs, stampMs: session.lastActivityMs, value: typeof value === 'number' ? value : 0 };
+}
