@@ -219,6 +219,7 @@ function connectHint(layout: ClusterLayout, leaderId: number): string {
   return [
     `Connect: endpoints ${endpoints} (writes go to the leader, ${address(layout, leaderId)}; a follower answers with its address)`,
     `  grpcurl -plaintext -d '{"client_id":"alice","transport":"http","data_json":"{\\"cart\\":[]}"}' ${address(layout, leaderId)} sessionraft.v1.SessionService/Create`,
+    `  node ${path.relative(process.cwd(), mainScript)} session create alice --data '{"cart":[]}' --endpoints ${endpoints}`,
     `  node ${path.relative(process.cwd(), mainScript)} status --endpoints ${endpoints}`,
     ...(layout.httpBasePort === 0
       ? []
