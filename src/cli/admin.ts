@@ -35,3 +35,32 @@ export function formatStatusTable(rows: readonly { address: string; status?: Nod
   const format = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [format(header), ...lines.map(format)].join('\n');
 }
+
+/**
+ * Why these rows do not show a healthy cluster, or undefined: every node answered and they all
+ * follow one leader that says it leads.
+ */
+export function clusterProblem(rows: readonly { address: string; status?: NodeStatusReply; error?: string }[]): string | undefined {
+  const down = rows.filter((r) => !r.status).map((r) => r.address);
+  if (down.length > 0) return `no answer from ${down.join(', ')}`;
+  const leaders = new Set(rows.map((r) => r.status!.leaderId));
+  if (leaders.has(0)) return `no leader known to ${rows.filter((r) => r.status!.leaderId === 0).map((r) => r.address).join(', ')}`;
+  if (leaders.size > 1) return `nodes disagree on the leader (${[...leaders].join(', ')})`;
+  const leaderId = [...leaders][0]!;
+  const leader = rows.find((r) => r.status!.nodeId === leaderId);
+  if (leader && leader.status!.role !== 'leader') return `node ${leaderId} is named leader but is ${leader.status!.role}`;
+  return undefined;
+}
+
+/** Status of each address, or why it did not answer. */
+export function fetchStatuses(addresses: readonly string[], timeoutMs: number): Promise<{ address: string; status?: NodeStatusReply; error?: string }[]> {
+  return Promise.all(
+    addresses.map(async (address) => {
+      try {
+        return { address, status: await fetchStatus(address, timeoutMs) };
+      } catch (error) {
+        return { address, error: (error as Error).message.split('\n')[0] };
+      }
+    }),
+  );
+}

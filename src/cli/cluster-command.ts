@@ -4,14 +4,14 @@
  * <data-dir>/nK/node.pid and only those pids are ever signalled.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { fetchStatus, formatStatusTable, type NodeStatusReply } from './admin.js';
+import { clusterProblem, fetchStatuses, formatStatusTable, type NodeStatusReply } from './admin.js';
+import { integerFlag, UsageError } from './args.js';
 import { formatLogLine } from './log-format.js';
-import { UsageError } from './node-command.js';
 
 const ACTIONS = ['run', 'up', 'down', 'status', 'kill', 'restart'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -24,9 +24,11 @@ export function clusterHelp(): string {
     '  run               start the nodes in the foreground, stream their logs, stop them on Ctrl-C',
     '  up                start the nodes in the background (logs in <data-dir>/nK/node.log)',
     '  down              stop every node (SIGTERM: a leader hands off first), then SIGKILL after 15 s',
-    '  status            print every node\'s role, term, leader, commit and applied index',
+    '  status            print every node\'s role, term, leader, commit and applied index;',
+    '                    exits 1 when a node does not answer or there is no leader (--json: raw replies)',
     '  kill K            send a signal to node K (--signal KILL|TERM|STOP|CONT, default KILL)',
-    '  restart K         stop node K if it runs, then start it in the background',
+    '  restart K         stop node K if it runs, then start it in the background (under a',
+    '                    running `cluster run`, that process still stops it on Ctrl-C)',
     '',
     'Options:',
     '  --nodes N         number of nodes (default 3)',
@@ -39,6 +41,7 @@ export function clusterHelp(): string {
     '  --cluster-id ID   (default "local")',
     '  --signal S        for kill',
     '  --timeout-ms T    how long up/run wait for a leader (default 20000)',
+    '  --json            for status',
     '',
     'Anything after -- is passed to every node (see sessionraft node --help), e.g.',
     '  sessionraft cluster up -- --durability async --tick-ms 50',
@@ -146,6 +149,30 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   return false;
 }
 
+/**
+ * Removes node `id`'s pid file only if it still records `pid`: `cluster restart` may have
+ * recorded a newer process there, whose file must stay.
+ */
+function removePidFile(layout: ClusterLayout, id: number, pid: number): void {
+  const file = pidFile(layout, id);
+  try {
+    if (Number(readFileSync(file, 'utf8').trim()) === pid) unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
+
+/** Sends `signal` to `pid` if it is still node `id`'s recorded, live process; false if it was not. */
+function signalNode(layout: ClusterLayout, id: number, pid: number, signal: NodeJS.Signals): boolean {
+  if (runningPid(layout, id) !== pid) return false;
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function stopNode(layout: ClusterLayout, id: number): Promise<void> {
   const pid = runningPid(layout, id);
   if (pid === undefined) return;
@@ -154,21 +181,15 @@ async function stopNode(layout: ClusterLayout, id: number): Promise<void> {
   if (!(await waitForExit(pid, 15_000))) {
     console.error(`node ${id} (pid ${pid}) did not stop in 15 s; sending SIGKILL`);
     process.kill(pid, 'SIGKILL');
-    await waitForExit(pid, 5_000);
+    if (!(await waitForExit(pid, 5_000))) throw new Error(`node ${id} (pid ${pid}) still runs after SIGKILL; its pid file stays`);
   }
-  rmSync(pidFile(layout, id), { force: true });
+  removePidFile(layout, id, pid);
 }
 
-async function statusRows(layout: ClusterLayout): Promise<{ address: string; status?: NodeStatusReply; error?: string }[]> {
-  return Promise.all(
-    ids(layout).map(async (id) => {
-      const addr = address(layout, id);
-      try {
-        return { address: addr, status: await fetchStatus(addr, 1_000) };
-      } catch (error) {
-        return { address: addr, error: (error as Error).message.split('\n')[0] };
-      }
-    }),
+function statusRows(layout: ClusterLayout): Promise<{ address: string; status?: NodeStatusReply; error?: string }[]> {
+  return fetchStatuses(
+    ids(layout).map((id) => address(layout, id)),
+    1_000,
   );
 }
 
@@ -198,6 +219,7 @@ function connectHint(layout: ClusterLayout, leaderId: number): string {
   return [
     `Connect: endpoints ${endpoints} (writes go to the leader, ${address(layout, leaderId)}; a follower answers with its address)`,
     `  grpcurl -plaintext -d '{"client_id":"alice","transport":"http","data_json":"{\\"cart\\":[]}"}' ${address(layout, leaderId)} sessionraft.v1.SessionService/Create`,
+    `  node ${path.relative(process.cwd(), mainScript)} session create alice --data '{"cart":[]}' --endpoints ${endpoints}`,
     `  node ${path.relative(process.cwd(), mainScript)} status --endpoints ${endpoints}`,
     ...(layout.httpBasePort === 0
       ? []
@@ -207,6 +229,54 @@ function connectHint(layout: ClusterLayout, leaderId: number): string {
   ].join('\n');
 }
 
+/** New complete lines of a growing log file, from `offset` on. */
+class LogTail {
+  private rest = '';
+  constructor(
+    private readonly file: string,
+    private offset: number,
+  ) {}
+
+  lines(): string[] {
+    let size: number;
+    try {
+      size = statSync(this.file).size;
+    } catch {
+      return [];
+    }
+    if (size <= this.offset) return [];
+    const buffer = Buffer.alloc(Math.min(size - this.offset, 1 << 20));
+    const fd = openSync(this.file, 'r');
+    try {
+      this.offset += readSync(fd, buffer, 0, buffer.length, this.offset);
+    } finally {
+      closeSync(fd);
+    }
+    const parts = (this.rest + buffer.toString('utf8')).split('\n');
+    this.rest = parts.pop() ?? '';
+    return parts;
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** How often `cluster run` looks for nodes that `cluster restart` started, and for the end. */
+const RUN_WATCH_INTERVAL_MS = 250;
+
+/**
+ * `cluster run`: the nodes are this process's children, in its process group, so a terminal's
+ * Ctrl-C reaches them and this process. `cluster restart K` (another process) starts node K
+ * detached, outside that group: this process finds such a node through its pid file, streams its
+ * node.log, and stops it with the others on Ctrl-C (or SIGTERM, SIGHUP). It ends once every node
+ * is stopped, also when `cluster down` stopped them: 0 if they all exited cleanly, else 1. A pid
+ * file is removed only while it still records the process that exited.
+ */
 async function runForeground(layout: ClusterLayout, timeoutMs: number): Promise<void> {
   for (const id of ids(layout)) {
     if (runningPid(layout, id) !== undefined) {
@@ -214,9 +284,14 @@ async function runForeground(layout: ClusterLayout, timeoutMs: number): Promise<
     }
   }
   const children = new Map<number, ChildProcess>();
+  /** Nodes that `cluster restart` started while this runs: id → pid and its log. */
+  const adopted = new Map<number, { pid: number; tail: LogTail }>();
+  const logSizes = new Map<number, number>();
+  let unclean = false;
   let stopping = false;
   for (const id of ids(layout)) {
     mkdirSync(nodeDir(layout, id), { recursive: true });
+    logSizes.set(id, fileSize(path.join(nodeDir(layout, id), 'node.log')));
     const child = spawn(process.execPath, nodeCommandArgs(layout, id, 'json'), { stdio: ['ignore', 'pipe', 'pipe'] });
     writeFileSync(pidFile(layout, id), `${child.pid}\n`);
     children.set(id, child);
@@ -226,34 +301,69 @@ async function runForeground(layout: ClusterLayout, timeoutMs: number): Promise<
     child.on('exit', (code, signal) => {
       console.log(`n${id} | exited (${signal ?? `code ${code}`})`);
       children.delete(id);
-      if (!stopping && children.size === 0) process.exit(1);
+      removePidFile(layout, id, child.pid!);
+      if (!stopping && code !== 0) unclean = true;
     });
   }
+
+  /** Adopts nodes restarted outside this process, streams their logs, forgets the ones that ended. */
+  const watchNodes = (): void => {
+    for (const id of ids(layout)) {
+      const logFile = path.join(nodeDir(layout, id), 'node.log');
+      const pid = runningPid(layout, id);
+      if (pid !== undefined && pid !== children.get(id)?.pid && adopted.get(id)?.pid !== pid) {
+        // Read from the log's size at the previous look: the lines it wrote since it started.
+        adopted.set(id, { pid, tail: new LogTail(logFile, logSizes.get(id) ?? fileSize(logFile)) });
+        console.log(`n${id} | restarted outside this process as pid ${pid} (log ${logFile}); Ctrl-C stops it too`);
+        if (stopping) signalNode(layout, id, pid, 'SIGTERM');
+      }
+      const node = adopted.get(id);
+      if (node) for (const line of node.tail.lines()) console.log(`n${id} | ${formatLogLine(line)}`);
+      if (node && !processAlive(node.pid)) {
+        console.log(`n${id} | pid ${node.pid} exited`);
+        adopted.delete(id);
+        removePidFile(layout, id, node.pid);
+      }
+      if (!adopted.has(id)) logSizes.set(id, fileSize(logFile));
+    }
+  };
+  let idleChecks = 0;
+  const watch = setInterval(() => {
+    watchNodes();
+    // Two looks in a row with nothing running: a restart's gap between stop and start is shorter.
+    idleChecks = children.size === 0 && adopted.size === 0 ? idleChecks + 1 : 0;
+    if (idleChecks >= 2) {
+      clearInterval(watch);
+      if (stopping) console.log('cluster stopped');
+      process.exit(unclean && !stopping ? 1 : 0);
+    }
+  }, RUN_WATCH_INTERVAL_MS);
+
   const stopAll = (): void => {
     if (stopping) return;
     stopping = true;
     console.log('stopping the cluster...');
+    watchNodes(); // a node restarted since the last look is stopped too
     for (const child of children.values()) child.kill('SIGTERM');
+    for (const [id, { pid }] of adopted) {
+      signalNode(layout, id, pid, 'SIGCONT'); // a SIGSTOPped node cannot handle SIGTERM
+      signalNode(layout, id, pid, 'SIGTERM');
+    }
     const force = setTimeout(() => {
       for (const child of children.values()) child.kill('SIGKILL');
+      for (const [id, { pid }] of adopted) signalNode(layout, id, pid, 'SIGKILL');
     }, 15_000);
     force.unref();
-    const check = setInterval(() => {
-      if (children.size === 0) {
-        clearInterval(check);
-        for (const id of ids(layout)) rmSync(pidFile(layout, id), { force: true });
-        process.exit(0);
-      }
-    }, 50);
   };
   process.on('SIGINT', stopAll);
   process.on('SIGTERM', stopAll);
+  process.on('SIGHUP', stopAll);
   const leader = await waitForLeader(layout, timeoutMs);
   console.log(`\nleader: node ${leader.nodeId} (term ${leader.term})\n${formatStatusTable(await statusRows(layout))}`);
   console.log(`\n${connectHint(layout, leader.nodeId)}\nPress Ctrl-C to stop the cluster.\n`);
 }
 
-function parseCluster(args: string[]): { action: Action; target?: number; layout: ClusterLayout; signal: string; timeoutMs: number } {
+function parseCluster(args: string[]): { action: Action; target?: number; layout: ClusterLayout; signal: string; timeoutMs: number; json: boolean } {
   const dashDash = args.indexOf('--');
   const own = dashDash >= 0 ? args.slice(0, dashDash) : args;
   const nodeArgs = dashDash >= 0 ? args.slice(dashDash + 1) : [];
@@ -270,47 +380,45 @@ function parseCluster(args: string[]): { action: Action; target?: number; layout
       'cluster-id': { type: 'string' },
       signal: { type: 'string' },
       'timeout-ms': { type: 'string' },
+      json: { type: 'boolean' },
     },
   });
   const action = positionals[0] as Action | undefined;
   if (!action || !ACTIONS.includes(action)) {
     throw new UsageError(`expected an action (${ACTIONS.join(', ')}), got '${action ?? ''}'`);
   }
-  const basePort = Number(values['base-port'] ?? 7001);
+  const nodes = integerFlag('nodes', values.nodes, 1, 9) ?? 3;
+  const basePort = integerFlag('base-port', values['base-port'], 1, 65_536 - nodes) ?? 7001;
+  const httpBasePort = integerFlag('http-base-port', values['http-base-port'], 0, 65_536 - nodes) ?? basePort + 1000;
+  if (httpBasePort > 0 && httpBasePort + nodes > 65_536) {
+    throw new UsageError(`--http-base-port: the default (--base-port + 1000 = ${httpBasePort}) leaves no room for ${nodes} ports; give one, or 0`);
+  }
   const layout: ClusterLayout = {
-    nodes: Number(values.nodes ?? 3),
+    nodes,
     host: values.host ?? '127.0.0.1',
     basePort,
-    httpBasePort: Number(values['http-base-port'] ?? basePort + 1000),
+    httpBasePort,
     dataDir: path.resolve(values['data-dir'] ?? 'data'),
     clusterId: values['cluster-id'] ?? 'local',
     nodeArgs,
   };
-  if (!Number.isInteger(layout.nodes) || layout.nodes < 1 || layout.nodes > 9) {
-    throw new UsageError(`--nodes: expected 1-9, got '${values.nodes}'`);
-  }
-  if (!Number.isInteger(layout.basePort) || layout.basePort < 1 || layout.basePort + layout.nodes > 65_536) {
-    throw new UsageError(`--base-port: expected a port, got '${values['base-port']}'`);
-  }
-  const http = layout.httpBasePort;
-  if (!Number.isInteger(http) || http < 0 || (http > 0 && http + layout.nodes > 65_536)) {
-    throw new UsageError(`--http-base-port: expected a port or 0, got '${values['http-base-port'] ?? http}'`);
-  }
   if (!layout.host.startsWith('127.')) throw new UsageError(`--host: a local cluster binds loopback only (127.x.y.z), got '${layout.host}'`);
   let target: number | undefined;
   if (action === 'kill' || action === 'restart') {
-    target = Number(positionals[1]);
+    target = /^\d+$/.test(positionals[1] ?? '') ? Number(positionals[1]) : NaN;
     if (!Number.isInteger(target) || target < 1 || target > layout.nodes) {
       throw new UsageError(`${action}: expected a node number 1-${layout.nodes}, got '${positionals[1] ?? ''}'`);
     }
   }
   const signal = (values.signal ?? 'KILL').toUpperCase().replace(/^SIG/, '');
   if (!['KILL', 'TERM', 'STOP', 'CONT', 'INT'].includes(signal)) throw new UsageError(`--signal: unsupported '${values.signal}'`);
-  return { action, ...(target ? { target } : {}), layout, signal, timeoutMs: Number(values['timeout-ms'] ?? 20_000) };
+  const timeoutMs = integerFlag('timeout-ms', values['timeout-ms'], 1, 3_600_000) ?? 20_000;
+  if (values.json && action !== 'status') throw new UsageError(`--json: only for status, not ${action}`);
+  return { action, ...(target ? { target } : {}), layout, signal, timeoutMs, json: values.json === true };
 }
 
 export async function runCluster(args: string[]): Promise<void> {
-  const { action, target, layout, signal, timeoutMs } = parseCluster(args);
+  const { action, target, layout, signal, timeoutMs, json } = parseCluster(args);
   switch (action) {
     case 'run':
       return runForeground(layout, timeoutMs);
@@ -328,17 +436,21 @@ export async function runCluster(args: string[]): Promise<void> {
       await Promise.all(ids(layout).map((id) => stopNode(layout, id)));
       console.log('cluster stopped');
       return;
-    case 'status':
-      console.log(formatStatusTable(await statusRows(layout)));
+    case 'status': {
+      const rows = await statusRows(layout);
+      console.log(json ? JSON.stringify(rows, null, 2) : formatStatusTable(rows));
+      const problem = clusterProblem(rows);
+      if (problem !== undefined) {
+        console.error(`sessionraft: unhealthy: ${problem}`);
+        process.exitCode = 1;
+      }
       return;
+    }
     case 'kill': {
       const pid = runningPid(layout, target!);
       if (pid === undefined) throw new UsageError(`node ${target} is not running`);
       process.kill(pid, `SIG${signal}` as NodeJS.Signals);
-      if (signal === 'KILL') {
-        await waitForExit(pid, 5_000);
-        unlinkSync(pidFile(layout, target!));
-      }
+      if (signal === 'KILL' && (await waitForExit(pid, 5_000))) removePidFile(layout, target!, pid);
       console.log(`node ${target}: sent SIG${signal} to pid ${pid}`);
       return;
     }

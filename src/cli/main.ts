@@ -1,15 +1,27 @@
 #!/usr/bin/env node
 /**
- * The `sessionraft` command. Each subcommand has its own --help.
+ * The `sessionraft` command. Each subcommand has its own --help. Exit codes: 0 success, 2 a
+ * usage error, 10 + the gRPC status code of a failed call (args.ts), 1 anything else.
  */
-import { UsageError, nodeHelp, runNode } from './node-command.js';
+import { SessionRaftError } from '../client/index.js';
+import { exitCodeOf, packageVersion, UsageError } from './args.js';
+import { nodeHelp, runNode } from './node-command.js';
 import { clusterHelp, runCluster } from './cluster-command.js';
+import { sessionHelp, runSession } from './session-command.js';
 import { statusHelp, runStatus } from './status-command.js';
 
-const COMMANDS: Record<string, { summary: string; help: () => string; run: (args: string[]) => Promise<void> }> = {
-  node: { summary: 'run one node', help: nodeHelp, run: runNode },
-  cluster: { summary: 'start, stop and inspect a local three-node cluster', help: clusterHelp, run: runCluster },
+interface Command {
+  readonly summary: string;
+  /** The help for these arguments (a command with actions may answer per action). */
+  readonly help: (args: readonly string[]) => string;
+  readonly run: (args: string[]) => Promise<void>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  session: { summary: 'create, read, update and delete sessions', help: sessionHelp, run: runSession },
   status: { summary: 'print the status of a node or cluster', help: statusHelp, run: runStatus },
+  cluster: { summary: 'start, stop and inspect a local three-node cluster', help: clusterHelp, run: runCluster },
+  node: { summary: 'run one node', help: nodeHelp, run: runNode },
 };
 
 function mainHelp(): string {
@@ -18,6 +30,9 @@ function mainHelp(): string {
     '',
     'Commands:',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
+    '',
+    'Options:',
+    '  --version  print the version',
     '',
     "Run 'sessionraft <command> --help' for a command's options.",
   ].join('\n');
@@ -29,25 +44,35 @@ async function main(argv: string[]): Promise<void> {
     console.log(mainHelp());
     return;
   }
-  const command = COMMANDS[name];
-  if (!command) {
-    console.error(`sessionraft: unknown command '${name}'\n\n${mainHelp()}`);
-    process.exitCode = 2;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(packageVersion());
     return;
   }
-  if (args.includes('--help') || args.includes('-h')) {
-    console.log(command.help());
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`unknown command '${name}'\n\n${mainHelp()}`);
+  // Only before a '--': what follows it belongs to the nodes (cluster up -- --help is theirs).
+  const own = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+  if (own.includes('--help') || own.includes('-h')) {
+    console.log(command.help(own));
     return;
   }
   await command.run(args);
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    console.error(`sessionraft: ${(error as Error).message}\nRun with --help for usage.`);
-    process.exitCode = 2;
-    return;
+function report(error: unknown): void {
+  const code = exitCodeOf(error);
+  process.exitCode = code;
+  const message = error instanceof Error ? error.message : String(error);
+  if ((error as { printAsJson?: boolean }).printAsJson) {
+    const codeName = error instanceof SessionRaftError ? error.codeName : code === 2 ? 'USAGE' : 'UNKNOWN';
+    console.error(JSON.stringify({ error: { code: codeName, message, exitCode: code } }));
+  } else if (error instanceof SessionRaftError) {
+    console.error(`sessionraft: ${error.codeName}: ${message}`);
+  } else if (code === 2) {
+    console.error(`sessionraft: ${message}\nRun with --help for usage.`);
+  } else {
+    console.error(error);
   }
-  console.error(error);
-  process.exitCode = 1;
-});
+}
+
+main(process.argv.slice(2)).catch(report);

@@ -1,18 +1,21 @@
 /**
  * `sessionraft status`: one line per node (role, term, leader, commit, applied, state digest).
+ * Exits 1 when a node does not answer or the nodes follow no single leader.
  */
 import { parseArgs } from 'node:util';
-import { fetchStatus, formatStatusTable } from './admin.js';
+import { clusterProblem, fetchStatuses, formatStatusTable } from './admin.js';
+import { endpointsFlag, integerFlag } from './args.js';
 
 export function statusHelp(): string {
   return [
-    'Usage: sessionraft status [--endpoints host:port,...] [--json]',
+    'Usage: sessionraft status [--endpoints host:port,...] [--timeout-ms T] [--json]',
     '',
     'Asks every endpoint for its status (AdminService.Status) and prints a table.',
+    'Exits 0 when every node answered and all follow one leader; 1 otherwise (the reason on stderr).',
     '',
-    '  --endpoints   nodes to ask (default 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003)',
+    '  --endpoints   nodes to ask (default $SESSIONRAFT_ENDPOINTS, else 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003)',
     '  --timeout-ms  per-node deadline (default 1000)',
-    '  --json        print the raw replies as JSON',
+    '  --json        print the replies as JSON: [{address, status} or {address, error}]',
   ].join('\n');
 }
 
@@ -22,17 +25,13 @@ export async function runStatus(args: string[]): Promise<void> {
     options: { endpoints: { type: 'string' }, json: { type: 'boolean' }, 'timeout-ms': { type: 'string' } },
     strict: true,
   });
-  const endpoints = (values.endpoints ?? '127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003').split(',').filter(Boolean);
-  const timeoutMs = Number(values['timeout-ms'] ?? 1000);
-  const rows = await Promise.all(
-    endpoints.map(async (address) => {
-      try {
-        return { address, status: await fetchStatus(address, timeoutMs) };
-      } catch (error) {
-        return { address, error: (error as Error).message.split('\n')[0] };
-      }
-    }),
-  );
+  const endpoints = endpointsFlag(values.endpoints);
+  const timeoutMs = integerFlag('timeout-ms', values['timeout-ms'], 1, 600_000) ?? 1_000;
+  const rows = await fetchStatuses(endpoints, timeoutMs);
   console.log(values.json ? JSON.stringify(rows, null, 2) : formatStatusTable(rows));
-  if (rows.every((r) => !r.status)) process.exitCode = 1;
+  const problem = clusterProblem(rows);
+  if (problem !== undefined) {
+    console.error(`sessionraft: unhealthy: ${problem}`);
+    process.exitCode = 1;
+  }
 }
