@@ -19,60 +19,25 @@ import {
   type RaftOptions,
   type Ready,
   type SnapshotMeta,
-  type Term,
 } from '../raft/index.js';
-import {
-  SessionStateMachine,
-  encodeCommand,
-  type AppliedResult,
-  type CommandResult,
-  type RequestId,
-  type SessionCommand,
-  type SessionQueries,
-} from '../session/index.js';
+import { SessionStateMachine, encodeCommand, type SessionCommand, type SessionQueries } from '../session/index.js';
 import type { Storage } from '../storage/index.js';
 import type { MemberInfo, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
-import {
-  NodeError,
-  NotLeaderError,
-  OverloadedError,
-  OutcomeUnknownError,
-  ProposalDroppedError,
-  ShuttingDownError,
-} from './errors.js';
+import { NodeError, NotLeaderError, OverloadedError, ProposalDroppedError, ShuttingDownError } from './errors.js';
 import type { NodeOptions } from './options.js';
-import { IndexQueue, armDeadline, deferred, type Deferred, type WriteWaiter } from './waiters.js';
 import { coalesceAppends } from './coalesce.js';
-import type { Clock, NodeTransport, TimerHandle } from './io.js';
 import { invariant } from './invariant.js';
-import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
+import type { Clock, NodeTransport, TimerHandle } from './io.js';
+import { ReadBatches } from './reads.js';
+import { OwnSnapshots } from './snapshots.js';
+import { decodeStateSnapshot } from './state-snapshot.js';
+import { IndexQueue, armDeadline, deferred, type Deferred } from './waiters.js';
+import { Writes, type PendingProposal } from './writes.js';
 
-interface PendingProposal {
-  readonly command: SessionCommand;
-  readonly requestId: RequestId | undefined;
-  readonly durability: 'sync' | 'async';
-  readonly deferred: Deferred<WriteOutcome>;
-  /** Set when its deadline passed or its caller cancelled before it was proposed. */
-  expired: boolean;
-  waiter?: WriteWaiter<WriteOutcome>;
-}
-
+/** A read waiting for this node to apply up to `index`. */
 interface PendingRead {
   readonly index: LogIndex;
   readonly deferred: Deferred<void>;
-}
-
-/** A linearizable read waiting for its read index. */
-interface ReadIndexWaiter {
-  /** `readTimeMs`: this node's clock when the read index was asked for; expiry is judged at it. */
-  proceed(readIndex: LogIndex, readTimeMs: number): void;
-  fail(error: Error): void;
-}
-
-/** A ReadIndex request covers every linearizable read that arrived in one loop turn. */
-interface ReadBatch {
-  readonly reads: ReadIndexWaiter[];
-  readonly readTimeMs: number;
 }
 
 /** Ticks stepped per loop turn; the rest of a backlog is dropped (see feedCore). */
@@ -95,31 +60,18 @@ export interface NodeIo {
 }
 
 export class SessionNode implements SessionBackend {
-  private readonly proposals: PendingProposal[] = [];
-  /** Writes with a request id not yet answered, so a retry shares the first one's outcome. */
-  private readonly writesInFlight = new Map<string, Promise<WriteOutcome>>();
-  private readonly forgetWhenApplied = new IndexQueue<{ readonly index: LogIndex; forget(): void }>();
-  private readonly linearizableReads: ReadIndexWaiter[] = [];
-  private readonly readBatches = new Map<string, ReadBatch>();
+  private readonly writes = new Writes();
+  private readonly reads: ReadBatches;
+  private readonly snapshots: OwnSnapshots;
   private readonly inbox: Message[] = [];
-  /** ASYNC writes wait for the leader's fsync, SYNC writes for the leader's apply. */
-  private readonly asyncWaiters = new IndexQueue<WriteWaiter<WriteOutcome>>();
-  private readonly syncWaiters = new IndexQueue<WriteWaiter<WriteOutcome>>();
   private readonly appliedWaiters = new IndexQueue<PendingRead>();
   private readonly snapshotStatus: { peer: NodeId; ok: boolean }[] = [];
   private readonly unreachable = new Set<NodeId>();
   private pendingTicks = 0;
   private transferTarget: NodeId | undefined;
-  /**
-   * Read contexts name a ReadIndex request in the whole cluster and across restarts: this node's
-   * id, a random nonce of this process, and a counter (the leader refuses a context it holds).
-   */
-  private readonly readContextPrefix: string;
-  private readContextSeq = 0;
   /** The last stamp this node gave a command: stamps never go back, even if the wall clock does. */
   private lastStampMs = 0;
   private applied: LogIndex;
-  private snapshotIndex: LogIndex;
   private leader: NodeId = 0 as NodeId;
   /**
    * The last index this node's log held when it became leader (its no-op included): entries up
@@ -132,11 +84,6 @@ export class SessionNode implements SessionBackend {
   private tickTimer: TimerHandle | undefined;
   private sweepTimer: TimerHandle | undefined;
   private failure: Error | undefined;
-  private snapshotting = false;
-  /** A snapshot read from LevelDB, waiting for the loop to compact the core to it. */
-  private builtSnapshot: { index: LogIndex; data: Uint8Array } | undefined;
-  /** The snapshot whose file is being written: compact() already told the core about it. */
-  private snapshotBeingSaved: { meta: SnapshotMeta; data: Uint8Array } | undefined;
   /** Resolves if the loop dies (a broken invariant, a storage error): the process should exit. */
   readonly failed = deferred<Error>();
 
@@ -155,9 +102,10 @@ export class SessionNode implements SessionBackend {
     this.core = core;
     this.stateMachine = stateMachine;
     this.applied = applied;
-    this.snapshotIndex = snapshotIndex;
+    this.snapshots = new OwnSnapshots(io.storage, io.logger, () => this.poke(), snapshotIndex);
+    // Read contexts must be unique in the cluster and across restarts: id, a nonce, a counter.
     const nonce = Array.from({ length: 4 }, () => Math.floor(io.random() * 0x1_0000).toString(16).padStart(4, '0')).join('');
-    this.readContextPrefix = `${io.options.id}.${nonce}.`;
+    this.reads = new ReadBatches(`${io.options.id}.${nonce}.`);
   }
 
   private readonly core: RaftCore;
@@ -265,10 +213,10 @@ export class SessionNode implements SessionBackend {
       // retry of one still in flight here shares its outcome.
       const remembered = this.stateMachine.rememberedAnswer(requestId);
       if (remembered) return { ...remembered, durability: 'sync' };
-      const inflight = this.writesInFlight.get(requestKey(requestId));
+      const inflight = this.writes.sharedOutcome(requestId);
       if (inflight) return inflight;
     }
-    if (this.proposals.length + this.asyncWaiters.size + this.syncWaiters.size >= this.options.pendingWritesMax) {
+    if (this.writes.pending >= this.options.pendingWritesMax) {
       throw new OverloadedError('pendingWritesMax', this.options.pendingWritesMax);
     }
     const proposal: PendingProposal = {
@@ -278,28 +226,11 @@ export class SessionNode implements SessionBackend {
       deferred: deferred<WriteOutcome>(),
       expired: false,
     };
-    this.proposals.push(proposal);
+    this.writes.add(proposal);
     this.poke();
-    const outcome = armDeadline(this.clock, proposal.deferred, options.deadlineMs ?? this.options.requestTimeoutMs, 'write', options.signal, () => {
-      proposal.expired = true;
-      const waiter = proposal.waiter;
-      if (waiter) this.waitersFor(waiter.durability).remove(waiter);
-    });
-    if (requestId) {
-      const key = requestKey(requestId);
-      this.writesInFlight.set(key, outcome);
-      const forget = (): void => {
-        if (this.writesInFlight.get(key) === outcome) this.writesInFlight.delete(key);
-      };
-      // An ASYNC answer comes before apply: until then the dedup table cannot answer a retry.
-      outcome.then((answer) => {
-        if (answer.durability === 'async' && this.applied < answer.index) {
-          this.forgetWhenApplied.push({ index: answer.index, forget });
-        } else {
-          forget();
-        }
-      }, forget);
-    }
+    const deadlineMs = options.deadlineMs ?? this.options.requestTimeoutMs;
+    const outcome = armDeadline(this.clock, proposal.deferred, deadlineMs, 'write', options.signal, () => this.writes.expire(proposal));
+    if (requestId) this.writes.track(requestId, outcome, () => this.applied);
     return outcome;
   }
 
@@ -318,7 +249,7 @@ export class SessionNode implements SessionBackend {
     }
     const minIndex = (options.minIndex ?? 0) as LogIndex;
     if (consistency === 'stale' && this.applied >= minIndex) return query(this.stateMachine, this.applied, this.stateMachine.clockMs);
-    if (this.linearizableReads.length + this.appliedWaiters.size >= this.options.pendingReadsMax) {
+    if (this.reads.waiting + this.appliedWaiters.size >= this.options.pendingReadsMax) {
       throw new OverloadedError('pendingReadsMax', this.options.pendingReadsMax);
     }
     const applied = deferred<void>();
@@ -339,7 +270,7 @@ export class SessionNode implements SessionBackend {
     });
     let readTimeMs: number | undefined;
     if (consistency === 'linearizable') {
-      this.linearizableReads.push({
+      this.reads.add({
         proceed: (readIndex, timeMs) => {
           readTimeMs = timeMs;
           proceed(readIndex > minIndex ? readIndex : minIndex);
@@ -421,7 +352,7 @@ export class SessionNode implements SessionBackend {
       const ready = this.core.ready();
       await this.handleReady(ready);
       this.core.advance(ready);
-      this.maybeSnapshot();
+      this.snapshots.maybeStart(this.applied, this.stateMachine.sessionCount, this.options.snapshotEntriesThreshold);
     }
   }
 
@@ -429,8 +360,8 @@ export class SessionNode implements SessionBackend {
     return (
       this.pendingTicks > 0 ||
       this.inbox.length > 0 ||
-      this.proposals.length > 0 ||
-      this.linearizableReads.length > 0 ||
+      this.writes.hasProposals ||
+      this.reads.waiting > 0 ||
       this.unreachable.size > 0 ||
       this.snapshotStatus.length > 0 ||
       this.transferTarget !== undefined
@@ -462,15 +393,10 @@ export class SessionNode implements SessionBackend {
       this.core.transferLeadership(this.transferTarget);
       this.transferTarget = undefined;
     }
-    if (this.builtSnapshot) this.compactTo(this.builtSnapshot);
-    for (const proposal of this.proposals.splice(0)) this.proposeOne(proposal);
-    if (this.linearizableReads.length > 0) {
-      const context = new TextEncoder().encode(`${this.readContextPrefix}${this.readContextSeq++}`);
-      const key = contextKey(context);
-      invariant(!this.readBatches.has(key), () => `read context ${key} is already in use`);
-      this.readBatches.set(key, { reads: this.linearizableReads.splice(0), readTimeMs: this.clock.nowMs() });
-      this.core.readIndex(context);
-    }
+    this.snapshots.compactCore(this.core);
+    for (const proposal of this.writes.takeProposals()) this.proposeOne(proposal);
+    const context = this.reads.takeBatch(this.clock.nowMs());
+    if (context !== undefined) this.core.readIndex(context);
   }
 
   /**
@@ -486,23 +412,8 @@ export class SessionNode implements SessionBackend {
       ...(proposal.requestId ? { requestId: proposal.requestId } : {}),
     });
     const result: ProposeResult = this.core.propose(data);
-    if (!result.ok) {
-      proposal.deferred.reject(this.proposeError(result.reason, result.leader));
-      return;
-    }
-    const waiter: WriteWaiter<WriteOutcome> = {
-      command: proposal.command,
-      index: result.index,
-      term: result.term,
-      durability: proposal.durability,
-      deferred: proposal.deferred,
-    };
-    proposal.waiter = waiter;
-    this.waitersFor(proposal.durability).push(waiter);
-  }
-
-  private waitersFor(durability: 'sync' | 'async'): IndexQueue<WriteWaiter<WriteOutcome>> {
-    return durability === 'async' ? this.asyncWaiters : this.syncWaiters;
+    if (result.ok) this.writes.proposed(proposal, result.index, result.term);
+    else proposal.deferred.reject(this.proposeError(result.reason, result.leader));
   }
 
   private proposeError(reason: string, leader: NodeId): Error {
@@ -542,11 +453,11 @@ export class SessionNode implements SessionBackend {
       });
     }
     if (ready.snapshot) await this.installSnapshot(ready.snapshot.meta, snapshotState!);
-    this.acknowledgeAsyncWrites(ready.entries);
-    if (later.length > 0) this.transport.send(await this.attachSnapshots(later));
+    this.writes.acknowledgeAsync(ready.entries);
+    if (later.length > 0) this.transport.send(await this.snapshots.attach(later));
     if (ready.committed.length > 0) await this.apply(ready.committed);
-    for (const readState of ready.readStates) this.releaseReadBatch(readState.context, readState.index);
-    for (const context of ready.droppedReads ?? []) this.failReadBatch(context);
+    for (const readState of ready.readStates) this.reads.release(readState.context, readState.index);
+    for (const context of ready.droppedReads ?? []) this.reads.fail(context, this.notLeader());
   }
 
   private onSoftState(leader: NodeId, role: string): void {
@@ -554,30 +465,9 @@ export class SessionNode implements SessionBackend {
       const raft = this.core.status();
       this.logger.info({ leader, role, term: raft.term }, 'leader changed');
       if (leader === this.options.id) this.leaderSettledIndex = raft.lastIndex;
-      if (this.leader === this.options.id) {
-        // Leadership lost: entries beyond the commit index may commit under the next leader or
-        // be replaced, and this node may be cut off and never learn which. Answer now rather
-        // than at the deadline; a client retries with the same request id.
-        const error = new OutcomeUnknownError(`node ${this.options.id} lost leadership before the write was committed`);
-        for (const waiter of this.syncWaiters.takeAfter(raft.commit)) waiter.deferred.reject(error);
-      }
+      if (this.leader === this.options.id) this.writes.leadershipLost(raft.commit, this.options.id);
     }
     this.leader = leader;
-  }
-
-  /** ASYNC writes are answered once the leader's own log holds them durably. */
-  private acknowledgeAsyncWrites(persisted: readonly Entry[]): void {
-    if (persisted.length === 0) return;
-    const first = persisted[0]!.index;
-    const last = persisted[persisted.length - 1]!.index;
-    for (const waiter of this.asyncWaiters.takeUpTo(last)) {
-      const entry = waiter.index >= first ? persisted[waiter.index - first] : undefined; // contiguous
-      if (entry && entry.term === waiter.term) {
-        waiter.deferred.resolve({ index: waiter.index, result: { ok: true }, durability: 'async', proposed: waiter.command });
-      } else {
-        waiter.deferred.reject(new ProposalDroppedError('its log entry was replaced by a new leader'));
-      }
-    }
   }
 
   /**
@@ -593,136 +483,28 @@ export class SessionNode implements SessionBackend {
     const { results, ops } = this.stateMachine.applyEntries(normal);
     this.applied = last.index;
     await this.storage.state.commit(ops, last.index);
-    this.answerSyncWrites(committed, results);
+    this.writes.answerSync(committed, results, this.applied);
     this.releaseUpToApplied();
   }
 
   /** Everything that waited for `applied` to reach it, once it has (apply or snapshot install). */
   private releaseUpToApplied(): void {
-    // An ASYNC write still waiting here never got its entry persisted: a new leader replaced it.
-    for (const waiter of this.asyncWaiters.takeUpTo(this.applied)) {
-      waiter.deferred.reject(new ProposalDroppedError('its log entry was replaced by a new leader'));
-    }
+    this.writes.appliedTo(this.applied);
     for (const read of this.appliedWaiters.takeUpTo(this.applied)) read.deferred.resolve();
-    for (const inflight of this.forgetWhenApplied.takeUpTo(this.applied)) inflight.forget();
   }
-
-  private answerSyncWrites(committed: readonly Entry[], results: readonly AppliedResult[]): void {
-    const waiters = this.syncWaiters.takeUpTo(this.applied);
-    if (waiters.length === 0) return;
-    const termAt = new Map<number, Term>(committed.map((e) => [e.index, e.term]));
-    const resultAt = new Map<number, CommandResult>(results.map((r) => [r.index, r.result]));
-    for (const waiter of waiters) {
-      const entryTerm = termAt.get(waiter.index);
-      if (entryTerm !== waiter.term) {
-        waiter.deferred.reject(new ProposalDroppedError('its log entry was replaced by a new leader'));
-        continue;
-      }
-      const result = resultAt.get(waiter.index) ?? { ok: true };
-      waiter.deferred.resolve({ index: waiter.index, result, durability: waiter.durability });
-    }
-  }
-
-  // ---------------------------------------------------------------- snapshots
 
   /** Replaces the state machine and its LevelDB copy with a snapshot already on disk. */
   private async installSnapshot(meta: SnapshotMeta, entries: readonly [string, Uint8Array][]): Promise<void> {
     this.logger.info({ index: meta.index, term: meta.term }, 'installing snapshot from leader');
+    invariant(meta.index > this.applied, () => `snapshot ${meta.index} installed at applied ${this.applied}`);
     const stateMachine = newStateMachine(this.options);
     await stateMachine.load(entries);
     await this.storage.state.replaceAll(entries, meta.index);
     this.stateMachine = stateMachine;
     this.applied = meta.index;
-    this.snapshotIndex = meta.index;
-    // Our own snapshot still being saved is older: the stored file is the one to send from now.
-    if (this.snapshotBeingSaved && this.snapshotBeingSaved.meta.index < meta.index) this.snapshotBeingSaved = undefined;
-    for (const waiter of this.syncWaiters.takeUpTo(this.applied)) {
-      waiter.deferred.reject(new OutcomeUnknownError('a snapshot from the leader replaced its entry before it was applied here'));
-    }
+    this.snapshots.installed(meta);
+    this.writes.snapshotInstalled(this.applied);
     this.releaseUpToApplied();
-  }
-
-  private async attachSnapshots(messages: readonly Message[]): Promise<readonly Message[]> {
-    if (!messages.some((m) => m.type === 'snapshot')) return messages;
-    // The core may ask for a snapshot it was told about while its file is still being written.
-    const latest = this.snapshotBeingSaved ?? (await this.storage.snapshots.latest());
-    invariant(latest !== undefined, () => 'the core asked to send a snapshot but none was ever taken');
-    for (const m of messages) {
-      if (m.type !== 'snapshot' || !m.snapshot) continue;
-      const requested = m.snapshot.meta.index;
-      invariant(latest.meta.index >= requested, () => `snapshot ${requested} requested, latest stored is ${latest.meta.index}`);
-    }
-    return messages.map((m) =>
-      m.type === 'snapshot' ? { ...m, snapshot: { meta: latest.meta, data: latest.data } } : m,
-    );
-  }
-
-  /**
-   * Starts a snapshot when enough entries were applied since the last one. It is read from a
-   * LevelDB iterator created now (state as of `applied`: every apply awaits its state batch), off
-   * the loop; the loop compacts the core once it is built (feedCore → compactTo). The threshold
-   * grows with the state (max(threshold, sessions / 2)) so the CPU per entry stays constant.
-   */
-  private maybeSnapshot(): void {
-    const threshold = Math.max(this.options.snapshotEntriesThreshold, Math.floor(this.stateMachine.sessionCount / 2));
-    if (this.snapshotting || this.applied - this.snapshotIndex < threshold) return;
-    this.snapshotting = true;
-    const index = this.applied;
-    encodeStateSnapshot(this.storage.state.entries(), index).then(
-      (data) => {
-        this.builtSnapshot = { index, data };
-        this.poke();
-      },
-      (error: unknown) => {
-        this.snapshotting = false;
-        this.logger.error({ err: error, index }, 'reading the state for a snapshot failed; will retry');
-      },
-    );
-  }
-
-  /** In the loop: tell the core, then store the file and compact the stored log. */
-  private compactTo(built: { index: LogIndex; data: Uint8Array }): void {
-    this.builtSnapshot = undefined;
-    const coreSnapshotIndex = this.core.status().firstIndex - 1;
-    if (built.index <= coreSnapshotIndex) {
-      // The leader's snapshot was installed while this one was being read: it is obsolete.
-      this.snapshotting = false;
-      this.logger.info({ index: built.index, installed: coreSnapshotIndex }, 'own snapshot superseded by an installed one, dropped');
-      return;
-    }
-    const meta = this.core.compact(built.index);
-    this.snapshotBeingSaved = { meta, data: built.data };
-    void (async () => {
-      await this.storage.snapshots.save(meta, built.data);
-      await this.storage.log.compact(meta);
-      // An install of a newer snapshot may have finished meanwhile: never move backwards.
-      this.snapshotIndex = Math.max(this.snapshotIndex, meta.index) as LogIndex;
-      this.logger.info({ index: meta.index, bytes: built.data.length }, 'snapshot taken, log compacted');
-    })()
-      .catch((error: unknown) => this.logger.error({ err: error }, 'snapshot failed'))
-      .finally(() => {
-        this.snapshotting = false;
-        this.snapshotBeingSaved = undefined;
-      });
-  }
-
-  // ---------------------------------------------------------------- reads
-
-  private releaseReadBatch(context: Uint8Array, index: LogIndex): void {
-    const key = contextKey(context);
-    const batch = this.readBatches.get(key);
-    if (!batch) return;
-    this.readBatches.delete(key);
-    for (const read of batch.reads) read.proceed(index, batch.readTimeMs);
-  }
-
-  private failReadBatch(context: Uint8Array): void {
-    const key = contextKey(context);
-    const batch = this.readBatches.get(key);
-    if (!batch) return;
-    this.readBatches.delete(key);
-    const error = this.notLeader();
-    for (const read of batch.reads) read.fail(error);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -748,26 +530,15 @@ export class SessionNode implements SessionBackend {
   }
 
   private failAll(error: Error): void {
-    for (const p of this.proposals.splice(0)) p.deferred.reject(error);
-    for (const r of this.linearizableReads.splice(0)) r.fail(error);
-    for (const batch of this.readBatches.values()) for (const r of batch.reads) r.fail(error);
-    this.readBatches.clear();
-    for (const w of this.syncWaiters.takeAll()) w.deferred.reject(error);
-    for (const w of this.asyncWaiters.takeAll()) w.deferred.reject(error);
+    this.writes.failAll(error);
+    this.reads.failAll(error);
     for (const r of this.appliedWaiters.takeAll()) r.deferred.reject(error);
   }
-}
 
-function contextKey(context: Uint8Array): string {
-  return Buffer.from(context.buffer, context.byteOffset, context.byteLength).toString('latin1');
 }
 
 function newStateMachine(options: NodeOptions): SessionStateMachine {
   return new SessionStateMachine({ defaultTtlMs: options.defaultTtlMs, dataBytesMax: options.dataBytesMax });
-}
-
-function requestKey(requestId: RequestId): string {
-  return `${requestId.clientId}\u0000${requestId.seq}`;
 }
 
 function isReplication(message: Message): boolean {
