@@ -174,7 +174,7 @@ describe('sessionraft session against a three-node cluster', () => {
   });
 
   it('maps a server-side INVALID_ARGUMENT to exit 13', async () => {
-    const run = await session(['get', 'not-a-uuid']);
+    const run = await session(['get', 'not a valid id']);
     expect(run.code).toBe(13);
     expect(run.stderr).toMatch(/INVALID_ARGUMENT: .*session_id/);
   });
