@@ -1,6 +1,6 @@
 export * from './errors.js';
 export type * from './backend.js';
-export { SessionNode, type NodeIo } from './node.js';
+export { SessionNode, type NodeIo, type NodePlantedBugs } from './node.js';
 export { blockPeers, openNodeOnDisk, type NodeOnDisk } from './compose.js';
 export { SYSTEM_CLOCK, type Clock, type NodeTransport, type TimerHandle } from './io.js';
 export { NODE_DEFAULTS, resolveNodeOptions, type NodeOptions, type NodeOptionsInput } from './options.js';

@@ -55,8 +55,21 @@ export interface NodeIo {
   readonly clock: Clock;
   /** Uniform in [0, 1): the core's election timeouts and the read-context nonce. */
   readonly random: () => number;
-  /** Tests only: known Raft bugs planted in the core (src/raft/api.ts). */
-  readonly plantedBugs?: RaftOptions['plantedBugs'];
+  /** Tests only: known bugs planted in the core (src/raft/api.ts) and in this node. */
+  readonly plantedBugs?: RaftOptions['plantedBugs'] & NodePlantedBugs;
+}
+
+/**
+ * Test-only switches that plant known runtime bugs, so the simulation of real nodes can prove it
+ * catches them. Never set outside tests.
+ */
+export interface NodePlantedBugs {
+  /** Answer a SYNC write once the leader persisted its entry, before it commits and applies. */
+  readonly syncAckBeforeCommit?: boolean;
+  /** Apply committed entries before the Ready's entries and hard state are durable. */
+  readonly applyBeforePersist?: boolean;
+  /** Replace the state with a received snapshot before its file and the log pointing at it. */
+  readonly snapshotInstallOutOfOrder?: boolean;
 }
 
 export class SessionNode implements SessionBackend {
@@ -92,6 +105,7 @@ export class SessionNode implements SessionBackend {
   private readonly storage: Storage;
   private readonly transport: NodeTransport;
   private readonly clock: Clock;
+  private readonly bugs: NodePlantedBugs;
 
   private constructor(io: NodeIo, core: RaftCore, stateMachine: SessionStateMachine, applied: LogIndex, snapshotIndex: LogIndex) {
     this.options = io.options;
@@ -99,6 +113,7 @@ export class SessionNode implements SessionBackend {
     this.storage = io.storage;
     this.transport = io.transport;
     this.clock = io.clock;
+    this.bugs = io.plantedBugs ?? {};
     this.core = core;
     this.stateMachine = stateMachine;
     this.applied = applied;
@@ -121,8 +136,11 @@ export class SessionNode implements SessionBackend {
     const log = await storage.log.load();
     let applied = await storage.state.appliedIndex();
     const snapshot = await storage.snapshots.latest();
-    if (snapshot && snapshot.meta.index > applied) {
-      // Crashed between writing a received snapshot and replacing the state: finish the install.
+    // A received snapshot is stored in order: the file, the log that points at it, the state. A
+    // crash after the log and before the state leaves the state behind: finish the install. A
+    // crash between the file and the log leaves a file the log does not know: ignore it (the
+    // leader sends the snapshot again); installing it would put applied above the log's commit.
+    if (snapshot && snapshot.meta.index > applied && log.snapshot?.index === snapshot.meta.index) {
       const entries = [...decodeStateSnapshot(snapshot.data)];
       await stateMachine.load(entries);
       await storage.state.replaceAll(entries, snapshot.meta.index);
@@ -444,6 +462,9 @@ export class SessionNode implements SessionBackend {
     // that points at it, then the state. A crash in between leaves the state behind the file, and
     // open() finishes the install from the file. Decoding first keeps a bad snapshot off the disk.
     const snapshotState = ready.snapshot ? [...decodeStateSnapshot(ready.snapshot.data)] : undefined;
+    const bugs = this.bugs;
+    if (ready.snapshot && bugs.snapshotInstallOutOfOrder) await this.installSnapshot(ready.snapshot.meta, snapshotState!);
+    if (ready.committed.length > 0 && bugs.applyBeforePersist) await this.apply(ready.committed);
     if (ready.snapshot) await this.storage.snapshots.save(ready.snapshot.meta, ready.snapshot.data);
     if (ready.entries.length > 0 || ready.hardState || ready.snapshot) {
       await this.storage.log.save({
@@ -452,10 +473,10 @@ export class SessionNode implements SessionBackend {
         ...(ready.snapshot ? { snapshot: ready.snapshot.meta } : {}),
       });
     }
-    if (ready.snapshot) await this.installSnapshot(ready.snapshot.meta, snapshotState!);
-    this.writes.acknowledgeAsync(ready.entries);
+    if (ready.snapshot && !bugs.snapshotInstallOutOfOrder) await this.installSnapshot(ready.snapshot.meta, snapshotState!);
+    this.writes.acknowledgeAsync(ready.entries, bugs.syncAckBeforeCommit === true);
     if (later.length > 0) this.transport.send(await this.snapshots.attach(later));
-    if (ready.committed.length > 0) await this.apply(ready.committed);
+    if (ready.committed.length > 0 && !bugs.applyBeforePersist) await this.apply(ready.committed);
     for (const readState of ready.readStates) this.reads.release(readState.context, readState.index);
     for (const context of ready.droppedReads ?? []) this.reads.fail(context, this.notLeader());
   }

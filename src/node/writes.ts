@@ -85,12 +85,17 @@ export class Writes {
     }, forget);
   }
 
-  /** ASYNC writes are answered once the leader's own log holds them durably. */
-  acknowledgeAsync(persisted: readonly Entry[]): void {
+  /**
+   * ASYNC writes are answered once the leader's own log holds them durably. `plantedBug`
+   * (tests only: NodePlantedBugs.syncAckBeforeCommit) answers SYNC writes there too.
+   */
+  acknowledgeAsync(persisted: readonly Entry[], plantedBug = false): void {
     if (persisted.length === 0) return;
     const first = persisted[0]!.index;
     const last = persisted[persisted.length - 1]!.index;
-    for (const waiter of this.asyncWaiters.takeUpTo(last)) {
+    const waiters = this.asyncWaiters.takeUpTo(last);
+    if (plantedBug) waiters.push(...this.syncWaiters.takeUpTo(last));
+    for (const waiter of waiters) {
       const entry = waiter.index >= first ? persisted[waiter.index - first] : undefined; // contiguous
       if (entry && entry.term === waiter.term) {
         waiter.deferred.resolve({ index: waiter.index, result: { ok: true }, durability: 'async', proposed: waiter.command });

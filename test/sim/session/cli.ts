@@ -4,9 +4,9 @@
  * Prints one line per failing seed with its violations and replay command; exits 1 on any.
  */
 import { parseArgs } from 'node:util';
-import { runSessionSimulation } from './sim.js';
+import { NODE_BUG_NAMES, runSessionSimulation, type NodeBugName } from './sim.js';
 
-const USAGE = 'usage: npx tsx test/sim/session/cli.ts --seeds N [--from S | --seed S] [--nodes 3|5] [--steps K]';
+const USAGE = `usage: npx tsx test/sim/session/cli.ts --seeds N [--from S | --seed S] [--nodes 3|5] [--steps K] [--bug ${NODE_BUG_NAMES.join('|')}]`;
 
 function integer(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -18,7 +18,7 @@ function integer(name: string, text: string | undefined, fallback: number): numb
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' }, nodes: { type: 'string' }, steps: { type: 'string' }, help: { type: 'boolean' } },
+  options: { seeds: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' }, nodes: { type: 'string' }, steps: { type: 'string' }, bug: { type: 'string' }, help: { type: 'boolean' } },
   strict: true,
 });
 if (values.help) {
@@ -30,6 +30,11 @@ const from = integer(single ? 'seed' : 'from', single ? values.seed : values.fro
 const count = single ? 1 : integer('seeds', values.seeds, 20);
 const nodes = values.nodes === undefined ? undefined : (integer('nodes', values.nodes, 3) as 3 | 5);
 const steps = values.steps === undefined ? undefined : integer('steps', values.steps, 300);
+if (values.bug !== undefined && !(NODE_BUG_NAMES as readonly string[]).includes(values.bug)) {
+  console.error(`--bug: unknown bug '${values.bug}'\n${USAGE}`);
+  process.exit(2);
+}
+const bug = values.bug as NodeBugName | undefined;
 const startedMs = Date.now();
 let failed = 0;
 let ticks = 0;
@@ -37,7 +42,7 @@ let ops = 0;
 let crashes = 0;
 let unchecked = 0;
 for (let seed = from; seed < from + count; seed++) {
-  const result = await runSessionSimulation({ seed, ...(nodes ? { nodes } : {}), ...(steps !== undefined ? { steps } : {}) });
+  const result = await runSessionSimulation({ seed, ...(nodes ? { nodes } : {}), ...(steps !== undefined ? { steps } : {}), ...(bug ? { bug } : {}) });
   ticks += result.ticks;
   ops += result.ops;
   crashes += result.crashes;
@@ -46,7 +51,7 @@ for (let seed = from; seed < from + count; seed++) {
     failed++;
     console.log(`seed ${seed} (${result.nodes} nodes): ${result.violations.length} violation(s)`);
     for (const v of result.violations.slice(0, 5)) console.log(`  ${v}`);
-    console.log(`  replay: npx tsx test/sim/session/cli.ts --seed ${seed}${nodes ? ` --nodes ${nodes}` : ''}${steps !== undefined ? ` --steps ${steps}` : ''}`);
+    console.log(`  replay: npx tsx test/sim/session/cli.ts --seed ${seed}${nodes ? ` --nodes ${nodes}` : ''}${steps !== undefined ? ` --steps ${steps}` : ''}${bug ? ` --bug ${bug}` : ''}`);
   }
 }
 const seconds = (Date.now() - startedMs) / 1000;

@@ -59,6 +59,13 @@ describe('the simulation of real nodes', () => {
     expect(crashes).toBeGreaterThan(SEEDS / 2);
   }, 180_000);
 
+  it('regression seeds: a crash between a received snapshot\'s file and its log left a node unable to restart (2026, 2051)', async () => {
+    for (const seed of [2026, 2051]) {
+      const result = await runSessionSimulation({ seed });
+      expect(result.violations, `seed ${seed}`).toEqual([]);
+    }
+  });
+
   it('replays a seed bit for bit', async () => {
     const first = await runSessionSimulation({ seed: 4242 });
     const second = await runSessionSimulation({ seed: 4242 });

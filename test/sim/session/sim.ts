@@ -10,10 +10,10 @@
  */
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
-import { NotLeaderError, SessionNode, resolveNodeOptions, type NodeOptions } from '../../../src/node/index.js';
+import { NotLeaderError, SessionNode, resolveNodeOptions, type NodeOptions, type NodePlantedBugs } from '../../../src/node/index.js';
 import type { LogIndex, NodeId } from '../../../src/raft/index.js';
 import type { Session, SessionCommand } from '../../../src/session/index.js';
-import { createMemoryStorage, type MemoryStorage } from '../../../src/storage/index.js';
+import { createMemoryStorage, type MemoryStorage, type Storage } from '../../../src/storage/index.js';
 import { checkOperationsVerbose } from '../../lincheck/checker.js';
 import { SimNetwork } from '../network.js';
 import { Prng } from '../prng.js';
@@ -26,7 +26,12 @@ export interface SessionSimConfig {
   readonly nodes?: 3 | 5;
   /** Ticks of the fault phase. @default 300 */
   readonly steps?: number;
+  /** A runtime bug planted in every node (the simulation must report a violation). */
+  readonly bug?: NodeBugName;
 }
+
+export const NODE_BUG_NAMES = ['syncAckBeforeCommit', 'applyBeforePersist', 'snapshotInstallOutOfOrder'] as const satisfies readonly (keyof NodePlantedBugs)[];
+export type NodeBugName = (typeof NODE_BUG_NAMES)[number];
 
 export interface SessionSimResult {
   readonly seed: number;
@@ -132,6 +137,8 @@ class SessionSimulation {
   private readonly nodeCount: number;
   private readonly steps: number;
   private readonly crashProb: number;
+  /** Per storage write: the process dies just before or just after it (mid-Ready, mid-install). */
+  private readonly storageCrashProb: number;
   private readonly pauseProb: number;
   private readonly partitionProb: number;
   private crashes = 0;
@@ -145,6 +152,7 @@ class SessionSimulation {
     this.steps = config.steps ?? 300;
     const knobs = this.rng.fork('knobs');
     this.crashProb = knobs.float() * 0.01;
+    this.storageCrashProb = knobs.float() * 0.004;
     this.pauseProb = knobs.float() * 0.005;
     this.partitionProb = knobs.float() * 0.01;
     this.network = new SimNetwork<Envelope>(this.rng.fork('net'), {
@@ -234,14 +242,15 @@ class SessionSimulation {
     host.clock = new SimClock(this.time);
     host.transport = this.newTransport(host.id);
     const random = this.rng.fork(`node-${host.id}-${host.incarnation}`);
-    const node = await SessionNode.open({
-      options: this.options(host.id),
-      logger: silent,
-      storage: host.storage,
-      transport: host.transport,
-      clock: host.clock,
-      random: () => random.float(),
-    });
+    let node: SessionNode;
+    try {
+      node = await this.open(host, random);
+    } catch (error) {
+      // A node must always come back from what its disk holds.
+      this.violations.push(`node ${host.id} cannot restart from its disk at tick ${this.clock.tick}: ${(error as Error).message}`);
+      host.restartAtTick = Number.POSITIVE_INFINITY;
+      return;
+    }
     node.start();
     const incarnation = host.incarnation;
     void node.failed.promise.then((error) => {
@@ -250,6 +259,57 @@ class SessionSimulation {
     host.node = node;
     host.state = 'up';
     host.held = [];
+  }
+
+  private open(host: Host, random: Prng): Promise<SessionNode> {
+    return SessionNode.open({
+      options: this.options(host.id),
+      logger: silent,
+      storage: this.withCrashPoints(host, host.storage),
+      transport: host.transport,
+      clock: host.clock,
+      random: () => random.float(),
+      ...(this.config.bug ? { plantedBugs: { [this.config.bug]: true } } : {}),
+    });
+  }
+
+  /**
+   * The node's storage, where any write may be the last thing the process does: with
+   * storageCrashProb the host crashes just before or just after the write, and the node's
+   * continuation never runs (the promise never settles, as in a dead process).
+   */
+  private withCrashPoints(host: Host, storage: Storage): Storage {
+    const incarnation = host.incarnation;
+    const dies = (): boolean => {
+      if (!this.faultPhase || host.incarnation !== incarnation || host.state === 'down') return false;
+      if (!this.faults.chance(this.storageCrashProb)) return false;
+      const majority = Math.floor(this.nodeCount / 2) + 1;
+      if ([...this.hosts.values()].filter((h) => h.state !== 'down').length <= majority) return false;
+      this.crash(host);
+      host.restartAtTick = this.clock.tick + this.faults.int(1, 4 * ELECTION_TICKS);
+      return true;
+    };
+    const never = new Promise<never>(() => undefined);
+    const point =
+      <A extends unknown[], R>(write: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        if (dies()) return never;
+        const result = await write(...args);
+        if (dies()) return never;
+        return result;
+      };
+    return {
+      log: { load: () => storage.log.load(), save: point((u) => storage.log.save(u)), compact: point((m) => storage.log.compact(m)), close: () => storage.log.close() },
+      state: {
+        appliedIndex: () => storage.state.appliedIndex(),
+        commit: point((ops, index) => storage.state.commit(ops, index)),
+        replaceAll: point((entries, index) => storage.state.replaceAll(entries, index)),
+        entries: () => storage.state.entries(),
+        close: () => storage.state.close(),
+      },
+      snapshots: { save: point((meta, data) => storage.snapshots.save(meta, data)), latest: () => storage.snapshots.latest() },
+      close: () => storage.close(),
+    };
   }
 
   /** Loses the process: its loop, timers, waiters; the disk keeps what was synced (and maybe more). */
