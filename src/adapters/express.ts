@@ -162,7 +162,7 @@ export class SessionraftStore extends session.Store {
   }
 
   override get(sid: string, callback: Callback<SessionData | null>): void {
-    void settle(this.read(sid), callback);
+    void settle(this.read(sid), callback).catch(() => undefined);
   }
 
   override set(sid: string, sess: SessionData, callback?: Callback): void {
@@ -179,7 +179,7 @@ export class SessionraftStore extends session.Store {
 
   /** Every express session of the covered client ids (see `clientIds`), as `{ [sid]: session }`. */
   override all(callback: Callback<Record<string, SessionData>>): void {
-    void settle(this.listAll(), callback);
+    void settle(this.listAll(), callback).catch(() => undefined);
   }
 
   /** Live sessions in the whole cluster (Count of every client: the API counts all or one client). */
@@ -187,7 +187,7 @@ export class SessionraftStore extends session.Store {
     void settle(
       this.client.count().then((result) => result.count),
       callback,
-    );
+    ).catch(() => undefined);
   }
 
   /** Deletes every express session of the covered client ids (see `clientIds`); other sessions stay. */
