@@ -270,6 +270,28 @@ describe('SessionraftStore in a real Express app', () => {
     await expect(call((done) => badClient.set('bad-client-id', sess, done))).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
+  it('fails the request (next(err)) when the cluster cannot answer, rather than logging the user out', async () => {
+    const { browser, sid } = await login('dave');
+    // A second app on a store whose client is closed: every call fails at once.
+    const closed = await SessionClient.connect({ endpoints: [...cluster!.endpoints], retriesMax: 0, deadlineMsDefault: 2_000 });
+    closed.close();
+    const broken = await new Promise<Server>((resolve, reject) => {
+      const listening = makeApp(new SessionraftStore({ client: closed })).listen(0, '127.0.0.1', (error?: Error) => (error ? reject(error) : resolve(listening)));
+    });
+    try {
+      const response = await fetch(`http://127.0.0.1:${(broken.address() as AddressInfo).port}/me`, { headers: { cookie: browser.cookie } });
+      expect(response.status).toBe(503);
+      expect(((await response.json()) as Reply['body']).error).toBe('CancelledError: the client is closed'); // the SDK's error, as is
+      expect(response.headers.getSetCookie()).toEqual([]);
+    } finally {
+      broken.closeAllConnections();
+      await new Promise((resolve) => broken.close(resolve));
+    }
+    // The session is untouched, and the working app still sees the user.
+    expect((await clusterSession(sid)).clientId).toBe('dave');
+    expect((await browser.request('GET', '/me')).body.user).toBe('dave');
+  });
+
   it('keeps a logged-in user logged in across a kill -9 of the leader', async () => {
     const { browser, sid } = await login('carol');
     expect((await browser.request('GET', '/me')).body.user).toBe('carol');
