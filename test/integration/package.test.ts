@@ -3,7 +3,9 @@
  * `npm pack` there runs the `prepare` script (the build a git install runs too), the tarball is
  * installed into a scratch app, and the app imports 'sessionraft' from an .mjs file in a child
  * process (and talks to a real server with it) and typechecks a .ts file with the project's own
- * tsc under moduleResolution nodenext. Every temp dir is removed in afterAll, pass or fail.
+ * tsc under moduleResolution nodenext. The app also installs express-session (the optional peer
+ * of 'sessionraft/express') and its types, and uses the express store from .mjs and .ts alike.
+ * Every temp dir is removed in afterAll, pass or fail.
  */
 import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -31,7 +33,11 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** A scratch ESM app: main.mjs uses the package at run time, main.ts only typechecks. */
+/** The versions the repository pins (devDependencies): the app's peer install of the express store. */
+const EXPRESS_SESSION_VERSION = '1.19.0';
+const EXPRESS_SESSION_TYPES_VERSION = '1.19.0';
+
+/** A scratch ESM app: main.mjs and express.mjs use the package at run time, main.ts only typechecks. */
 function writeApp(): void {
   mkdirSync(appDir);
   const files: Record<string, string> = {
@@ -66,8 +72,29 @@ try {
   client.close();
 }
 `,
+    'express.mjs': `
+import session from 'express-session';
+import { connect } from 'sessionraft';
+import { SessionraftStore } from 'sessionraft/express';
+const client = await connect({ endpoints: [process.argv[2]] });
+const call = (run) => new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))));
+try {
+  const store = new SessionraftStore({ client, clientIdOf: (s) => s.user ?? 'anonymous' });
+  const sid = 'uid-safe-like_id-0123456789abcdef';
+  const expires = new Date(Date.now() + 60_000).toISOString();
+  await call((done) => store.set(sid, { cookie: { originalMaxAge: 60_000, expires }, user: 'pkg-user' }, done));
+  const read = await call((done) => store.get(sid, done));
+  const missing = await call((done) => store.get('no-such-session', done));
+  const stored = (await client.get(sid)).session;
+  console.log(JSON.stringify({ isStore: store instanceof session.Store, read, missing, clientId: stored.clientId, sessionId: stored.sessionId }));
+} finally {
+  client.close();
+}
+`,
     'main.ts': `
+import session from 'express-session';
 import { SessionClient, connect, NotFoundError, type ConnectOptions, type CreateResult, type Session } from 'sessionraft';
+import { SessionraftStore, type SessionraftStoreOptions } from 'sessionraft/express';
 
 const options: ConnectOptions = { endpoints: ['127.0.0.1:7001'], deadlineMsDefault: 1_000 };
 export const open = (): Promise<SessionClient> => connect(options);
@@ -86,6 +113,18 @@ export async function find(client: SessionClient, sessionId: string): Promise<Se
 export const noEndpoints = connect({});
 // @ts-expect-error a session id is a string
 export const numericId = (client: SessionClient) => client.get(42);
+
+declare module 'express-session' {
+  interface SessionData {
+    user?: string;
+  }
+}
+export const storeOptions = (client: SessionClient): SessionraftStoreOptions => ({ client, clientIdOf: (s) => s.user ?? 'anonymous', ttl: 3_600 });
+export const sessions = (client: SessionClient) =>
+  session({ store: new SessionraftStore(storeOptions(client)), secret: 's', resave: false, saveUninitialized: false });
+export const logOutEverywhere = (store: SessionraftStore, user: string): Promise<number> => store.destroyAllForUser(user);
+// @ts-expect-error ttl is seconds or a function of the session, not a string
+export const badTtl = (client: SessionClient) => new SessionraftStore({ client, ttl: '1h' });
 `,
   };
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(appDir, name), text);
@@ -110,7 +149,17 @@ beforeAll(async () => {
 
   writeApp();
   // --ignore-scripts: importing the client needs no native build of a dependency.
-  await npm(['install', '--prefer-offline', '--ignore-scripts', path.join(root, tarballs[0]!)], appDir);
+  await npm(
+    [
+      'install',
+      '--prefer-offline',
+      '--ignore-scripts',
+      path.join(root, tarballs[0]!),
+      `express-session@${EXPRESS_SESSION_VERSION}`,
+      `@types/express-session@${EXPRESS_SESSION_TYPES_VERSION}`,
+    ],
+    appDir,
+  );
   server = await startServer();
 }, 120_000);
 
@@ -131,6 +180,18 @@ describe('the packed sessionraft package', () => {
     expect(report.readBack).toBe(true);
     expect(report.bin).toBe(true);
     expect(server!.backend.writes).toHaveLength(1);
+  });
+
+  it("imports the express-session store from 'sessionraft/express' and stores a session through it", async () => {
+    const { stdout } = await run(process.execPath, ['express.mjs', server!.address], { cwd: appDir, timeout: COMMAND_TIMEOUT_MS });
+    const report = JSON.parse(stdout) as Record<string, unknown>;
+    expect(report).toMatchObject({
+      isStore: true,
+      read: { user: 'pkg-user', cookie: { originalMaxAge: 60_000 } },
+      missing: null,
+      clientId: 'pkg-user',
+      sessionId: 'uid-safe-like_id-0123456789abcdef',
+    });
   });
 
   it('typechecks a TypeScript app against its declarations (moduleResolution nodenext)', async () => {
