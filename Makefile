@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SEEDS ?= 2000
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: setup build typecheck test sim cluster cluster-up cluster-down cluster-status chaos clean help
+.PHONY: setup build typecheck test sim cluster cluster-up cluster-down cluster-status chaos clean help docker-up docker-down image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -40,6 +40,15 @@ cluster-status: ## print the status of every node
 
 chaos: build ## a real cluster under kill -9, SIGSTOP and restarts, history checked: make chaos [CHAOS_SEED=s] [CHAOS_MS=ms]
 	npx vitest run test/chaos
+
+docker-up: ## root, Debian: install docker.io if missing, start a bridge-less dockerd, build the local base image
+	bash scripts/docker-up.sh
+
+docker-down: ## remove that dockerd's containers and stop the dockerd docker-up started
+	bash scripts/docker-down.sh
+
+image: docker-up ## build the node image sessionraft:local from deploy/Dockerfile on the local base image
+	docker build --network host -f deploy/Dockerfile --build-arg NODE_IMAGE=sessionraft/node-base:local -t sessionraft:local .
 
 clean: ## remove build output
 	rm -rf dist
