@@ -9,7 +9,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { clusterProblem, fetchStatuses, formatStatusTable, type NodeStatusReply } from './admin.js';
+import { SessionClient } from '../client/index.js';
+import { clusterProblem, fetchStatus, fetchStatuses, formatStatusTable, type NodeStatusReply } from './admin.js';
 import { integerFlag, UsageError } from './args.js';
 import { formatLogLine } from './log-format.js';
 
@@ -42,6 +43,8 @@ export function clusterHelp(): string {
     '  --signal S        for kill',
     '  --timeout-ms T    how long up/run wait for a leader (default 20000)',
     '  --json            for status',
+    '  --tls-dir DIR     TLS for clients and mutual TLS between the nodes, with the certificates',
+    '                    of scripts/make-certs.sh (make certs): DIR/ca.crt, node-K.crt/.key, client.crt/.key',
     '',
     'Anything after -- is passed to every node (see sessionraft node --help), e.g.',
     '  sessionraft cluster up -- --durability async --tick-ms 50',
@@ -57,6 +60,8 @@ interface ClusterLayout {
   readonly dataDir: string;
   readonly clusterId: string;
   readonly nodeArgs: readonly string[];
+  /** --tls-dir: certificates of scripts/make-certs.sh; none: plaintext. */
+  readonly tlsDir?: string;
 }
 
 const mainScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
@@ -94,6 +99,13 @@ function nodeCommandArgs(layout: ClusterLayout, id: number, logFormat: 'json' | 
     '--cluster-id', layout.clusterId,
     '--log-format', logFormat,
     ...(httpAddress(layout, id) ? ['--http-listen', httpAddress(layout, id)!] : []),
+    ...(layout.tlsDir === undefined
+      ? []
+      : [
+          '--tls-cert', path.join(layout.tlsDir, `node-${id}.crt`),
+          '--tls-key', path.join(layout.tlsDir, `node-${id}.key`),
+          '--tls-ca', path.join(layout.tlsDir, 'ca.crt'),
+        ]),
     ...layout.nodeArgs,
   ];
 }
@@ -186,11 +198,35 @@ async function stopNode(layout: ClusterLayout, id: number): Promise<void> {
   removePidFile(layout, id, pid);
 }
 
-function statusRows(layout: ClusterLayout): Promise<{ address: string; status?: NodeStatusReply; error?: string }[]> {
-  return fetchStatuses(
-    ids(layout).map((id) => address(layout, id)),
-    1_000,
+async function statusRows(layout: ClusterLayout): Promise<{ address: string; status?: NodeStatusReply; error?: string }[]> {
+  const addresses = ids(layout).map((id) => address(layout, id));
+  if (layout.tlsDir === undefined) return fetchStatuses(addresses, 1_000);
+  const tlsDir = layout.tlsDir;
+  return Promise.all(
+    addresses.map(async (addr) => {
+      try {
+        return { address: addr, status: await fetchStatusTls(addr, tlsDir, 1_000) };
+      } catch (error) {
+        return { address: addr, error: (error as Error).message.split('\n')[0] };
+      }
+    }),
   );
+}
+
+/** fetchStatus over TLS, as the client of --tls-dir (client.crt). */
+async function fetchStatusTls(address: string, tlsDir: string, timeoutMs: number): Promise<NodeStatusReply> {
+  const read = (file: string): Buffer => readFileSync(path.join(tlsDir, file));
+  const client = await SessionClient.connect({
+    endpoints: [address],
+    connectTimeoutMs: timeoutMs,
+    retriesMax: 0,
+    tls: { ca: read('ca.crt'), cert: read('client.crt'), key: read('client.key') },
+  });
+  try {
+    return await client.status(address, { deadlineMs: timeoutMs });
+  } finally {
+    client.close();
+  }
 }
 
 /** Polls until a majority agrees on a leader that reports itself as leader. */
@@ -218,7 +254,7 @@ function connectHint(layout: ClusterLayout, leaderId: number): string {
     .join(',');
   return [
     `Connect: endpoints ${endpoints} (writes go to the leader, ${address(layout, leaderId)}; a follower answers with its address)`,
-    `  grpcurl -plaintext -d '{"client_id":"alice","transport":"http","data_json":"{\\"cart\\":[]}"}' ${address(layout, leaderId)} sessionraft.v1.SessionService/Create`,
+    `  grpcurl ${layout.tlsDir === undefined ? '-plaintext' : `-cacert ${path.join(layout.tlsDir, 'ca.crt')}`} -d '{"client_id":"alice","transport":"http","data_json":"{\\"cart\\":[]}"}' ${address(layout, leaderId)} sessionraft.v1.SessionService/Create`,
     `  node ${path.relative(process.cwd(), mainScript)} session create alice --data '{"cart":[]}' --endpoints ${endpoints}`,
     `  node ${path.relative(process.cwd(), mainScript)} status --endpoints ${endpoints}`,
     ...(layout.httpBasePort === 0
@@ -381,6 +417,7 @@ function parseCluster(args: string[]): { action: Action; target?: number; layout
       signal: { type: 'string' },
       'timeout-ms': { type: 'string' },
       json: { type: 'boolean' },
+      'tls-dir': { type: 'string' },
     },
   });
   const action = positionals[0] as Action | undefined;
@@ -401,7 +438,11 @@ function parseCluster(args: string[]): { action: Action; target?: number; layout
     dataDir: path.resolve(values['data-dir'] ?? 'data'),
     clusterId: values['cluster-id'] ?? 'local',
     nodeArgs,
+    ...(values['tls-dir'] !== undefined ? { tlsDir: path.resolve(values['tls-dir']) } : {}),
   };
+  if (layout.tlsDir !== undefined && !existsSync(path.join(layout.tlsDir, 'ca.crt'))) {
+    throw new UsageError(`--tls-dir: no ca.crt in ${layout.tlsDir} (make certs creates one)`);
+  }
   if (!layout.host.startsWith('127.')) throw new UsageError(`--host: a local cluster binds loopback only (127.x.y.z), got '${layout.host}'`);
   let target: number | undefined;
   if (action === 'kill' || action === 'restart') {

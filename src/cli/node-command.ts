@@ -2,6 +2,7 @@
  * `sessionraft node`: runs one node. Configuration comes from flags, then SESSIONRAFT_* environment
  * variables, then a JSON config file (--config), then defaults; the first one set wins.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -9,8 +10,8 @@ import pino, { type Logger } from 'pino';
 import { NODE_DEFAULTS, blockPeers, openNodeOnDisk, resolveNodeOptions, watchFaultFile, type NodeOptions } from '../node/index.js';
 import type { NodeId } from '../raft/index.js';
 import { formatListenAddress, nodeOpsSource, parseListenAddress, startOpsServer, type ListenAddress, type OpsServer } from '../http/index.js';
-import { registerSessionServices } from '../server/index.js';
-import { transportServerOptions } from '../transport/index.js';
+import { checkClientToken, createAccessControl, registerSessionServices } from '../server/index.js';
+import { NodeServerCredentials, checkClusterSecret, nodeCommonName, transportServerOptions, type PeerSecurity, type TlsFiles } from '../transport/index.js';
 import { prettyDestination } from './log-format.js';
 
 const FLAGS = {
@@ -32,6 +33,13 @@ const FLAGS = {
   'log-level': { type: 'string', help: 'trace | debug | info | warn | error (default info)' },
   'log-format': { type: 'string', help: 'json | pretty (default: pretty on a terminal, json otherwise)' },
   'http-listen': { type: 'string', help: 'host:port to serve GET /metrics, /healthz and /readyz over HTTP on (default: none, no HTTP)' },
+  'tls-cert': { type: 'string', help: 'PEM certificate of this node (subject CN node-<id>): TLS for clients, mutual TLS between peers (with --tls-key, --tls-ca)' },
+  'tls-key': { type: 'string', help: 'PEM private key of --tls-cert' },
+  'tls-ca': { type: 'string', help: 'PEM cluster CA: peers must present a certificate it signed, naming their node id' },
+  'cluster-secret-file': { type: 'string', help: 'file holding a secret (16+ printable characters) every peer call must carry; for clusters without TLS' },
+  'client-token-file': { type: 'string', help: "file holding a token (16+ printable characters): client calls must send 'authorization: Bearer <token>'" },
+  'requests-max': { type: 'string', help: 'unary client calls in flight at once; past it RESOURCE_EXHAUSTED (default 4096)' },
+  'streams-max': { type: 'string', help: 'client streams (Batch) open at once; past it RESOURCE_EXHAUSTED (default 1024)' },
   'fault-file': { type: 'string', help: 'tests only: poll this JSON file for injected network faults, {"blockedPeers":[2,3]}' },
   help: { type: 'boolean', help: 'show this help' },
 } as const;
@@ -92,6 +100,42 @@ export interface NodeCommandSettings {
   readonly faultFile?: string;
   /** --http-listen: where the operations HTTP server listens; none when not given. */
   readonly httpListen?: ListenAddress;
+  /** --tls-cert/--tls-key/--tls-ca and --cluster-secret-file: who may call the peer service. */
+  readonly peerSecurity: PeerSecurity;
+  /** --client-token-file: the bearer token client calls must carry. */
+  readonly clientToken?: string;
+  /** --requests-max, --streams-max */
+  readonly requestsMax?: number;
+  readonly streamsMax?: number;
+}
+
+function readSecretFile(flag: string, file: string, check: (text: string) => string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--${flag} ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return check(text);
+  } catch (error) {
+    throw new UsageError(`--${flag} ${file}: ${(error as Error).message}`);
+  }
+}
+
+function readTls(get: (name: FlagName) => string | undefined): TlsFiles | undefined {
+  const files = { cert: get('tls-cert'), key: get('tls-key'), ca: get('tls-ca') };
+  const given = Object.values(files).filter((f) => f !== undefined).length;
+  if (given === 0) return undefined;
+  if (given !== 3) throw new UsageError('--tls-cert, --tls-key and --tls-ca go together');
+  const read = (flag: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new UsageError(`--${flag} ${file}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: read('tls-cert', files.cert!), key: read('tls-key', files.key!), ca: read('tls-ca', files.ca!) };
 }
 
 export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSettings {
@@ -163,13 +207,42 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
       throw new UsageError(`--http-listen: ${(error as Error).message}`);
     }
   }
+  const tls = readTls(get);
+  const secretFile = get('cluster-secret-file');
+  const clusterSecret = secretFile === undefined ? undefined : readSecretFile('cluster-secret-file', secretFile, checkClusterSecret);
+  const tokenFile = get('client-token-file');
+  const clientToken = tokenFile === undefined ? undefined : readSecretFile('client-token-file', tokenFile, checkClientToken);
+  const requestsMax = integer('requests-max', get('requests-max'));
+  const streamsMax = integer('streams-max', get('streams-max'));
+  if (requestsMax === 0 || streamsMax === 0) throw new UsageError('--requests-max and --streams-max must be at least 1');
   return {
     options,
     logLevel: get('log-level') ?? 'info',
     logFormat,
     ...(faultFile ? { faultFile } : {}),
     ...(httpListen ? { httpListen } : {}),
+    peerSecurity: { ...(tls ? { tls } : {}), ...(clusterSecret !== undefined ? { clusterSecret } : {}) },
+    ...(clientToken !== undefined ? { clientToken } : {}),
+    ...(requestsMax !== undefined ? { requestsMax } : {}),
+    ...(streamsMax !== undefined ? { streamsMax } : {}),
   };
+}
+
+/** A node certificate must name its node (peers check the CN) and be signed by the given CA. */
+function checkNodeCertificate(tls: TlsFiles, id: number): void {
+  let cert: X509Certificate;
+  let ca: X509Certificate;
+  try {
+    cert = new X509Certificate(tls.cert);
+    ca = new X509Certificate(tls.ca);
+  } catch (error) {
+    throw new UsageError(`--tls-cert/--tls-ca: not a PEM certificate (${(error as Error).message})`);
+  }
+  const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
+  if (cn !== nodeCommonName(id)) {
+    throw new UsageError(`--tls-cert: its subject CN is '${cn ?? ''}', but peers accept node ${id} only as '${nodeCommonName(id)}'`);
+  }
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new UsageError('--tls-cert is not signed by --tls-ca');
 }
 
 function createLogger(level: string, format: string, nodeId: number): Logger {
@@ -178,12 +251,23 @@ function createLogger(level: string, format: string, nodeId: number): Logger {
 }
 
 export async function runNode(args: readonly string[]): Promise<void> {
-  const { options, logLevel, logFormat, faultFile, httpListen } = nodeOptionsFromArgs(args);
+  const settings = nodeOptionsFromArgs(args);
+  const { options, logLevel, logFormat, faultFile, httpListen, peerSecurity } = settings;
   const logger = createLogger(logLevel, logFormat, options.id);
+  const tls = peerSecurity.tls;
+  if (tls !== undefined) checkNodeCertificate(tls, options.id);
   const { node, transport } = await openNodeOnDisk(options, logger.child({ module: 'node' }));
+  // before start(): every peer call this node makes or accepts is authenticated
+  transport.useSecurity(peerSecurity);
+  const access = createAccessControl({
+    ...(settings.clientToken !== undefined ? { clientToken: settings.clientToken } : {}),
+    ...(settings.requestsMax !== undefined ? { requestsMax: settings.requestsMax } : {}),
+    ...(settings.streamsMax !== undefined ? { streamsMax: settings.streamsMax } : {}),
+  });
   // Peer frames may be up to the transport's message limit; client requests are capped per call
-  // by the session services' own validation.
-  const server = new grpc.Server(transportServerOptions());
+  // by the session services' own validation. The interceptor checks the client token and the
+  // request and stream bounds before any handler runs.
+  const server = new grpc.Server({ ...transportServerOptions(), interceptors: [access.interceptor] });
   registerSessionServices(server, node, {
     dataBytesMax: options.dataBytesMax,
     defaultTtlMs: options.defaultTtlMs,
@@ -191,7 +275,7 @@ export async function runNode(args: readonly string[]): Promise<void> {
   });
   transport.bindTo(server);
   await new Promise<void>((resolve, reject) =>
-    server.bindAsync(options.listenAddress, grpc.ServerCredentials.createInsecure(), (error) =>
+    server.bindAsync(options.listenAddress, tls ? new NodeServerCredentials(tls) : grpc.ServerCredentials.createInsecure(), (error) =>
       error ? reject(new Error(`cannot listen on ${options.listenAddress}: ${error.message}`)) : resolve(),
     ),
   );
@@ -230,6 +314,9 @@ export async function runNode(args: readonly string[]): Promise<void> {
       ...(ops ? { httpListen: formatListenAddress(ops.address) } : {}),
       peers: Object.fromEntries(options.peers),
       dataDir: options.dataDir,
+      tls: tls !== undefined,
+      clusterSecret: peerSecurity.clusterSecret !== undefined,
+      clientToken: settings.clientToken !== undefined,
     },
     'node started',
   );

@@ -60,14 +60,59 @@ export interface ConnectOptions {
   readonly messageBytesMax?: number;
   /** connect() waits this long for any endpoint to accept a connection. @default 5_000 */
   readonly connectTimeoutMs?: number;
-  /** @default insecure */
+  /** Channel credentials as grpc-js takes them; `tls` is the shorter way. @default insecure (or from `tls`) */
   readonly credentials?: grpc.ChannelCredentials;
+  /**
+   * TLS to the nodes (started with --tls-cert/--tls-key/--tls-ca): `ca` is the cluster CA (PEM)
+   * the nodes' certificates must chain to; `cert` + `key` a client certificate, optional unless
+   * the cluster wants one. The address dialled must be in the node certificate's names.
+   */
+  readonly tls?: TlsOptions;
+  /** Bearer token for nodes started with --client-token-file; sent on every call and stream. */
+  readonly token?: string;
 }
 
-type ResolvedOptions = Required<Omit<ConnectOptions, 'credentials' | 'endpoints'>> & {
+export interface TlsOptions {
+  /** PEM of the CA that signed the nodes' certificates. @default the system's roots */
+  readonly ca?: string | Buffer;
+  /** PEM client certificate (chain); with `key`. */
+  readonly cert?: string | Buffer;
+  /** PEM private key of `cert`. */
+  readonly key?: string | Buffer;
+}
+
+type ResolvedOptions = Required<Omit<ConnectOptions, 'credentials' | 'endpoints' | 'tls' | 'token'>> & {
   readonly credentials: grpc.ChannelCredentials;
   readonly endpoints: readonly string[];
+  readonly interceptors: readonly grpc.Interceptor[];
 };
+
+const pem = (value: string | Buffer | undefined): Buffer | null =>
+  value === undefined ? null : Buffer.isBuffer(value) ? value : Buffer.from(value);
+
+function channelCredentials(options: ConnectOptions): grpc.ChannelCredentials {
+  const tls = options.tls;
+  if (options.credentials !== undefined) {
+    if (tls !== undefined) throw new RangeError('give either credentials or tls, not both');
+    return options.credentials;
+  }
+  if (tls === undefined) return grpc.credentials.createInsecure();
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new RangeError('tls.cert and tls.key go together');
+  return grpc.credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
+}
+
+/** Adds `authorization: Bearer <token>` to every call (also over plaintext, where call credentials are refused). */
+function tokenInterceptor(token: string): grpc.Interceptor {
+  if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token)) throw new RangeError('token must be printable ASCII without spaces');
+  const value = `Bearer ${token}`;
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start: (metadata, listener, next) => {
+        metadata.set('authorization', value);
+        next(metadata, listener);
+      },
+    });
+}
 
 const ENDPOINTS_MAX = 64;
 const MiB = 1024 * 1024;
@@ -99,7 +144,8 @@ function resolveOptions(options: ConnectOptions): ResolvedOptions {
     batchRequestBytesMax: positiveInteger('batchRequestBytesMax', options.batchRequestBytesMax ?? MiB),
     messageBytesMax: positiveInteger('messageBytesMax', options.messageBytesMax ?? 8 * MiB),
     connectTimeoutMs: positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? 5_000),
-    credentials: options.credentials ?? grpc.credentials.createInsecure(),
+    credentials: channelCredentials(options),
+    interceptors: Object.freeze(options.token === undefined ? [] : [tokenInterceptor(options.token)]),
   });
 }
 
@@ -270,7 +316,7 @@ export class SessionClient {
     let endpoint = this.endpoints.get(address);
     if (endpoint === undefined) {
       if (this.endpoints.size >= ENDPOINTS_MAX) throw new RangeError(`more than ${ENDPOINTS_MAX} endpoints`);
-      endpoint = new Endpoint(address, this.options.credentials, this.options);
+      endpoint = new Endpoint(address, this.options.credentials, this.options, this.options.interceptors);
       this.endpoints.set(address, endpoint);
     }
     return endpoint;

@@ -92,13 +92,16 @@ export class Endpoint {
     readonly address: string,
     credentials: grpc.ChannelCredentials,
     private readonly limits: EndpointLimits,
+    /** Run on every call of this endpoint (the bearer token). */
+    interceptors: readonly grpc.Interceptor[] = [],
   ) {
     const { session, admin } = serviceClients();
     this.sessionClient = new session(address, credentials, {
       'grpc.max_receive_message_length': limits.messageBytesMax,
       'grpc.max_send_message_length': limits.messageBytesMax,
+      interceptors: [...interceptors],
     });
-    this.adminClient = new admin(address, credentials, { channelOverride: this.sessionClient.getChannel() });
+    this.adminClient = new admin(address, credentials, { channelOverride: this.sessionClient.getChannel(), interceptors: [...interceptors] });
   }
 
   /**

@@ -2,7 +2,7 @@
  * The sessionraft client: SessionClient over the SessionService Batch stream (or unary calls),
  * with leader discovery and typed errors. Depends only on the wire (proto/session.proto).
  */
-export { SessionClient, connect, type ConnectOptions } from './client.js';
+export { SessionClient, connect, type ConnectOptions, type TlsOptions } from './client.js';
 export {
   AlreadyExistsError,
   CancelledError,

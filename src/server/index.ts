@@ -17,3 +17,12 @@ export { resolveSessionApiOptions, type HealthMode, type ResolvedSessionApiOptio
 export { LEADER_ADDRESS_METADATA_KEY, LEADER_ID_METADATA_KEY, ApiError } from './errors.js';
 export { PROTO_LOADER_OPTIONS, findProtoDir, loadProtos } from './proto.js';
 export { sessionToWire, statusToWire } from './mapping.js';
+export {
+  ACCESS_DEFAULTS,
+  AUTHORIZATION_METADATA_KEY,
+  PEER_SERVICE_PREFIX,
+  checkClientToken,
+  createAccessControl,
+  type AccessControl,
+  type AccessOptions,
+} from './access.js';

@@ -24,6 +24,7 @@ import {
 import { PeerLink } from './peer.js';
 import { raftServiceDefinition } from './proto.js';
 import { Receiver } from './receiver.js';
+import { type PeerSecurity } from './security.js';
 import { Counters, type PeerStats, type TransportStats } from './stats.js';
 
 export type MessageHandler = (message: Message) => void;
@@ -54,11 +55,20 @@ export class GrpcTransport {
   private flushScheduled: NodeJS.Immediate | undefined;
   private bound = false;
   private closed = false;
+  private security: PeerSecurity = {};
+  private securitySet = false;
 
   constructor(options: GrpcTransportOptions) {
     this.options = resolveTransportOptions(options);
     this.log = this.options.logger;
-    this.receiver = new Receiver(this.options, this.totals, (m) => this.deliver(m), this.log, (peer) => this.peers.get(peer)?.peerIsBack());
+    this.receiver = new Receiver(
+      this.options,
+      this.totals,
+      (m) => this.deliver(m),
+      this.log,
+      (peer) => this.peers.get(peer)?.peerIsBack(),
+      () => this.security,
+    );
     for (const [id, address] of this.options.peers) this.addPeer(id, address);
   }
 
@@ -72,6 +82,20 @@ export class GrpcTransport {
       InstallSnapshot: this.receiver.handleSnapshot,
     });
     this.checkServerLimit(server);
+  }
+
+  /**
+   * Peer authentication (see security.ts): TLS credentials and/or a cluster secret, for the calls
+   * this node makes and the ones it accepts. Call once, before anything is sent (the node
+   * composition does it right after creating the node, before start()).
+   */
+  useSecurity(security: PeerSecurity): void {
+    if (this.securitySet) throw new Error('GrpcTransport.useSecurity called twice');
+    if ([...this.peers.values()].some((link) => link.linkState !== 'idle')) {
+      throw new Error('GrpcTransport.useSecurity after a peer stream was opened');
+    }
+    this.securitySet = true;
+    this.security = Object.freeze({ ...security });
   }
 
   /** The one handler of received messages (a later call replaces it). Called in arrival order. */
@@ -111,10 +135,17 @@ export class GrpcTransport {
     existing?.close();
     // Events of a replaced or removed link are stale: drop them.
     const current = (): boolean => !this.closed && this.peers.get(id) === link;
-    const link: PeerLink = new PeerLink(id, address, this.options, this.totals, {
-      unreachable: (peer) => current() && this.reportUnreachable(peer),
-      snapshotStatus: (peer, ok) => current() && this.reportSnapshotStatus(peer, ok),
-    });
+    const link: PeerLink = new PeerLink(
+      id,
+      address,
+      this.options,
+      this.totals,
+      {
+        unreachable: (peer) => current() && this.reportUnreachable(peer),
+        snapshotStatus: (peer, ok) => current() && this.reportSnapshotStatus(peer, ok),
+      },
+      () => this.security,
+    );
     this.peers.set(id, link);
     this.log.debug({ peer: id, peerAddress: address }, existing === undefined ? 'peer added' : 'peer address changed');
   }

@@ -25,3 +25,12 @@ export {
   type SnapshotAck,
   type SnapshotChunk,
 } from './proto.js';
+export {
+  CLUSTER_SECRET_BYTES_MIN,
+  METADATA_CLUSTER_SECRET,
+  NodeServerCredentials,
+  checkClusterSecret,
+  nodeCommonName,
+  type PeerSecurity,
+  type TlsFiles,
+} from './security.js';

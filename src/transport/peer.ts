@@ -27,6 +27,7 @@ import {
   type SnapshotAck,
   type SnapshotChunk,
 } from './proto.js';
+import { METADATA_CLUSTER_SECRET, peerChannelCredentials, type PeerSecurity } from './security.js';
 import { Counters } from './stats.js';
 
 export type PeerLinkState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
@@ -61,6 +62,8 @@ export class PeerLink {
     private readonly options: ResolvedTransportOptions,
     private readonly totals: Counters,
     private readonly events: PeerLinkEvents,
+    /** Read when a channel is created (GrpcTransport.useSecurity may set it before the first). */
+    private readonly security: () => PeerSecurity = () => ({}),
   ) {
     this.backoff = new Backoff({
       initialMs: options.reconnectBackoffInitialMs,
@@ -204,8 +207,15 @@ export class PeerLink {
     };
   }
 
+  private credentials(): grpc.ChannelCredentials {
+    const tls = this.security().tls;
+    return tls === undefined ? grpc.credentials.createInsecure() : peerChannelCredentials(tls, this.id);
+  }
+
   private metadata(): grpc.Metadata {
     const metadata = new grpc.Metadata();
+    const secret = this.security().clusterSecret;
+    if (secret !== undefined) metadata.set(METADATA_CLUSTER_SECRET, secret);
     metadata.set(METADATA_CLUSTER_ID, this.options.clusterId);
     metadata.set(METADATA_FROM_NODE, String(this.options.nodeId));
     metadata.set(METADATA_TO_NODE, String(this.id));
@@ -215,7 +225,7 @@ export class PeerLink {
 
   private connect(): void {
     if (this.state !== 'idle') throw new Error(`peer ${this.id}: connect() in state ${this.state}`);
-    this.client ??= new grpc.Client(this.address, grpc.credentials.createInsecure(), this.channelOptions());
+    this.client ??= new grpc.Client(this.address, this.credentials(), this.channelOptions());
     const method = raftServiceDefinition().Stream;
     const call = this.client.makeBidiStreamRequest(
       method.path,
@@ -308,7 +318,7 @@ export class PeerLink {
     const headerBytes = this.options.messageBytesMax - FRAME_OVERHEAD_BYTES - this.options.snapshotChunkBytes;
     const header = encodeMessage({ ...message, snapshot: { meta, data: new Uint8Array(0) } }, headerBytes);
     // Its own connection: a large transfer must not sit in front of heartbeats.
-    this.snapshotClient ??= new grpc.Client(this.address, grpc.credentials.createInsecure(), this.channelOptions());
+    this.snapshotClient ??= new grpc.Client(this.address, this.credentials(), this.channelOptions());
     const method = raftServiceDefinition().InstallSnapshot;
     const totalBytes = data.length;
     const call = this.snapshotClient.makeClientStreamRequest<SnapshotChunk, SnapshotAck>(

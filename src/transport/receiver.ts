@@ -18,6 +18,7 @@ import {
   type SnapshotAck,
   type SnapshotChunk,
 } from './proto.js';
+import { checkPeerCall, type PeerSecurity } from './security.js';
 import type { Counters } from './stats.js';
 
 type Refusal = { readonly code: grpc.status; readonly details: string };
@@ -45,6 +46,8 @@ export class Receiver {
     private readonly log: Logger,
     /** A peer opened a stream that passed the identity checks: it is up. */
     private readonly peerOpened: (peer: NodeId) => void = () => undefined,
+    /** Who may call (cluster secret, client certificate); checked on every call before anything else. */
+    private readonly security: () => PeerSecurity = () => ({}),
   ) {}
 
   get inboundStreams(): number {
@@ -83,7 +86,7 @@ export class Receiver {
   }
 
   readonly handleStream = (call: StreamCall): void => {
-    const opened = this.checkOpen(call.metadata, this.streams.size, this.options.inboundStreamsMax, 'inboundStreamsMax');
+    const opened = this.checkOpen(call, this.streams.size, this.options.inboundStreamsMax, 'inboundStreamsMax');
     if ('code' in opened) {
       this.refused(call, opened, metadataNodeId(call.metadata));
       call.emit('error', opened);
@@ -127,7 +130,7 @@ export class Receiver {
   };
 
   readonly handleSnapshot = (call: SnapshotCall, callback: grpc.sendUnaryData<SnapshotAck>): void => {
-    const opened = this.checkOpen(call.metadata, this.snapshots.size, this.options.snapshotsReceivingMax, 'snapshotsReceivingMax');
+    const opened = this.checkOpen(call, this.snapshots.size, this.options.snapshotsReceivingMax, 'snapshotsReceivingMax');
     if ('code' in opened) {
       this.refused(call, opened, metadataNodeId(call.metadata));
       callback(opened);
@@ -182,10 +185,13 @@ export class Receiver {
     old.emit('error', { code: grpc.status.ABORTED, details: `superseded by a newer stream from node ${from}` });
   }
 
-  /** Identity (metadata) and capacity checks at call open. */
-  private checkOpen(metadata: grpc.Metadata, open: number, openMax: number, limitName: string): Refusal | { from: NodeId } {
+  /** Authentication (security.ts), identity (metadata) and capacity checks at call open. */
+  private checkOpen(call: StreamCall | SnapshotCall, open: number, openMax: number, limitName: string): Refusal | { from: NodeId } {
     if (this.closed) return { code: grpc.status.UNAVAILABLE, details: 'the peer transport of this node is closed' };
-    const identity = checkIdentity(metadata, this.options);
+    const claimed = Number(metadataString(call.metadata, METADATA_FROM_NODE));
+    const unauthenticated = checkPeerCall(this.security(), call, claimed);
+    if (unauthenticated !== undefined) return unauthenticated;
+    const identity = checkIdentity(call.metadata, this.options);
     if ('code' in identity) return identity;
     if (open >= openMax) {
       return { code: grpc.status.RESOURCE_EXHAUSTED, details: `${limitName} (${openMax}) reached on node ${this.options.nodeId}` };
