@@ -54,6 +54,10 @@ const ATTEMPT_TIMEOUT_MS = 1_500;
 /** A client gives up an operation after this long (its outcome is then unknown). */
 const OPERATION_TIMEOUT_MS = 15_000;
 const LIVENESS_TICKS_MAX = 40 * ELECTION_TICKS;
+/** After the heal, calls sent this much later must all be answered (elections have settled). */
+const HEALED_QUIET_MS = 4 * ELECTION_TICKS * TICK_MS;
+/** Ticks of normal operation after liveness, clients still working. */
+const QUIET_TICKS = 8 * ELECTION_TICKS;
 const SETTLE_TICKS = 200;
 const silent = pino({ level: 'silent' });
 
@@ -143,6 +147,7 @@ class SessionSimulation {
   private readonly partitionProb: number;
   private crashes = 0;
   private faultPhase = true;
+  private healedAtMs = Number.POSITIVE_INFINITY;
   private clientsEnabled = true;
 
   constructor(private readonly config: SessionSimConfig) {
@@ -179,6 +184,8 @@ class SessionSimulation {
     this.faultPhase = false;
     if (this.violations.length === 0) await this.heal();
     if (this.violations.length === 0) await this.liveness();
+    // A quiet stretch of normal operation: every call must now be answered.
+    for (let t = 0; t < QUIET_TICKS && this.violations.length === 0; t++) await this.tick();
     if (this.violations.length === 0) await this.settle();
     this.checkHistory();
     for (const host of this.hosts.values()) this.crash(host, false);
@@ -394,6 +401,7 @@ class SessionSimulation {
   }
 
   private async heal(): Promise<void> {
+    this.healedAtMs = this.time.nowMs;
     this.network.heal();
     this.network.reconfigure({ delayTicksMin: 1, delayTicksMax: 2 });
     for (const host of this.hosts.values()) {
@@ -555,6 +563,10 @@ class SessionSimulation {
     const expired = this.time.nowMs - op.callMs > OPERATION_TIMEOUT_MS;
     if (!attempt.settled) {
       if (this.time.nowMs - attempt.startedMs <= ATTEMPT_TIMEOUT_MS + 2 * TICK_MS) return;
+      // Healed, with a leader since long: the node must answer (or refuse), never leave a call hanging.
+      if (attempt.startedMs > this.healedAtMs + HEALED_QUIET_MS) {
+        this.violations.push(`${op.input.op}(${op.input.sessionId}) on node ${op.target}, sent at ${attempt.startedMs} after the heal, got no answer within ${ATTEMPT_TIMEOUT_MS} ms`);
+      }
       return expired ? this.finish(client, undefined) : this.retry(client, undefined);
     }
     const result = attempt.result!;
