@@ -2,42 +2,19 @@
  * The `sessionraft cluster` command as a user runs it (`make cluster` runs `cluster run`):
  * detached up / status / kill / restart / down, and the foreground run stopped with Ctrl-C.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { processAlive } from '../../src/cli/cluster-command.js';
-import { cliPath, sleep } from './harness.js';
+import { cliPath, freeClusterBasePort, runCli, sleep } from './harness.js';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'sessionraft-cli-'));
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
-/**
- * A base port with three free ports after it, away from the default 7001-7003, and three free
- * at base + 1000 (the nodes' HTTP ports).
- */
-async function freeBase(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const free = await Promise.all([0, 1, 2, 1000, 1001, 1002].map((i) => portFree(base + i)));
-    if (free.every(Boolean)) return base;
-  }
-  throw new Error('no three consecutive free ports found');
-}
 
-function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const cli = runCli;
 
 /** The CLI without blocking this process's event loop (a `cluster run` child keeps writing to our pipes meanwhile). */
 function cliAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -63,7 +40,7 @@ function processGroup(pid: number): number {
  * whole group, as a terminal's Ctrl-C does.
  */
 async function startForeground(dir: string): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null>; ctrlC: () => void }> {
-  const base = String(await freeBase());
+  const base = String(await freeClusterBasePort());
   const child = spawn(process.execPath, [cliPath, 'cluster', 'run', '--data-dir', dir, '--base-port', base, '--', '--tick-ms', '50'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -115,7 +92,7 @@ describe('sessionraft cluster', () => {
 
   it('starts detached, reports status, survives kill -9 and restart of a node, and stops', async () => {
     const dir = path.join(dataDir, 'detached');
-    const base = String(await freeBase());
+    const base = String(await freeClusterBasePort());
     const common = ['--data-dir', dir, '--base-port', base, '--', '--tick-ms', '50'];
     const up = cli(['cluster', 'up', ...common]);
     expect(up.status, up.stderr).toBe(0);
@@ -159,7 +136,7 @@ describe('sessionraft cluster', () => {
 
   it('runs in the foreground, prints how to connect, and stops every node on Ctrl-C', async () => {
     const dir = path.join(dataDir, 'foreground');
-    const base = String(await freeBase());
+    const base = String(await freeClusterBasePort());
     const child = spawn(process.execPath, [cliPath, 'cluster', 'run', '--data-dir', dir, '--base-port', base, '--', '--tick-ms', '50'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -3,7 +3,7 @@
  * (`dist/src/cli/main.js node`), so `make build` must have run (make test does). Only the pids
  * this harness spawned are ever signalled, and close() removes every process and temp dir.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -282,4 +282,31 @@ process.once('exit', () => {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A base port B for `sessionraft cluster` with B..B+2 free and B+1000..B+1002 free (the nodes'
+ * HTTP ports), away from the default 7001-7003 and 8001-8003.
+ */
+export async function freeClusterBasePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const free = await Promise.all([0, 1, 2, 1000, 1001, 1002].map((i) => portFree(base + i)));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error('no base port with three free ports after it (and at +1000) found in 50 tries');
+}
+
+/** Runs the built CLI and waits for it (60 s at most). */
+export function runCli(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

@@ -3,15 +3,13 @@
  * started with --http-listen, and `sessionraft cluster up`, which gives node K the HTTP port
  * base port + 1000 + K - 1. Only pids these tests started are signalled; temp dirs are removed.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SessionClient } from '../../src/client/index.js';
 import { processAlive } from '../../src/cli/cluster-command.js';
-import { TestCluster, cliPath, freePorts, sleep } from './harness.js';
+import { TestCluster, freeClusterBasePort, freePorts, runCli, sleep } from './harness.js';
 
 const clusters: TestCluster[] = [];
 const dataDir = mkdtempSync(path.join(tmpdir(), 'sessionraft-ops-'));
@@ -55,28 +53,9 @@ async function waitReady(base: string, timeoutMs = 30_000): Promise<void> {
   throw new Error(`${base}/readyz not ready within ${timeoutMs} ms: ${last}`);
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
-/** A base port B with B..B+2 and B+1000..B+1002 free, away from 7001-7003 and 8001-8003. */
-async function freeBase(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const free = await Promise.all([0, 1, 2, 1000, 1001, 1002].map((i) => portFree(base + i)));
-    if (free.every(Boolean)) return base;
-  }
-  throw new Error('no free ports found');
-}
 
-function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const cli = runCli;
 
 describe('operations HTTP endpoints of real nodes', () => {
   it('sessionraft node --help lists --http-listen', () => {
@@ -123,7 +102,7 @@ describe('operations HTTP endpoints of real nodes', () => {
   });
 
   it('`cluster up` serves HTTP on base port + 1000 + K - 1: every node ready, one leader, counters per peer', async () => {
-    const basePort = await freeBase();
+    const basePort = await freeClusterBasePort();
     const common = ['--data-dir', dataDir, '--base-port', String(basePort)];
     const up = cli(['cluster', 'up', ...common, '--', '--tick-ms', '50']);
     expect(up.status, up.stderr).toBe(0);
