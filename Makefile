@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SEEDS ?= 2000
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: setup build typecheck test sim cluster cluster-up cluster-down cluster-status chaos clean help
+.PHONY: setup build typecheck test sim cluster cluster-up cluster-down cluster-status chaos bench clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -40,6 +40,9 @@ cluster-status: ## print the status of every node
 
 chaos: build ## a real cluster under kill -9, SIGSTOP and restarts, history checked: make chaos [CHAOS_SEED=s] [CHAOS_MS=ms]
 	npx vitest run test/chaos
+
+bench: build ## sessionraft vs etcd, NATS, Redis, all started here: env CONC WARMUP DURATION WORKLOADS SYSTEMS, or ARGS (node bench/run.mjs --help)
+	node bench/run.mjs $(ARGS)
 
 clean: ## remove build output
 	rm -rf dist
