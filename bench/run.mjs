@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // sessionraft's benchmark sitting: starts each system itself on 127.0.0.1, runs the same
 // closed-loop workloads against it, stops it, and compares. See `node bench/run.mjs --help`.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -207,6 +208,15 @@ function plannedRows(cfg, name) {
   );
 }
 
+/** package.json's version and the worktree's commit (with '+dirty' when it has changes). */
+function sessionraftVersion() {
+  const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const git = (args) => spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' }).stdout?.trim() ?? '';
+  const commit = git(['rev-parse', '--short', 'HEAD']);
+  const dirty = git(['status', '--porcelain', '--', 'src', 'proto', 'package.json']) ? '+dirty' : '';
+  return `sessionraft ${version}${commit ? ` ${commit}${dirty}` : ''}`;
+}
+
 const NULL_METRICS = { ops_per_s: null, p50_ms: null, p99_ms: null, p999_ms: null, server_cpu_us_per_op: null };
 
 async function runSystem(cfg, system, bin, rows, stamp) {
@@ -219,7 +229,7 @@ async function runSystem(cfg, system, bin, rows, stamp) {
     progress(`${system.name}: starting`);
     started.add(system);
     const pids = await system.start(bin, dir);
-    const version = bin ? binaryVersion(bin) : `sessionraft ${process.env.npm_package_version ?? ''}`.trim();
+    const version = bin ? binaryVersion(bin) : sessionraftVersion();
     progress(`${system.name}: connecting`);
     store = await system.client();
     let readKeys = [];
@@ -319,7 +329,7 @@ async function main() {
     '',
   ].join('\n');
   writeFileSync(path.join(cfg.resultsDir, `${stamp}.md`), `${header}\n${report}\n`);
-  say(`\nresults: ${path.relative(process.cwd(), path.join(cfg.resultsDir, 'latest.json'))} (copy: ${stamp}.json, table: ${stamp}.md)`);
+  say(`\nresults: ${path.join(cfg.resultsDir, 'latest.json')} (copy: ${stamp}.json, table: ${stamp}.md)`);
   if (rows.some((r) => r.failed)) process.exitCode = 1;
 }
 

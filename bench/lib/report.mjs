@@ -5,7 +5,7 @@ const fmt = (x, digits = 0) =>
 const ratio = (a, b) => (a === null || b === null || a === undefined || b === undefined || b === 0 ? '—' : (a / b).toFixed(2));
 
 function variantOf(row) {
-  return [row.durability, row.consistency].filter(Boolean).join(' ') || '';
+  return [row.durability, row.consistency].filter(Boolean).join(' ') || '—';
 }
 
 function table(header, lines) {
@@ -15,7 +15,7 @@ function table(header, lines) {
 export function renderReport(rows, peers) {
   const out = [];
   const measured = rows.filter((r) => !r.skipped && !r.failed);
-  out.push(
+  if (measured.length > 0) out.push(
     table(
       ['workload', 'C', 'system', 'mode', 'ops/s', 'p50 ms', 'p99 ms', 'p999 ms', 'server CPU µs/op', 'errors', 'other cores'],
       measured.map((r) => [
