@@ -158,11 +158,15 @@ export function findBinary(candidates) {
   return undefined;
 }
 
-/** Runs a command to completion, output appended to `logFile`; resolves to its exit code. */
-export function runLogged(cmd, args, logFile, env = process.env) {
+/**
+ * Runs a command to completion, output appended to `logFile`; resolves to its exit code.
+ * `detached`: in its own process group, so a terminal's Ctrl-C does not cut it short (the
+ * sessionraft CLI's cluster up/down, which the harness itself sees through).
+ */
+export function runLogged(cmd, args, logFile, { env = process.env, detached = false } = {}) {
   return new Promise((resolve) => {
     const fd = openSync(logFile, 'a');
-    const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env });
+    const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env, detached });
     closeSync(fd);
     child.on('error', () => resolve(127));
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));

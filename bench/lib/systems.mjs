@@ -230,6 +230,17 @@ function sessionraft(cfg) {
   const cli = path.join(cfg.root, 'dist/src/cli/main.js');
   let dataDir;
   let pids = [];
+  let up; // the `cluster up` run, while it lasts
+  const nodePids = () =>
+    [1, 2, 3]
+      .map((i) => {
+        try {
+          return Number(readFileSync(path.join(dataDir, `n${i}`, 'node.pid'), 'utf8').trim());
+        } catch {
+          return 0;
+        }
+      })
+      .filter((pid) => pid > 0);
   const clusterArgs = () => ['--data-dir', dataDir, '--base-port', String(cfg.sessionraftBasePort)];
   return {
     name: 'sessionraft',
@@ -247,14 +258,9 @@ function sessionraft(cfg) {
       await assertPortsFree('sessionraft', ports);
       dataDir = dir;
       const log = path.join(dir, 'cluster-up.log');
-      const code = await runLogged(process.execPath, [cli, 'cluster', 'up', ...clusterArgs()], log);
-      pids = [1, 2, 3].map((i) => {
-        try {
-          return Number(readFileSync(path.join(dir, `n${i}`, 'node.pid'), 'utf8').trim());
-        } catch {
-          return 0;
-        }
-      }).filter((pid) => pid > 0);
+      up = runLogged(process.execPath, [cli, 'cluster', 'up', ...clusterArgs()], log, { detached: true });
+      const code = await up;
+      pids = nodePids();
       if (code !== 0) throw new Error(`sessionraft: cluster up exited ${code}:\n${logTail(log)}`);
       if (pids.length !== 3) throw new Error(`sessionraft: cluster up recorded ${pids.length} node pids`);
       return pids;
@@ -262,9 +268,16 @@ function sessionraft(cfg) {
     logs: () => (dataDir ? [path.join(dataDir, 'cluster-up.log'), ...[1, 2, 3].map((i) => path.join(dataDir, `n${i}`, 'node.log'))] : []),
     async stop() {
       if (!dataDir) return;
+      // A `cluster up` still waiting for a leader (Ctrl-C came early) has spawned its nodes.
+      if (up) await Promise.race([up, sleep(30_000)]);
+      pids = [...new Set([...pids, ...nodePids()])];
       // The CLI's own stop (SIGTERM to the pids it recorded, SIGKILL after 15 s) ...
-      spawnSync(process.execPath, [cli, 'cluster', 'down', ...clusterArgs()], { stdio: 'ignore', timeout: 30_000 });
-      // ... and, should it have failed, the pids we read after `cluster up`, if still our nodes.
+      const code = await Promise.race([
+        runLogged(process.execPath, [cli, 'cluster', 'down', ...clusterArgs()], path.join(dataDir, 'cluster-down.log'), { detached: true }),
+        sleep(40_000).then(() => 'timeout'),
+      ]);
+      if (code !== 0) console.error(`sessionraft: cluster down: ${code === 'timeout' ? 'no exit in 40 s' : `exit ${code}`}`);
+      // ... and, should it have failed, the node pids from its pid files, if still our nodes.
       const left = pids.filter((pid) => foreignAlive(pid, dataDir));
       for (const pid of left) {
         console.error(`sessionraft node pid ${pid} outlived cluster down; sending SIGKILL`);
@@ -277,8 +290,6 @@ function sessionraft(cfg) {
       for (let i = 0; i < 100 && left.some((pid) => foreignAlive(pid, dataDir)); i++) await sleep(50);
       pids = [];
     },
-    /** Node pids we learned from `cluster up`, still alive: for the last-resort cleanup. */
-    leftovers: () => pids.filter((pid) => foreignAlive(pid, dataDir)),
     async client() {
       const { SessionClient } = await import(pathToFileURL(path.join(cfg.root, 'dist/src/client/index.js')).href);
       const client = await SessionClient.connect({ endpoints: this.endpoints });
@@ -326,11 +337,11 @@ export async function resolveBinaries(systems, { install, logFile, say }) {
     } else {
       const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
       say(`installing ${packages.join(' ')} with apt-get (log: ${logFile})`);
-      let code = await runLogged('apt-get', ['install', '-y', '--no-install-recommends', ...packages], logFile, env);
+      let code = await runLogged('apt-get', ['install', '-y', '--no-install-recommends', ...packages], logFile, { env });
       if (code !== 0) {
         say('apt-get install failed; running apt-get update once, then retrying');
-        await runLogged('apt-get', ['update'], logFile, env);
-        code = await runLogged('apt-get', ['install', '-y', '--no-install-recommends', ...packages], logFile, env);
+        await runLogged('apt-get', ['update'], logFile, { env });
+        code = await runLogged('apt-get', ['install', '-y', '--no-install-recommends', ...packages], logFile, { env });
       }
       if (code !== 0) say(`apt-get install exited ${code}:\n${logTail(logFile, 8)}`);
     }
