@@ -217,7 +217,16 @@ function sessionraftVersion() {
   return `sessionraft ${version}${commit ? ` ${commit}${dirty}` : ''}`;
 }
 
+/** Time left in the sitting, roughly: the points to go at warmup + window + a second each. */
+function eta(cfg) {
+  const s = Math.round((sittingPoints.total - sittingPoints.done) * (cfg.warmupS + cfg.durationS + 1));
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
 const NULL_METRICS = { ops_per_s: null, p50_ms: null, p99_ms: null, p999_ms: null, server_cpu_us_per_op: null };
+
+/** Points of the whole sitting, for the progress line. */
+const sittingPoints = { done: 0, total: 0 };
 
 async function runSystem(cfg, system, bin, rows, stamp) {
   const dir = mkdtempSync(path.join(tmpRoot, `${system.name}-`));
@@ -251,7 +260,7 @@ async function runSystem(cfg, system, bin, rows, stamp) {
         readKeys,
         valueBytes: cfg.valueBytes,
         serverPids: pids,
-        progress: (t) => progress(`[${done + 1}/${planned.length}] ${label}: ${t}`),
+        progress: (t) => progress(`[${sittingPoints.done + 1}/${sittingPoints.total}, ~${eta(cfg)} left] ${label}: ${t}`),
       });
       if (aborting) return;
       rows.push({
@@ -266,6 +275,7 @@ async function runSystem(cfg, system, bin, rows, stamp) {
         ts: new Date().toISOString(),
       });
       done++;
+      sittingPoints.done++;
       const r = rows.at(-1);
       say(
         `${label}: ${r.ops_per_s} ops/s, p50 ${r.p50_ms} p99 ${r.p99_ms} p999 ${r.p999_ms} ms, ` +
@@ -278,6 +288,7 @@ async function runSystem(cfg, system, bin, rows, stamp) {
     say(`${system.name}: FAILED: ${reason}`);
     for (const log of system.logs()) say(`--- ${log} (last lines)\n${logTail(log, 10)}`);
     for (const plan of planned.slice(done)) rows.push({ ...plan, ...NULL_METRICS, failed: reason, sitting: stamp });
+    sittingPoints.done += planned.length - done;
   } finally {
     if (store) await Promise.race([store.close().catch(() => {}), new Promise((r) => setTimeout(r, 5_000))]);
     if (!aborting) {
@@ -300,6 +311,9 @@ async function main() {
   );
   const binaries = await resolveBinaries(chosen, { install: cfg.install, logFile: path.join(tmpRoot, 'apt.log'), say });
   const rows = [];
+  sittingPoints.total = chosen
+    .filter((s) => typeof binaries.get(s.name) !== 'object' || binaries.get(s.name) === null)
+    .reduce((n, s) => n + plannedRows(cfg, s.name).length, 0);
   for (const system of chosen) {
     if (aborting) return;
     const bin = binaries.get(system.name);
