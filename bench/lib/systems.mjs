@@ -337,11 +337,11 @@ export async function resolveBinaries(systems, { install, logFile, say }) {
     } else {
       const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
       say(`installing ${packages.join(' ')} with apt-get (log: ${logFile})`);
-      let code = await runLogged('apt-get', ['install', '-y', '--no-install-recommends', ...packages], logFile, { env });
+      let code = await runLogged('apt-get', ['install', '-y', ...packages], logFile, { env });
       if (code !== 0) {
         say('apt-get install failed; running apt-get update once, then retrying');
         await runLogged('apt-get', ['update'], logFile, { env });
-        code = await runLogged('apt-get', ['install', '-y', '--no-install-recommends', ...packages], logFile, { env });
+        code = await runLogged('apt-get', ['install', '-y', ...packages], logFile, { env });
       }
       if (code !== 0) say(`apt-get install exited ${code}:\n${logTail(logFile, 8)}`);
     }
