@@ -62,6 +62,8 @@ Options (each also an environment variable; the flag wins):
   --results DIR        RESULTS_DIR  bench/results
   --no-install         INSTALL=0    never run apt-get: a missing peer is skipped
   -h, --help
+  TMPDIR (env): where the systems' data dirs go (default /tmp); a real disk, not tmpfs, or
+  fsync costs nothing
 
 Rows of latest.json: system, workload, durability (SYNC|ASYNC for sessionraft where the
 workload writes, else null), consistency (LINEARIZABLE|STALE where it reads, else null),
@@ -192,6 +194,26 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]
   });
 }
 
+for (const event of ['uncaughtException', 'unhandledRejection']) {
+  process.on(event, (error) => {
+    if (aborting) return;
+    aborting = true;
+    say(`bench: ${event}: ${error?.stack ?? error}\nstopping every server this run started...`);
+    cleanup().finally(() => process.exit(1));
+  });
+}
+
+/** The filesystem type holding `dir` (the longest mount point that contains it). */
+function filesystemOf(dir) {
+  let best = { point: '', type: 'unknown' };
+  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+    const [, point, type] = line.split(' ');
+    if (!point || !type) continue;
+    if ((dir === point || dir.startsWith(point.endsWith('/') ? point : `${point}/`)) && point.length > best.point.length) best = { point, type };
+  }
+  return best.type;
+}
+
 // ---------------------------------------------------------------- the sitting
 
 /** The (durability, consistency) pairs one workload runs for a system. */
@@ -303,6 +325,10 @@ async function main() {
   const cfg = options();
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   tmpRoot = mkdtempSync(path.join(tmpdir(), 'sessionraft-bench-'));
+  const fsType = filesystemOf(tmpRoot);
+  if (fsType === 'tmpfs' || fsType === 'ramfs') {
+    say(`warning: ${tmpRoot} is on ${fsType}: fsync costs nothing there, so durability is not measured (set TMPDIR to a disk)`);
+  }
   const systems = makeSystems(cfg);
   const chosen = cfg.systems.map((name) => systems[name]);
   say(
