@@ -6,7 +6,7 @@ CERTS_DIR ?= certs
 # make cluster TLS=1 (also cluster-up, cluster-status, cluster-down): TLS with the certificates of make certs
 TLS_ARGS := $(if $(filter 1,$(TLS)),--tls-dir $(CERTS_DIR),)
 
-.PHONY: setup build typecheck test sim cluster cluster-up cluster-down cluster-status chaos clean help docker-up docker-down image certs
+.PHONY: setup build typecheck test sim cluster cluster-up cluster-down cluster-status chaos clean help docker-up docker-down image certs bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -55,6 +55,9 @@ docker-down: ## remove that dockerd's containers and stop the dockerd docker-up 
 
 image: docker-up ## build the node image sessionraft:local from deploy/Dockerfile on the local base image
 	docker build --network host -f deploy/Dockerfile --build-arg NODE_IMAGE=sessionraft/node-base:local -t sessionraft:local .
+
+bench: build ## sessionraft vs etcd, NATS, Redis, all started here: env CONC WARMUP DURATION WORKLOADS SYSTEMS, or ARGS (node bench/run.mjs --help)
+	node bench/run.mjs $(ARGS)
 
 clean: ## remove build output
 	rm -rf dist
