@@ -39,9 +39,10 @@ interface ActionSpec {
 
 const SPECS: Record<Action, ActionSpec> = {
   create: {
-    usage: 'sessionraft session create CLIENT_ID [--transport T] [--data JSON] [--ttl-ms N] [--max-lifetime-ms N]',
+    usage: 'sessionraft session create CLIENT_ID [--session-id ID] [--transport T] [--data JSON] [--ttl-ms N] [--max-lifetime-ms N]',
     summary: 'create a session for CLIENT_ID; prints it with the id the server chose',
     options: [
+      '  --session-id ID    the id to create it under, 1-128 of [A-Za-z0-9_-] (default: the server mints a UUID; exit 16 ALREADY_EXISTS if taken)',
       '  --transport T      (default "cli")',
       '  --data JSON        a JSON object (default {})',
       '  --ttl-ms N         idle TTL, 1000-2592000000 (default: the node\'s, 1 h)',
@@ -158,6 +159,7 @@ function parseSession(args: readonly string[]): Parsed {
       data: { type: 'string' },
       'ttl-ms': { type: 'string' },
       'max-lifetime-ms': { type: 'string' },
+      'session-id': { type: 'string' },
       'expected-version': { type: 'string' },
       limit: { type: 'string' },
     },
@@ -207,7 +209,7 @@ function prepare(p: Parsed): (client: SessionClient) => Promise<{ json: unknown;
       const options = writeOptions(p);
       return async (client) => {
         const result = await client.create(
-          { clientId: arg!, transport: string('transport') ?? 'cli', ...(data ? { data } : {}), ...(ttlMs ? { ttlMs } : {}), ...(maxLifetimeMs ? { maxLifetimeMs } : {}) },
+          { ...(string('session-id') !== undefined ? { sessionId: string('session-id')! } : {}), clientId: arg!, transport: string('transport') ?? 'cli', ...(data ? { data } : {}), ...(ttlMs ? { ttlMs } : {}), ...(maxLifetimeMs ? { maxLifetimeMs } : {}) },
           options,
         );
         return { json: result, text: formatSessions([result.session]) };

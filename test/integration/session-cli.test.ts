@@ -119,6 +119,14 @@ describe('sessionraft session against a three-node cluster', () => {
     expect(rest).toEqual([]);
   });
 
+  it('creates a session under an id given with --session-id; the same id again exits 16 (ALREADY_EXISTS)', async () => {
+    const created = json<{ session: SessionJson }>(await session(['create', 'chooser', '--session-id', 'cli_chosen-1', '--json']));
+    expect(created.session.sessionId).toBe('cli_chosen-1');
+    const again = await session(['create', 'chooser', '--session-id', 'cli_chosen-1']);
+    expect(again.code).toBe(16);
+    expect(again.stderr).toMatch(/ALREADY_EXISTS: session cli_chosen-1 already exists/);
+  });
+
   it('reads the endpoints from SESSIONRAFT_ENDPOINTS', async () => {
     const run = await cli(['session', 'count', 'nobody-yet', '--json'], { SESSIONRAFT_ENDPOINTS: endpoints() });
     expect(json<{ count: number }>(run).count).toBe(0);
