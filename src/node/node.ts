@@ -20,7 +20,7 @@ import {
   type Ready,
   type SnapshotMeta,
 } from '../raft/index.js';
-import { SessionStateMachine, encodeCommand, type SessionCommand, type SessionQueries } from '../session/index.js';
+import { SessionStateMachine, encodeBatch, encodeBatchItem, type SessionCommand, type SessionQueries } from '../session/index.js';
 import type { Storage } from '../storage/index.js';
 import type { MemberInfo, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
 import { NodeError, NotLeaderError, OverloadedError, ProposalDroppedError, ShuttingDownError } from './errors.js';
@@ -42,6 +42,10 @@ interface PendingRead {
 
 /** Ticks stepped per loop turn; the rest of a backlog is dropped (see feedCore). */
 const TICKS_PER_TURN_MAX = 2;
+/** Writes of one loop turn packed into one log entry, at most (more go into further entries). */
+const PROPOSAL_BATCH_ITEMS_MAX = 1_024;
+/** Bytes of packed commands in one entry, at most (at least one command per entry). */
+const PROPOSAL_BATCH_BYTES_MAX = 512 * 1024;
 /** How often a leader handing off leadership before it stops checks whether it still leads. */
 const TRANSFER_POLL_INTERVAL_MS = 20;
 
@@ -240,6 +244,7 @@ export class SessionNode implements SessionBackend {
     const proposal: PendingProposal = {
       command,
       requestId,
+      item: encodeBatchItem(requestId ? { command, requestId } : { command }),
       durability: options.durability ?? this.options.defaultDurability,
       deferred: deferred<WriteOutcome>(),
       expired: false,
@@ -412,26 +417,43 @@ export class SessionNode implements SessionBackend {
       this.transferTarget = undefined;
     }
     this.snapshots.compactCore(this.core);
-    for (const proposal of this.writes.takeProposals()) this.proposeOne(proposal);
+    this.proposeBatches(this.writes.takeProposals().filter((p) => !p.expired));
     const context = this.reads.takeBatch(this.clock.nowMs());
     if (context !== undefined) this.core.readIndex(context);
+  }
+
+  /**
+   * The writes of one loop turn go into as few entries as the batch bounds allow: one log key,
+   * one entry header, one append slot and one commit check for many commands, on every node.
+   */
+  private proposeBatches(proposals: readonly PendingProposal[]): void {
+    for (let start = 0; start < proposals.length; ) {
+      let end = start;
+      let bytes = 0;
+      while (end < proposals.length && end - start < PROPOSAL_BATCH_ITEMS_MAX) {
+        const size = proposals[end]!.item.length;
+        if (end > start && bytes + size > PROPOSAL_BATCH_BYTES_MAX) break;
+        bytes += size;
+        end++;
+      }
+      this.proposeBatch(proposals.slice(start, end));
+      start = end;
+    }
   }
 
   /**
    * Commands are stamped here, as they enter the leader's log, not when they arrived: so an entry
    * proposed after a read asked for its index carries a later time than that read (see read()).
    */
-  private proposeOne(proposal: PendingProposal): void {
-    if (proposal.expired) return;
+  private proposeBatch(batch: readonly PendingProposal[]): void {
+    invariant(batch.length > 0, () => 'an empty batch of proposals');
     this.lastStampMs = Math.max(this.lastStampMs, this.clock.nowMs(), this.stateMachine.clockMs);
-    const data = encodeCommand({
-      command: proposal.command,
-      nowMs: this.lastStampMs,
-      ...(proposal.requestId ? { requestId: proposal.requestId } : {}),
-    });
+    const data = encodeBatch(this.lastStampMs, batch.map((p) => p.item));
     const result: ProposeResult = this.core.propose(data);
-    if (result.ok) this.writes.proposed(proposal, result.index, result.term);
-    else proposal.deferred.reject(this.proposeError(result.reason, result.leader));
+    for (const [slot, proposal] of batch.entries()) {
+      if (result.ok) this.writes.proposed(proposal, result.index, result.term, slot);
+      else proposal.deferred.reject(this.proposeError(result.reason, result.leader));
+    }
   }
 
   private proposeError(reason: string, leader: NodeId): Error {

@@ -71,6 +71,8 @@ export class IndexQueue<T extends { readonly index: LogIndex }> {
 export interface WriteWaiter<R> {
   readonly command: SessionCommand;
   readonly index: LogIndex;
+  /** Its position in the batch entry at `index`. */
+  readonly slot: number;
   readonly term: Term;
   readonly durability: 'sync' | 'async';
   readonly deferred: Deferred<R>;

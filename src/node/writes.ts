@@ -11,12 +11,15 @@ import type { Entry, LogIndex, Term } from '../raft/index.js';
 import type { AppliedResult, CommandResult, RequestId, SessionCommand } from '../session/index.js';
 import type { WriteOutcome } from './backend.js';
 import { OutcomeUnknownError, ProposalDroppedError } from './errors.js';
+import { invariant } from './invariant.js';
 import { IndexQueue, type Deferred, type WriteWaiter } from './waiters.js';
 
 /** A write accepted by write() and not yet proposed to the core. */
 export interface PendingProposal {
   readonly command: SessionCommand;
   readonly requestId: RequestId | undefined;
+  /** The command and request id as one batch item's bytes (encodeBatchItem), packed on arrival. */
+  readonly item: Uint8Array;
   readonly durability: 'sync' | 'async';
   readonly deferred: Deferred<WriteOutcome>;
   /** Set when its deadline passed or its caller cancelled before it was proposed. */
@@ -54,9 +57,9 @@ export class Writes {
     return taken;
   }
 
-  /** The core took the proposal at (index, term): it now waits for its entry. */
-  proposed(proposal: PendingProposal, index: LogIndex, term: Term): void {
-    const waiter: WriteWaiter<WriteOutcome> = { command: proposal.command, index, term, durability: proposal.durability, deferred: proposal.deferred };
+  /** The core took the proposal at (index, term), as item `slot` of that entry: it now waits for it. */
+  proposed(proposal: PendingProposal, index: LogIndex, term: Term, slot: number): void {
+    const waiter: WriteWaiter<WriteOutcome> = { command: proposal.command, index, slot, term, durability: proposal.durability, deferred: proposal.deferred };
     proposal.waiter = waiter;
     this.queueFor(proposal.durability).push(waiter);
   }
@@ -110,13 +113,15 @@ export class Writes {
     const waiters = this.syncWaiters.takeUpTo(applied);
     if (waiters.length === 0) return;
     const termAt = new Map<number, Term>(committed.map((e) => [e.index, e.term]));
-    const resultAt = new Map<number, CommandResult>(results.map((r) => [r.index, r.result]));
+    const resultAt = new Map<string, CommandResult>(results.map((r) => [`${r.index}/${r.slot ?? 0}`, r.result]));
     for (const waiter of waiters) {
       if (termAt.get(waiter.index) !== waiter.term) {
         waiter.deferred.reject(new ProposalDroppedError(REPLACED));
         continue;
       }
-      waiter.deferred.resolve({ index: waiter.index, result: resultAt.get(waiter.index) ?? { ok: true }, durability: waiter.durability });
+      const result = resultAt.get(`${waiter.index}/${waiter.slot}`);
+      invariant(result !== undefined, () => `no result for the write at index ${waiter.index} slot ${waiter.slot}`);
+      waiter.deferred.resolve({ index: waiter.index, result, durability: waiter.durability });
     }
   }
 

@@ -15,6 +15,8 @@ export interface DedupRecord {
   readonly seq: number;
   /** The log index the request was applied at. */
   readonly index: LogIndex;
+  /** Its position in that batch entry; absent for a single-command entry (counts as 0). */
+  readonly slot?: number;
   /** Deterministic size estimate (see estimateDedupBytes), counted against dedupBytesMax. */
   readonly bytes: number;
   readonly result: CommandResult;
@@ -63,7 +65,7 @@ export class DedupTable {
   readonly #byClient = new Map<string, Map<number, Held>>();
   readonly #hash = new SetHash();
   #bytes = 0;
-  #lastIndex = 0;
+  #lastPosition = 0;
 
   constructor(limits: DedupLimits) {
     this.#limits = limits;
@@ -96,13 +98,14 @@ export class DedupTable {
     this.#byClient.clear();
     this.#hash.reset();
     this.#bytes = 0;
-    this.#lastIndex = 0;
+    this.#lastPosition = 0;
   }
 
-  /** Adds a record without evicting (load at start-up or snapshot install). Records must come in index order. */
+  /** Adds a record without evicting (load at start-up or snapshot install). Records must come in log order. */
   install(record: DedupRecord, hash: bigint): void {
-    if (record.index <= this.#lastIndex) {
-      throw new Error(`dedup record ${dedupKey(record.clientId, record.seq)} at index ${record.index} is not after index ${this.#lastIndex}`);
+    const position = logPosition(record);
+    if (position <= this.#lastPosition) {
+      throw new Error(`dedup record ${dedupKey(record.clientId, record.seq)} at index ${record.index} slot ${record.slot ?? 0} is not after position ${this.#lastPosition}`);
     }
     const key = dedupKey(record.clientId, record.seq);
     if (this.#byKey.has(key)) throw new Error(`dedup record ${key} is present twice`);
@@ -116,7 +119,7 @@ export class DedupTable {
     perClient.set(record.seq, held);
     this.#hash.add(hash);
     this.#bytes += record.bytes;
-    this.#lastIndex = record.index;
+    this.#lastPosition = position;
   }
 
   /**
@@ -168,10 +171,18 @@ export class DedupTable {
     let previous = 0;
     for (const { record } of this.#byKey.values()) {
       bytes += record.bytes;
-      if (record.index <= previous) throw new Error(`dedup: index ${record.index} after ${previous}`);
-      previous = record.index;
+      if (logPosition(record) <= previous) throw new Error(`dedup: position ${logPosition(record)} after ${previous}`);
+      previous = logPosition(record);
     }
     if (bytes !== this.#bytes) throw new Error(`dedup: byte count ${this.#bytes} but records sum to ${bytes}`);
     if (this.#hash.count !== this.#byKey.size) throw new Error(`dedup: hash counts ${this.#hash.count}, table ${this.#byKey.size}`);
   }
+}
+
+/** Slots per entry the order of records allows (the node packs at most 1,024 writes per entry). */
+const SLOTS_PER_INDEX = 65_536;
+
+/** A record's place in the log: by index, then by slot within a batch entry. */
+export function logPosition(record: Pick<DedupRecord, 'index' | 'slot'>): number {
+  return record.index * SLOTS_PER_INDEX + (record.slot ?? 0);
 }

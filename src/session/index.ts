@@ -11,7 +11,7 @@ export {
   type ApplyEntry,
   type ApplyOutcome,
 } from './state-machine.js';
-export { encodeCommand, decodeCommand } from './codec.js';
+export { encodeBatch, encodeBatchItem, encodeCommand, decodeCommand } from './codec.js';
 export { dedupKey, estimateDedupBytes, type DedupRecord, type DedupLimits } from './dedup.js';
 export {
   SESSION_STATE_MACHINE_DEFAULTS,

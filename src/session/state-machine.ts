@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { EntryType, LogIndex } from '../raft/index.js';
 import type { StateOp } from '../storage/index.js';
 import { decodeEntryValue, packValue, unpackValue } from './codec.js';
-import { DedupTable, dedupKey, estimateDedupBytes, type DedupRecord } from './dedup.js';
+import { DedupTable, dedupKey, estimateDedupBytes, logPosition, type DedupRecord } from './dedup.js';
 import { SetHash, sha256Big } from './digest.js';
 import {
   resolveSessionStateMachineOptions,
@@ -26,7 +26,7 @@ import type {
   SessionCommand,
   SessionQueries,
 } from './types.js';
-import { ValidationError, jsonBytes, validateCommand, validateEnvelope } from './validate.js';
+import { ValidationError, jsonBytes, validateBatchEnvelope, validateCommand, validateEnvelope } from './validate.js';
 
 /** One committed entry to apply (a raft Entry fits). Conf-change entries may be passed (skipped) or left out. */
 export interface ApplyEntry {
@@ -151,7 +151,7 @@ export class SessionStateMachine implements SessionQueries {
    */
   get sharedSettings(): string {
     const o = this.options;
-    return `dataBytesMax=${o.dataBytesMax},dedupEntriesMax=${o.dedupEntriesMax},dedupEntriesPerClientMax=${o.dedupEntriesPerClientMax},dedupBytesMax=${o.dedupBytesMax}`;
+    return `entryFormat=2,dataBytesMax=${o.dataBytesMax},dedupEntriesMax=${o.dedupEntriesMax},dedupEntriesPerClientMax=${o.dedupEntriesPerClientMax},dedupBytesMax=${o.dedupBytesMax}`;
   }
 
   /** Index of the last entry applied (or loaded). */
@@ -203,26 +203,51 @@ export class SessionStateMachine implements SessionQueries {
       if (entry.index <= this.#appliedIndex) continue;
       this.#appliedIndex = entry.index;
       if (entry.type === 'confChange' || entry.data.length === 0) continue;
-      results.push(Object.freeze({ index: entry.index, result: this.#applyEntry(entry.index, entry.data, batch) }));
+      this.#applyEntry(entry.index, entry.data, batch, results);
     }
     return { results, ops: this.#finish(batch) };
   }
 
-  #applyEntry(index: LogIndex, data: Uint8Array, batch: Batch): CommandResult {
+  /** One result for a single-command entry; one per item, with its slot, for a batch entry. */
+  #applyEntry(index: LogIndex, data: Uint8Array, batch: Batch, results: AppliedResult[]): void {
+    let value: unknown;
+    let batchEnvelope: ReturnType<typeof validateBatchEnvelope>;
+    try {
+      value = decodeEntryValue(data);
+      batchEnvelope = validateBatchEnvelope(value);
+    } catch (error) {
+      results.push(Object.freeze({ index, result: fail('invalid', (error as Error).message) }));
+      return;
+    }
+    if (batchEnvelope === undefined) {
+      results.push(Object.freeze({ index, result: this.#applySingle(index, value, batch) }));
+      return;
+    }
+    if (batchEnvelope.nowMs > this.#clockMs) this.#clockMs = batchEnvelope.nowMs;
+    for (const [slot, item] of batchEnvelope.items.entries()) {
+      results.push(Object.freeze({ index, slot, result: this.#applyOnce(index, slot, item.requestId, item.command, batch) }));
+    }
+  }
+
+  #applySingle(index: LogIndex, value: unknown, batch: Batch): CommandResult {
     let envelope: ReturnType<typeof validateEnvelope>;
     try {
-      envelope = validateEnvelope(decodeEntryValue(data));
+      envelope = validateEnvelope(value);
     } catch (error) {
       return fail('invalid', (error as Error).message);
     }
     if (envelope.nowMs > this.#clockMs) this.#clockMs = envelope.nowMs;
-    const requestId = envelope.requestId;
+    return this.#applyOnce(index, undefined, envelope.requestId, envelope.command, batch);
+  }
+
+  /** Exactly-once: a request applied before gets its remembered answer. */
+  #applyOnce(index: LogIndex, slot: number | undefined, requestId: RequestId | undefined, command: unknown, batch: Batch): CommandResult {
     if (requestId !== undefined) {
       const prior = this.#dedup.lookup(requestId.clientId, requestId.seq);
       if (prior !== undefined) return prior.result;
     }
-    const result = this.#applyCommand(envelope.command, batch);
-    if (requestId !== undefined) this.#remember(requestId, index, result, batch);
+    const result = this.#applyCommand(command, batch);
+    if (requestId !== undefined) this.#remember(requestId, index, slot, result, batch);
     return result;
   }
 
@@ -355,11 +380,12 @@ export class SessionStateMachine implements SessionQueries {
     return ok({ deleted });
   }
 
-  #remember(requestId: RequestId, index: LogIndex, result: CommandResult, batch: Batch): void {
+  #remember(requestId: RequestId, index: LogIndex, slot: number | undefined, result: CommandResult, batch: Batch): void {
     const record: DedupRecord = Object.freeze({
       clientId: requestId.clientId,
       seq: requestId.seq,
       index,
+      ...(slot !== undefined ? { slot } : {}),
       bytes: estimateDedupBytes(requestId.clientId, result, this.#dataBytesOf(result)),
       result,
     });
@@ -571,7 +597,7 @@ export class SessionStateMachine implements SessionQueries {
     this.#byClient = new Map();
     for (const [clientId, ids] of grouped) this.#byClient.set(clientId, SortedList.fromSorted(ids, compareStrings));
     this.#byExpiry = SortedList.fromSorted(byId.map(([session]) => session).sort(compareExpiry), compareExpiry);
-    const dedup = state.dedup.slice().sort((a, b) => a[0].index - b[0].index);
+    const dedup = state.dedup.slice().sort((a, b) => logPosition(a[0]) - logPosition(b[0]));
     for (const [record, hash] of dedup) this.#dedup.install(record, hash);
     this.#clockMs = state.clockMs;
     this.#appliedIndex = state.appliedIndex;
@@ -658,6 +684,7 @@ function checkStoredDedup(value: unknown, where: string): DedupRecord {
     clientId: r.clientId,
     seq: checkNumber(r.seq, `${where}.seq`),
     index: checkNumber(r.index, `${where}.index`) as LogIndex,
+    ...(r.slot !== undefined ? { slot: checkNumber(r.slot, `${where}.slot`) } : {}),
     bytes: checkNumber(r.bytes, `${where}.bytes`),
     result: checkStoredResult(r.result, `${where}.result`),
   });

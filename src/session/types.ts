@@ -76,7 +76,15 @@ export type CommandResult =
 /** A command's answer with the log index it was applied at. */
 export interface AppliedResult {
   readonly index: LogIndex;
+  /** The command's position in a batch entry (encodeBatch); undefined for a single-command entry. */
+  readonly slot?: number;
   readonly result: CommandResult;
+}
+
+/** One command of a batch entry: the commands of one leader loop turn share one entry and stamp. */
+export interface BatchItem {
+  readonly command: SessionCommand;
+  readonly requestId?: RequestId;
 }
 
 /** Read-only queries over the applied state, served from memory. `nowMs` filters expired sessions. */

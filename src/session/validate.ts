@@ -243,6 +243,27 @@ export function validateEnvelope(value: unknown): { nowMs: number; requestId?: R
   return requestId === undefined ? { nowMs, command: value.command } : { nowMs, requestId, command: value.command };
 }
 
+/** Commands one batch entry may hold (the node packs fewer: NODE_DEFAULTS). */
+export const BATCH_ITEMS_MAX = 65_536;
+
+/**
+ * A batch entry's stamp and items (each item's request id checked, its command unchecked), or
+ * undefined when `value` is a single-command entry. Throws on a malformed batch.
+ */
+export function validateBatchEnvelope(value: unknown): { nowMs: number; items: { requestId?: RequestId; command: unknown }[] } | undefined {
+  if (!isPlainObject(value) || value.batch === undefined) return undefined;
+  const nowMs = validateStampMs(value.nowMs);
+  if (!Array.isArray(value.batch) || value.batch.length === 0 || value.batch.length > BATCH_ITEMS_MAX) {
+    throw new ValidationError('batch', `must be an array of 1..${BATCH_ITEMS_MAX} items, got ${show(value.batch)}`);
+  }
+  const items = value.batch.map((item: unknown, i: number) => {
+    if (!isPlainObject(item)) throw new ValidationError(`batch[${i}]`, `must be an object { command, requestId? }, got ${show(item)}`);
+    const requestId = item.requestId === undefined || item.requestId === null ? undefined : validateRequestId(item.requestId, `batch[${i}].requestId`);
+    return requestId === undefined ? { command: item.command } : { requestId, command: item.command };
+  });
+  return { nowMs, items };
+}
+
 export function validateStampedCommand(value: unknown, options: ValidateCommandOptions): StampedCommand {
   const envelope = validateEnvelope(value);
   const command = validateCommand(envelope.command, options);

@@ -77,12 +77,14 @@ function tempDir(): string {
 }
 
 describe('SessionNode (one node, real LevelDB)', () => {
-  it('applies SYNC writes in index order and answers with the applied result', async () => {
+  it('packs the writes of one loop turn into one entry, and answers each with its own applied result', async () => {
     const node = await open(options(tempDir()));
     await untilLeader(node);
     const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => node.write(create(i))));
     const indexes = outcomes.map((o) => o.index);
-    expect(new Set(indexes).size).toBe(50);
+    // All 50 arrived in one turn: one entry holds them (more only past the batch bounds).
+    expect(new Set(indexes).size).toBe(1);
+    expect(outcomes.map((o) => (o.result.ok ? o.result.session?.sessionId : undefined))).toEqual(Array.from({ length: 50 }, (_, i) => sessionIdOf(i)));
     for (const outcome of outcomes) {
       expect(outcome.durability).toBe('sync');
       expect(outcome.result.ok && outcome.result.session?.version).toBe(1);

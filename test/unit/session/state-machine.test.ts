@@ -522,7 +522,7 @@ describe('replicas, snapshots and load', () => {
 describe('sharedSettings', () => {
   it('names every option apply() depends on, and only those', () => {
     const base = new SessionStateMachine();
-    expect(base.sharedSettings).toBe('dataBytesMax=65536,dedupEntriesMax=100000,dedupEntriesPerClientMax=1000,dedupBytesMax=67108864');
+    expect(base.sharedSettings).toBe('entryFormat=2,dataBytesMax=65536,dedupEntriesMax=100000,dedupEntriesPerClientMax=1000,dedupBytesMax=67108864');
     expect(new SessionStateMachine({ defaultTtlMs: 60_000 }).sharedSettings).toBe(base.sharedSettings);
     expect(new SessionStateMachine({ dataBytesMax: 1024 }).sharedSettings).not.toBe(base.sharedSettings);
     expect(new SessionStateMachine({ dedupEntriesPerClientMax: 5 }).sharedSettings).not.toBe(base.sharedSettings);
