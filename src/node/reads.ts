@@ -5,7 +5,7 @@
  * already holds from another node. A batch records this node's clock when it asked: the time
  * its reads judge expiry at (see SessionNode.read).
  */
-import type { LogIndex } from '../raft/index.js';
+import { contextKey, type LogIndex } from '../raft/index.js';
 import { invariant } from './invariant.js';
 
 /** A linearizable read waiting for its read index. */
@@ -76,8 +76,4 @@ export class ReadBatches {
     this.asked.delete(key);
     return batch;
   }
-}
-
-function contextKey(context: Uint8Array): string {
-  return Buffer.from(context.buffer, context.byteOffset, context.byteLength).toString('latin1');
 }

@@ -9,3 +9,4 @@ export {
 export { RaftInvariantError } from './assert.js';
 export { encodeConfChange, decodeConfChange, applyConfChange } from './confchange.js';
 export { RAFT_DEFAULTS } from './options.js';
+export { contextKey } from './readonly.js';
