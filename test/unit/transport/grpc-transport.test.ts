@@ -254,16 +254,21 @@ describe('GrpcTransport: refusals and bad input', () => {
   });
 });
 
+/** Connects a to b, has one message delivered, then stops b (transport and server); b's port. */
+async function connectThenStopPeer(a: TestNode, b: TestNode): Promise<number> {
+  connectAll([a, b]);
+  a.transport.send([heartbeat(a.id, b.id, 0)]);
+  await waitFor('first message', () => b.received.length === 1);
+  b.transport.close();
+  stopServer(b.server);
+  return b.port;
+}
+
 describe('GrpcTransport: failures and limits', () => {
   it('reports the peer unreachable while it is down and reconnects after it restarts on the same port', async () => {
     const a = await startNode(1);
     let b = await startNode(2);
-    connectAll([a, b]);
-    a.transport.send([heartbeat(a.id, b.id, 0)]);
-    await waitFor('first message', () => b.received.length === 1);
-    const port = b.port;
-    b.transport.close();
-    stopServer(b.server);
+    const port = await connectThenStopPeer(a, b);
     let seq = 1;
     const pump = setInterval(() => a.transport.send([heartbeat(a.id, b.id, seq++)]), 10);
     try {
@@ -286,12 +291,7 @@ describe('GrpcTransport: failures and limits', () => {
     const backoffMs = 30_000;
     const a = await startNode(1, { reconnectBackoffInitialMs: backoffMs, reconnectBackoffMaxMs: backoffMs });
     let b = await startNode(2);
-    connectAll([a, b]);
-    a.transport.send([heartbeat(a.id, b.id, 0)]);
-    await waitFor('first message', () => b.received.length === 1);
-    const port = b.port;
-    b.transport.close();
-    stopServer(b.server);
+    const port = await connectThenStopPeer(a, b);
     a.transport.send([heartbeat(a.id, b.id, 1)]);
     await waitFor('unreachable while down', () => a.unreachable.includes(b.id));
     b = await startNode(2, { port });
