@@ -24,6 +24,7 @@ import {
   type Session,
   type SessionClient,
 } from '../client/index.js';
+import { SESSION_ID_PATTERN, TTL_MS_MAX, TTL_MS_MIN } from '../session/index.js';
 
 /** The data key the express session is stored under. */
 export const EXPRESS_DATA_KEY = 'express';
@@ -31,11 +32,9 @@ export const EXPRESS_DATA_KEY = 'express';
 export const ANONYMOUS_CLIENT_ID = 'anonymous';
 /** The idle TTL when neither `ttl` nor the cookie says one: a day, as connect-redis. */
 export const TTL_SECONDS_DEFAULT = 86_400;
-/** The cluster's TTL range: a longer cookie gets this TTL (the session then needs a request a month to stay). */
-export const TTL_MS_MIN = 1_000;
-export const TTL_MS_MAX = 30 * 86_400_000;
+/** The cluster's TTL range (the session state machine's): a longer cookie gets the maximum. */
+export { TTL_MS_MAX, TTL_MS_MIN };
 
-const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 const PREFIX_PATTERN = /^[A-Za-z0-9_-]{0,64}$/;
 const DERIVED_ID_PREFIX = 'sha256-';
 /** Writes in flight at once in clear(). */

@@ -24,6 +24,7 @@ export {
   validateCommand,
   validateStampedCommand,
   validateSessionId,
+  SESSION_ID_PATTERN,
   validateClientId,
   validateTransport,
   validateData,

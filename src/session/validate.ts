@@ -38,7 +38,7 @@ export const EXPIRE_SESSION_IDS_MAX = 1_000;
 export const STAMP_MS_MAX = 8.64e15;
 
 /** Session ids are opaque: servers mint UUIDs, callers may choose their own (express-session does). */
-const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 const PRINTABLE_ASCII_PATTERN = /^[\x20-\x7e]+$/;
 const TRANSPORT_PATTERN = /^[a-z0-9_-]+$/;
 
