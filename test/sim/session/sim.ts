@@ -241,7 +241,7 @@ class SessionSimulation {
   }
 
   private newTransport(id: number): SimTransport {
-    return new SimTransport(id, this.network, this.clock, () => undefined);
+    return new SimTransport(id, this.network, this.clock);
   }
 
   private async start(host: Host): Promise<void> {

@@ -76,7 +76,6 @@ export class SimClock implements Clock {
 export interface Envelope {
   readonly from: number;
   readonly to: number;
-  /** The incarnation of the receiver when sent: a restarted node does not get old deliveries twice. */
   readonly message: Message;
 }
 
@@ -90,13 +89,11 @@ export class SimTransport implements NodeTransport {
     private readonly id: number,
     private readonly network: SimNetwork<Envelope>,
     private readonly time: { readonly tick: number },
-    private readonly observeSent: (message: Message) => void,
   ) {}
 
   send(messages: readonly Message[]): void {
     if (this.closed) return;
     for (const message of messages) {
-      this.observeSent(message);
       this.network.send({ from: this.id, to: message.to, message }, this.time.tick);
     }
   }
