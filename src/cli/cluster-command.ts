@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { SessionClient } from '../client/index.js';
 import { clusterProblem, fetchStatus, fetchStatuses, formatStatusTable, type NodeStatusReply } from './admin.js';
 import { integerFlag, UsageError } from './args.js';
-import { formatLogLine } from './log-format.js';
+import { prettyLogFormatter } from './logger.js';
 
 const ACTIONS = ['run', 'up', 'down', 'status', 'kill', 'restart'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -302,6 +302,14 @@ function fileSize(file: string): number {
   }
 }
 
+/** Prints a line of node K's output pretty, each printed line (an error's stack adds some) prefixed `nK | `. */
+function nodeLinePrinter(): (id: number, line: string) => void {
+  const pretty = prettyLogFormatter();
+  return (id, line) => {
+    for (const part of pretty(line).split('\n')) console.log(`n${id} | ${part}`);
+  };
+}
+
 /** How often `cluster run` looks for nodes that `cluster restart` started, and for the end. */
 const RUN_WATCH_INTERVAL_MS = 250;
 
@@ -314,6 +322,7 @@ const RUN_WATCH_INTERVAL_MS = 250;
  * file is removed only while it still records the process that exited.
  */
 async function runForeground(layout: ClusterLayout, timeoutMs: number): Promise<void> {
+  const print = nodeLinePrinter();
   for (const id of ids(layout)) {
     if (runningPid(layout, id) !== undefined) {
       throw new UsageError(`node ${id} is already running (see 'sessionraft cluster status'; stop it with 'cluster down')`);
@@ -332,7 +341,7 @@ async function runForeground(layout: ClusterLayout, timeoutMs: number): Promise<
     writeFileSync(pidFile(layout, id), `${child.pid}\n`);
     children.set(id, child);
     for (const stream of [child.stdout!, child.stderr!]) {
-      createInterface({ input: stream }).on('line', (line) => console.log(`n${id} | ${formatLogLine(line)}`));
+      createInterface({ input: stream }).on('line', (line) => print(id, line));
     }
     child.on('exit', (code, signal) => {
       console.log(`n${id} | exited (${signal ?? `code ${code}`})`);
@@ -354,7 +363,7 @@ async function runForeground(layout: ClusterLayout, timeoutMs: number): Promise<
         if (stopping) signalNode(layout, id, pid, 'SIGTERM');
       }
       const node = adopted.get(id);
-      if (node) for (const line of node.tail.lines()) console.log(`n${id} | ${formatLogLine(line)}`);
+      if (node) for (const line of node.tail.lines()) print(id, line);
       if (node && !processAlive(node.pid)) {
         console.log(`n${id} | pid ${node.pid} exited`);
         adopted.delete(id);

@@ -6,13 +6,12 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import pino, { type Logger } from 'pino';
 import { NODE_DEFAULTS, blockPeers, openNodeOnDisk, resolveNodeOptions, watchFaultFile, type NodeOptions } from '../node/index.js';
 import type { NodeId } from '../raft/index.js';
 import { formatListenAddress, nodeOpsSource, parseListenAddress, startOpsServer, type ListenAddress, type OpsServer } from '../http/index.js';
 import { checkClientToken, createAccessControl, registerSessionServices } from '../server/index.js';
 import { NodeServerCredentials, checkClusterSecret, nodeCommonName, transportServerOptions, type PeerSecurity, type TlsFiles } from '../transport/index.js';
-import { prettyDestination } from './log-format.js';
+import { createNodeLogger, type LogFormat } from './logger.js';
 
 const FLAGS = {
   config: { type: 'string', help: 'JSON file with any of these options (camelCase keys or flag names)' },
@@ -95,7 +94,7 @@ export function parsePeers(text: string): Map<NodeId, string> {
 export interface NodeCommandSettings {
   readonly options: NodeOptions;
   readonly logLevel: string;
-  readonly logFormat: string;
+  readonly logFormat: LogFormat;
   /** --fault-file: network fault injection for tests. */
   readonly faultFile?: string;
   /** --http-listen: where the operations HTTP server listens; none when not given. */
@@ -245,15 +244,10 @@ function checkNodeCertificate(tls: TlsFiles, id: number): void {
   if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new UsageError('--tls-cert is not signed by --tls-ca');
 }
 
-function createLogger(level: string, format: string, nodeId: number): Logger {
-  const base = { level, base: { nodeId } };
-  return format === 'pretty' ? pino(base, prettyDestination(process.stdout)) : pino(base);
-}
-
 export async function runNode(args: readonly string[]): Promise<void> {
   const settings = nodeOptionsFromArgs(args);
   const { options, logLevel, logFormat, faultFile, httpListen, peerSecurity } = settings;
-  const logger = createLogger(logLevel, logFormat, options.id);
+  const logger = createNodeLogger({ level: logLevel, format: logFormat, nodeId: options.id });
   const tls = peerSecurity.tls;
   if (tls !== undefined) checkNodeCertificate(tls, options.id);
   const { node, transport } = await openNodeOnDisk(options, logger.child({ module: 'node' }));

@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UsageError, nodeHelp, nodeOptionsFromArgs, parsePeers } from '../../../src/cli/node-command.js';
-import { formatLogLine } from '../../../src/cli/log-format.js';
 
 const PEERS = '1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003';
 const dirs: string[] = [];
@@ -88,12 +87,5 @@ describe('sessionraft node options', () => {
     expect(() => nodeOptionsFromArgs(['--id', '1', ...base, '--bogus', '1'])).toThrow(/bogus/);
     expect(() => parsePeers('1=a:1,1=b:2')).toThrow(/node id 1 appears twice/);
     expect(() => parsePeers('one=a:1')).toThrow(/expected id=host:port, got 'one=a:1'/);
-  });
-
-  it('formats pino lines for a terminal and passes other lines through', () => {
-    const line = JSON.stringify({ level: 30, time: 0, msg: 'leader changed', module: 'node', leader: 2, role: 'follower' });
-    expect(formatLogLine(line)).toBe('00:00:00.000 INFO  [node] leader changed leader=2 role=follower');
-    expect(formatLogLine('plain text')).toBe('plain text');
-    expect(formatLogLine('{not json')).toBe('{not json');
   });
 });
