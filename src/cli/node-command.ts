@@ -250,7 +250,7 @@ export async function runNode(args: readonly string[]): Promise<void> {
   const logger = createNodeLogger({ level: logLevel, format: logFormat, nodeId: options.id });
   const tls = peerSecurity.tls;
   if (tls !== undefined) checkNodeCertificate(tls, options.id);
-  const { node, transport } = await openNodeOnDisk(options, logger.child({ module: 'node' }));
+  const { node, transport } = await openNodeOnDisk(options, logger);
   // before start(): every peer call this node makes or accepts is authenticated
   transport.useSecurity(peerSecurity);
   const access = createAccessControl({

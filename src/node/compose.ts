@@ -17,7 +17,11 @@ export interface NodeOnDisk {
   readonly transport: GrpcTransport;
 }
 
-/** Opens LevelDB under options.dataDir, recovers the node from it, and gives it a gRPC transport. */
+/**
+ * Opens LevelDB under options.dataDir, recovers the node from it, and gives it a gRPC transport.
+ * `logger` is the process's logger without a module: the node logs as `{ module: 'node' }`, the
+ * transport as `{ module: 'transport' }` (pino repeats a key bound on a child of a child).
+ */
 export async function openNodeOnDisk(options: NodeOptions, logger: Logger): Promise<NodeOnDisk> {
   const storage = await openLevelStorage(options.dataDir);
   const transport = new GrpcTransport({
@@ -30,7 +34,7 @@ export async function openNodeOnDisk(options: NodeOptions, logger: Logger): Prom
   try {
     const node = await SessionNode.open({
       options,
-      logger,
+      logger: logger.child({ module: 'node' }),
       storage,
       transport,
       clock: SYSTEM_CLOCK,
