@@ -1,10 +1,21 @@
 /**
  * SessionService.Batch: many operations over one bidirectional stream. Items run concurrently
  * (never serialized), each answered when it completes; results finished in the same event-loop
- * turn travel together in one BatchResponse. A stream holds at most batchInflightItemsMax items
- * between arrival and the flush of their result: at the limit it stops reading (HTTP/2 flow
- * control pushes back on the client), and items beyond it inside one BatchRequest fail with
- * RESOURCE_EXHAUSTED.
+ * turn travel together in one BatchResponse.
+ *
+ * What one stream may hold is bounded, also against a client that sends and never reads:
+ * - Items: at most batchInflightItemsMax between arrival and the flush of their result. At the
+ *   limit the stream stops reading (HTTP/2 flow control pushes back on the client); items beyond
+ *   it inside one BatchRequest fail with RESOURCE_EXHAUSTED.
+ * - Results: one BatchResponse at a time is handed to the transport (its write completes once
+ *   HTTP/2 sent it, i.e. once the client granted the window); later results wait here. While a
+ *   full response or more waits, the stream reads no new request. Items accepted before that
+ *   still complete: a read whose result would take the waiting bytes past batchUnsentBytesMax is
+ *   answered RESOURCE_EXHAUSTED instead (a read changes nothing; the client may retry it). A
+ *   write's result is kept (its effect happened) up to twice that bound; past it the client is
+ *   not reading and the stream ends RESOURCE_EXHAUSTED: what is in flight is aborted, the waiting
+ *   results are dropped (as on any broken stream the client does not know those writes'
+ *   outcomes; a retry with the same request id is answered exactly once).
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
@@ -20,6 +31,8 @@ type BatchCall = ServerDuplexStream<WireBatchRequest, WireBatchResponse>;
 type AnyHandler = (request: unknown, context: CallContext) => Promise<unknown>;
 
 const RESULT_FIXED_BYTES = 24;
+/** Operations that change nothing: their result may be replaced by RESOURCE_EXHAUSTED. */
+const READ_OPERATIONS: ReadonlySet<Operation> = new Set<Operation>(['get', 'list', 'count']);
 
 /** About how many bytes a result takes on the wire: what decides when a response is cut. */
 function resultBytes(result: WireBatchResult): number {
@@ -38,14 +51,23 @@ export function remainingMs(deadline: Date | number, nowMs: number): number | un
   return Number.isFinite(atMs) ? atMs - nowMs : undefined;
 }
 
+/** A result waiting to be sent, with its size estimate. */
+interface Unsent {
+  readonly result: WireBatchResult;
+  readonly bytes: number;
+}
+
 export class BatchStream {
   private readonly controller = new AbortController();
   /** Ids of items being processed: an id must be unique among them. */
   private readonly processingIds = new Set<number>();
   /** Items accepted whose result is not yet flushed to the transport (processing, queued or being written). */
   private unflushedItems = 0;
-  private queued: WireBatchResult[] = [];
+  /** Results completed and not yet handed to the transport. */
+  private queued: Unsent[] = [];
   private queuedBytes = 0;
+  /** The one BatchResponse handed to the transport whose write has not completed. */
+  private writing: { readonly items: number; readonly bytes: number } | undefined;
   private flushScheduled = false;
   private paused = false;
   private inputEnded = false;
@@ -72,13 +94,29 @@ export class BatchStream {
     });
   }
 
+  /** Bytes of results the client has not received yet: waiting here or being written. */
+  private unsentBytes(): number {
+    return this.queuedBytes + (this.writing?.bytes ?? 0);
+  }
+
   private onRequest(request: WireBatchRequest): void {
     const malformed = malformedReason(request);
     if (malformed !== undefined) return this.fail(new ApiError(status.INVALID_ARGUMENT, malformed));
     for (const item of request.items) this.accept(item);
-    if (!this.paused && this.unflushedItems >= this.options.batchInflightItemsMax) {
+    this.updateReading();
+  }
+
+  /** Reads requests only while items and results are under their bounds: else the client waits. */
+  private updateReading(): void {
+    if (this.closed) return;
+    const behind =
+      this.unflushedItems >= this.options.batchInflightItemsMax || this.unsentBytes() >= this.options.batchResponseBytesMax;
+    if (behind && !this.paused) {
       this.paused = true;
       this.call.pause();
+    } else if (!behind && this.paused) {
+      this.paused = false;
+      this.call.resume();
     }
   }
 
@@ -97,8 +135,9 @@ export class BatchStream {
     }
     this.processingIds.add(id);
     const handler = this.handlers[operation] as AnyHandler;
+    const read = READ_OPERATIONS.has(operation);
     handler(item[operation], { signal: this.controller.signal, deadlineMs: this.itemDeadlineMs(item) }).then(
-      (response) => this.complete(id, { id, [operation]: response } as WireBatchResult),
+      (response) => this.complete(id, { id, [operation]: response } as WireBatchResult, read),
       (error: unknown) => this.complete(id, { id, error: toWireError(toApiError(error, this.controller.signal, this.logger)) }),
     );
   }
@@ -109,18 +148,30 @@ export class BatchStream {
     return streamMs === undefined ? item.timeoutMs : Math.min(streamMs, item.timeoutMs);
   }
 
-  private complete(id: number, result: WireBatchResult): void {
+  private complete(id: number, result: WireBatchResult, read = false): void {
     this.processingIds.delete(id);
+    if (read && !this.closed) {
+      const unsent = this.unsentBytes();
+      const limit = this.options.batchUnsentBytesMax;
+      if (unsent + resultBytes(result) > limit) {
+        const message = `${unsent} bytes of results wait for this client to read them, batchUnsentBytesMax (${limit}): read results as they come, or send fewer reads at once`;
+        return this.enqueue({ id, error: toWireError(new ApiError(status.RESOURCE_EXHAUSTED, message)) });
+      }
+    }
     this.enqueue(result);
   }
 
   private enqueue(result: WireBatchResult): void {
     if (this.closed) return;
-    this.queued.push(result);
-    this.queuedBytes += resultBytes(result);
-    if (this.queuedBytes >= this.options.batchResponseBytesMax) {
+    const bytes = resultBytes(result);
+    this.queued.push({ result, bytes });
+    this.queuedBytes += bytes;
+    const unsent = this.unsentBytes();
+    if (unsent > 2 * this.options.batchUnsentBytesMax) return this.overflow(unsent);
+    // While a write is in progress, what completes waits for it (flushed() sends it).
+    if (this.writing === undefined && this.queuedBytes >= this.options.batchResponseBytesMax) {
       this.flush();
-    } else if (!this.flushScheduled) {
+    } else if (this.writing === undefined && !this.flushScheduled) {
       this.flushScheduled = true;
       // After this turn's I/O and promise callbacks: everything finished meanwhile goes together.
       setImmediate(() => {
@@ -128,28 +179,51 @@ export class BatchStream {
         this.flush();
       });
     }
+    this.updateReading();
   }
 
+  /** Hands the transport one BatchResponse of the queued results (about batchResponseBytesMax at most). */
   private flush(): void {
-    if (this.closed || this.queued.length === 0) return;
-    const results = this.queued;
-    this.queued = [];
-    this.queuedBytes = 0;
-    this.call.write({ results }, () => this.flushed(results.length));
+    if (this.closed || this.writing !== undefined || this.queued.length === 0) return;
+    let count = 0;
+    let bytes = 0;
+    while (count < this.queued.length && (count === 0 || bytes + this.queued[count]!.bytes <= this.options.batchResponseBytesMax)) {
+      bytes += this.queued[count]!.bytes;
+      count++;
+    }
+    const results = this.queued.splice(0, count).map((unsent) => unsent.result);
+    this.queuedBytes -= bytes;
+    this.writing = { items: count, bytes };
+    this.call.write({ results }, () => this.flushed());
   }
 
-  private flushed(count: number): void {
-    this.unflushedItems -= count;
+  private flushed(): void {
+    const written = this.writing;
+    if (written === undefined) throw new Error('batch stream: a write completed with no write in progress');
+    this.writing = undefined;
+    this.unflushedItems -= written.items;
     if (this.unflushedItems < 0) throw new Error(`batch stream flushed more results than items: ${this.unflushedItems}`);
-    if (this.paused && this.unflushedItems < this.options.batchInflightItemsMax) {
-      this.paused = false;
-      this.call.resume();
-    }
+    this.flush(); // results that waited for this write
+    this.updateReading();
     this.endIfDone();
+  }
+
+  /** Write results pile up for a client that does not read them: end the stream rather than hold them. */
+  private overflow(unsentBytes: number): void {
+    const limit = this.options.batchUnsentBytesMax;
+    this.logger.warn({ unsentBytes, batchUnsentBytesMax: limit }, 'batch stream ended: its client does not read its results');
+    this.fail(
+      new ApiError(
+        status.RESOURCE_EXHAUSTED,
+        `${unsentBytes} bytes of results wait for this client to read them, more than twice batchUnsentBytesMax (${limit}): ` +
+          'read the stream as results come, or send fewer writes at once',
+      ),
+    );
   }
 
   private endIfDone(): void {
     if (this.closed || !this.inputEnded || this.unflushedItems > 0) return;
+    if (this.writing !== undefined || this.queued.length > 0) throw new Error('batch stream: no item unflushed but results unsent');
     this.closed = true;
     this.call.end();
   }
@@ -167,5 +241,6 @@ export class BatchStream {
     this.closed = true;
     this.controller.abort(new DOMException('the batch stream was cancelled', 'AbortError'));
     this.queued = [];
+    this.queuedBytes = 0;
   }
 }

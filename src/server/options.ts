@@ -23,6 +23,15 @@ export interface SessionApiOptions {
   readonly batchInflightItemsMax?: number;
   /** A BatchResponse is cut once its results reach about this many bytes. @default 1 MiB */
   readonly batchResponseBytesMax?: number;
+  /**
+   * Bytes of results one Batch stream keeps for a client that has not read them (queued, or being
+   * written while HTTP/2 flow control holds them). A read whose result would go past it is
+   * answered RESOURCE_EXHAUSTED instead; past twice it (write results are kept) the stream ends
+   * RESOURCE_EXHAUSTED. At least twice the largest result (max of dataBytesMax,
+   * listResponseBytesMax, batchResponseBytesMax).
+   * @default 16 MiB, or four times the largest result if that is more
+   */
+  readonly batchUnsentBytesMax?: number;
   /** Where session.proto (and raft.proto) live. @default the proto/ folder of this package */
   readonly protoDir?: string;
   /** Proto files exposed through server reflection (besides grpc.health.v1), relative to protoDir. @default ['session.proto', 'raft.proto' if present] */
@@ -47,6 +56,7 @@ export interface ResolvedSessionApiOptions {
   readonly listResponseBytesMax: number;
   readonly batchInflightItemsMax: number;
   readonly batchResponseBytesMax: number;
+  readonly batchUnsentBytesMax: number;
   readonly protoDir: string | undefined;
   readonly reflectionProtoFiles: readonly string[] | undefined;
   readonly healthMode: HealthMode;
@@ -77,18 +87,34 @@ export function resolveSessionApiOptions(options: SessionApiOptions = {}): Resol
   if (healthMode !== 'leaderKnown' && healthMode !== 'started') {
     throw new RangeError(`healthMode must be 'leaderKnown' or 'started', got ${String(healthMode)}`);
   }
+  const dataBytesMax = positiveInteger('dataBytesMax', options.dataBytesMax ?? SESSION_STATE_MACHINE_DEFAULTS.dataBytesMax, 16 * MiB);
+  const listResponseBytesMax = positiveInteger('listResponseBytesMax', options.listResponseBytesMax ?? 2 * MiB);
+  const batchResponseBytesMax = positiveInteger('batchResponseBytesMax', options.batchResponseBytesMax ?? MiB);
   return Object.freeze({
-    dataBytesMax: positiveInteger('dataBytesMax', options.dataBytesMax ?? SESSION_STATE_MACHINE_DEFAULTS.dataBytesMax, 16 * MiB),
+    dataBytesMax,
     defaultTtlMs: ttlMs('defaultTtlMs', options.defaultTtlMs ?? SESSION_STATE_MACHINE_DEFAULTS.defaultTtlMs),
     listPageSizeDefault,
     listPageSizeMax,
-    listResponseBytesMax: positiveInteger('listResponseBytesMax', options.listResponseBytesMax ?? 2 * MiB),
+    listResponseBytesMax,
     batchInflightItemsMax: positiveInteger('batchInflightItemsMax', options.batchInflightItemsMax ?? 4096, 1_000_000),
-    batchResponseBytesMax: positiveInteger('batchResponseBytesMax', options.batchResponseBytesMax ?? MiB),
+    batchResponseBytesMax,
+    batchUnsentBytesMax: unsentBytesMax(options.batchUnsentBytesMax, Math.max(dataBytesMax, listResponseBytesMax, batchResponseBytesMax)),
     protoDir: options.protoDir,
     reflectionProtoFiles: options.reflectionProtoFiles ? Object.freeze([...options.reflectionProtoFiles]) : undefined,
     healthMode,
     healthPollIntervalMs: positiveInteger('healthPollIntervalMs', options.healthPollIntervalMs ?? 1000),
     logger: options.logger ?? pino({ level: 'info' }).child({ module: 'server' }),
   });
+}
+
+/** batchUnsentBytesMax: room for at least two of the largest result, so one never ends a stream alone. */
+function unsentBytesMax(given: number | undefined, resultBytesMax: number): number {
+  if (given === undefined) return Math.max(16 * MiB, 4 * resultBytesMax);
+  const value = positiveInteger('batchUnsentBytesMax', given);
+  if (value < 2 * resultBytesMax) {
+    throw new RangeError(
+      `batchUnsentBytesMax must be at least twice the largest result (max of dataBytesMax, listResponseBytesMax, batchResponseBytesMax: ${resultBytesMax}), got ${value}`,
+    );
+  }
+  return value;
 }

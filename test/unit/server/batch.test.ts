@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawSessionClient, startServer, type RawClient, type TestServer } from './harness.js';
 import { FakeBackend } from './fake-backend.js';
+import { READ_CONSISTENCY_STALE, openRawBatch, type RawBatchItem } from '../../support/raw-batch.js';
 
 interface Result {
   id: number;
@@ -126,6 +127,81 @@ describe('Batch stream', () => {
     stream.write({ items: Array.from({ length: 6 }, (_, i) => create(i + 1, { dataJson })) });
     await expect.poll(() => results().size).toBe(6);
     expect(responses.length).toBeGreaterThanOrEqual(3);
+  });
+
+  /** Small bounds: 4 KiB sessions, responses cut at 8 KiB, 32 KiB of results waiting per stream. */
+  const SMALL_BUFFERS = { dataBytesMax: 4096, listResponseBytesMax: 8192, batchResponseBytesMax: 8192, batchUnsentBytesMax: 32_768 };
+  const BLOB_JSON = JSON.stringify({ blob: 'b'.repeat(4000) });
+  const bigCreate = (id: number): RawBatchItem => ({ id, create: { clientId: 'client-a', transport: 'ws', dataJson: BLOB_JSON } });
+  /** 50 BatchRequests of 2 items each, all sent at once: about 400 KB of results, 12 times the bound. */
+  const pairs = (item: (id: number) => RawBatchItem): RawBatchItem[][] =>
+    Array.from({ length: 50 }, (_, m) => [item(2 * m + 1), item(2 * m + 2)]);
+  const STREAM_ENDED = 'batch stream ended: its client does not read its results';
+
+  it('answers reads RESOURCE_EXHAUSTED past batchUnsentBytesMax for a client that reads nothing, and keeps the stream', async () => {
+    const { server, client } = await setup(SMALL_BUFFERS);
+    const { stream, results } = open(client);
+    stream.write({ items: [bigCreate(1)] });
+    await expect.poll(() => results().size).toBe(1);
+    const sessionId = (results().get(1)!.create as { session: { sessionId: string } }).session.sessionId;
+
+    const reader = openRawBatch(server.address, pairs((id) => ({ id, get: { sessionId, consistency: READ_CONSISTENCY_STALE } })));
+    cleanups.push(() => reader.destroy());
+    await expect.poll(() => server.backend.reads.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(100);
+    const drained = await reader.drain();
+    expect(drained.status).toBe(String(grpc.status.OK)); // the stream was never ended for reads
+    expect(drained.results).toHaveLength(100);
+    const refused = drained.results.filter((r) => r.error !== undefined);
+    // Some reads got through (the client's window and the bound), the rest were refused, each saying why.
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.length).toBeLessThan(100);
+    for (const r of refused) {
+      expect(r.error!.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(r.error!.message).toMatch(/bytes of results wait for this client to read them, batchUnsentBytesMax \(32768\)/);
+    }
+    expect(server.log.lines.some((l) => l.msg === STREAM_ENDED)).toBe(false);
+  });
+
+  it('ends the stream RESOURCE_EXHAUSTED once write results past twice batchUnsentBytesMax wait for a client that reads nothing', async () => {
+    const { server } = await setup(SMALL_BUFFERS);
+    const writer = openRawBatch(server.address, pairs(bigCreate));
+    cleanups.push(() => writer.destroy());
+    await expect.poll(() => server.log.lines.find((l) => l.msg === STREAM_ENDED), { timeout: 5_000 }).toBeDefined();
+    const line = server.log.lines.find((l) => l.msg === STREAM_ENDED)!;
+    expect(line.unsentBytes as number).toBeGreaterThan(2 * SMALL_BUFFERS.batchUnsentBytesMax);
+    expect(line.unsentBytes as number).toBeLessThan(2 * SMALL_BUFFERS.batchUnsentBytesMax + 8192);
+    const drained = await writer.drain();
+    expect(drained.status).toBe(String(grpc.status.RESOURCE_EXHAUSTED));
+    expect(drained.message).toMatch(/more than twice batchUnsentBytesMax \(32768\): read the stream as results come/);
+    expect(drained.results.length).toBeLessThan(100);
+  });
+
+  it('only slows down a client that reads slowly but keeps reading: it stops reading requests, every result arrives', async () => {
+    // 64 KiB: when reading resumes, grpc-js hands over up to 16 requests it buffered at once, and
+    // their results (16 of about 4 KiB) must fit under twice the bound.
+    const { client } = await setup({ ...SMALL_BUFFERS, batchUnsentBytesMax: 65_536 });
+    const stream = client.Batch() as Stream;
+    cleanups.push(() => stream.cancel());
+    const received: Result[] = [];
+    stream.on('data', (response: { results: Result[] }) => {
+      received.push(...response.results);
+      stream.pause(); // a slow consumer: 10 ms per response, slower than the requests come
+      setTimeout(() => stream.resume(), 10);
+    });
+    const ended = new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    // One write of about 4 KiB every 5 ms, 200 of them: 800 KB of results, 12 times the bound. The
+    // server stops taking requests while results wait; none is refused.
+    for (let id = 1; id <= 200; id++) {
+      stream.write({ items: [bigCreate(id)] });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    stream.end();
+    await ended;
+    expect(received).toHaveLength(200);
+    expect(received.filter((r) => r.error !== undefined && r.error !== null)).toEqual([]);
   });
 
   it('bounds the items in flight: beyond the limit an item fails RESOURCE_EXHAUSTED', async () => {

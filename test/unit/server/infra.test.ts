@@ -127,5 +127,9 @@ describe('robustness', () => {
     expect(() => resolveSessionApiOptions({ defaultTtlMs: 10 })).toThrow(/defaultTtlMs/);
     expect(() => resolveSessionApiOptions({ healthMode: 'sometimes' as never })).toThrow(/healthMode/);
     expect(Object.isFrozen(resolveSessionApiOptions({}))).toBe(true);
+    // room for two of the largest result at least; the default grows with the largest result
+    expect(() => resolveSessionApiOptions({ batchUnsentBytesMax: 4 * 1024 * 1024 - 1 })).toThrow(/batchUnsentBytesMax must be at least twice the largest result .*2097152/);
+    expect(resolveSessionApiOptions({}).batchUnsentBytesMax).toBe(16 * 1024 * 1024);
+    expect(resolveSessionApiOptions({ dataBytesMax: 8 * 1024 * 1024 }).batchUnsentBytesMax).toBe(32 * 1024 * 1024);
   });
 });
