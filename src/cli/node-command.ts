@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { NODE_DEFAULTS, blockPeers, openNodeOnDisk, resolveNodeOptions, watchFaultFile, type NodeOptions } from '../node/index.js';
 import type { NodeId } from '../raft/index.js';
 import { formatListenAddress, nodeOpsSource, parseListenAddress, startOpsServer, type ListenAddress, type OpsServer } from '../http/index.js';
-import { checkClientToken, createAccessControl, registerSessionServices } from '../server/index.js';
+import { checkClientToken, createAccessControl, registerSessionServices, resolveSessionApiOptions } from '../server/index.js';
 import { NodeServerCredentials, checkClusterSecret, nodeCommonName, transportServerOptions, type PeerSecurity, type TlsFiles } from '../transport/index.js';
 import { createNodeLogger, type LogFormat } from './logger.js';
 
@@ -39,12 +39,16 @@ const FLAGS = {
   'client-token-file': { type: 'string', help: "file holding a token (16+ printable characters): client calls must send 'authorization: Bearer <token>'" },
   'requests-max': { type: 'string', help: 'unary client calls in flight at once; past it RESOURCE_EXHAUSTED (default 4096)' },
   'streams-max': { type: 'string', help: 'client streams (Batch) open at once; past it RESOURCE_EXHAUSTED (default 1024)' },
+  'stream-unsent-bytes-max': {
+    type: 'string',
+    help: 'results a Batch stream keeps for a client that does not read them; reads past it RESOURCE_EXHAUSTED (default 16 MiB)',
+  },
   'fault-file': { type: 'string', help: 'tests only: poll this JSON file for injected network faults, {"blockedPeers":[2,3]}' },
   help: { type: 'boolean', help: 'show this help' },
 } as const;
 
 export function nodeHelp(): string {
-  const lines = Object.entries(FLAGS).map(([name, flag]) => `  --${name.padEnd(20)} ${flag.help}`);
+  const lines = Object.entries(FLAGS).map(([name, flag]) => `  --${name.padEnd(24)} ${flag.help}`);
   return [
     'Usage: sessionraft node --id N --peers 1=host:port,... --data-dir DIR [options]',
     '',
@@ -106,6 +110,8 @@ export interface NodeCommandSettings {
   /** --requests-max, --streams-max */
   readonly requestsMax?: number;
   readonly streamsMax?: number;
+  /** --stream-unsent-bytes-max: the session services' batchUnsentBytesMax. */
+  readonly streamUnsentBytesMax?: number;
 }
 
 function readSecretFile(flag: string, file: string, check: (text: string) => string): string {
@@ -214,6 +220,14 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
   const requestsMax = integer('requests-max', get('requests-max'));
   const streamsMax = integer('streams-max', get('streams-max'));
   if (requestsMax === 0 || streamsMax === 0) throw new UsageError('--requests-max and --streams-max must be at least 1');
+  const streamUnsentBytesMax = integer('stream-unsent-bytes-max', get('stream-unsent-bytes-max'));
+  if (streamUnsentBytesMax !== undefined) {
+    try {
+      resolveSessionApiOptions({ dataBytesMax: options.dataBytesMax, batchUnsentBytesMax: streamUnsentBytesMax });
+    } catch (error) {
+      throw new UsageError(`--stream-unsent-bytes-max: ${(error as Error).message}`);
+    }
+  }
   return {
     options,
     logLevel: get('log-level') ?? 'info',
@@ -224,6 +238,7 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
     ...(clientToken !== undefined ? { clientToken } : {}),
     ...(requestsMax !== undefined ? { requestsMax } : {}),
     ...(streamsMax !== undefined ? { streamsMax } : {}),
+    ...(streamUnsentBytesMax !== undefined ? { streamUnsentBytesMax } : {}),
   };
 }
 
@@ -265,6 +280,7 @@ export async function runNode(args: readonly string[]): Promise<void> {
   registerSessionServices(server, node, {
     dataBytesMax: options.dataBytesMax,
     defaultTtlMs: options.defaultTtlMs,
+    ...(settings.streamUnsentBytesMax !== undefined ? { batchUnsentBytesMax: settings.streamUnsentBytesMax } : {}),
     logger: logger.child({ module: 'server' }),
   });
   transport.bindTo(server);

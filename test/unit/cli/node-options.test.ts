@@ -87,5 +87,9 @@ describe('sessionraft node options', () => {
     expect(() => nodeOptionsFromArgs(['--id', '1', ...base, '--bogus', '1'])).toThrow(/bogus/);
     expect(() => parsePeers('1=a:1,1=b:2')).toThrow(/node id 1 appears twice/);
     expect(() => parsePeers('one=a:1')).toThrow(/expected id=host:port, got 'one=a:1'/);
+    expect(() => nodeOptionsFromArgs(['--id', '1', ...base, '--stream-unsent-bytes-max', '1000'])).toThrow(
+      /--stream-unsent-bytes-max: batchUnsentBytesMax must be at least twice the largest result/,
+    );
+    expect(nodeOptionsFromArgs(['--id', '1', ...base, '--stream-unsent-bytes-max', '8388608']).streamUnsentBytesMax).toBe(8_388_608);
   });
 });
