@@ -2,7 +2,6 @@
  * `sessionraft node`: runs one node. Configuration comes from flags, then SESSIONRAFT_* environment
  * variables, then a JSON config file (--config), then defaults; the first one set wins.
  */
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -10,8 +9,9 @@ import { NODE_DEFAULTS, blockPeers, openNodeOnDisk, resolveNodeOptions, watchFau
 import type { NodeId } from '../raft/index.js';
 import { formatListenAddress, nodeOpsSource, parseListenAddress, startOpsServer, type ListenAddress, type OpsServer } from '../http/index.js';
 import { checkClientToken, createAccessControl, registerSessionServices, resolveSessionApiOptions } from '../server/index.js';
-import { NodeServerCredentials, checkClusterSecret, nodeCommonName, transportServerOptions, type PeerSecurity, type TlsFiles } from '../transport/index.js';
+import { NodeServerCredentials, NodeTls, checkClusterSecret, transportServerOptions, type PeerSecurity } from '../transport/index.js';
 import { createNodeLogger, type LogFormat } from './logger.js';
+import { checkNodeCertificate, readTlsFiles, watchTlsFiles, type TlsPaths } from './tls-files.js';
 
 const FLAGS = {
   config: { type: 'string', help: 'JSON file with any of these options (camelCase keys or flag names)' },
@@ -35,6 +35,7 @@ const FLAGS = {
   'tls-cert': { type: 'string', help: 'PEM certificate of this node (subject CN node-<id>): TLS for clients, mutual TLS between peers (with --tls-key, --tls-ca)' },
   'tls-key': { type: 'string', help: 'PEM private key of --tls-cert' },
   'tls-ca': { type: 'string', help: 'PEM cluster CA: peers must present a certificate it signed, naming their node id' },
+  'tls-reload-ms': { type: 'string', help: 'read the TLS files again this often, taking them if they changed (default 60000; 0: only on SIGHUP)' },
   'cluster-secret-file': { type: 'string', help: 'file holding a secret (16+ printable characters) every peer call must carry; for clusters without TLS' },
   'client-token-file': { type: 'string', help: "file holding a token (16+ printable characters): client calls must send 'authorization: Bearer <token>'" },
   'requests-max': { type: 'string', help: 'unary client calls in flight at once; past it RESOURCE_EXHAUSTED (default 4096)' },
@@ -105,6 +106,10 @@ export interface NodeCommandSettings {
   readonly httpListen?: ListenAddress;
   /** --tls-cert/--tls-key/--tls-ca and --cluster-secret-file: who may call the peer service. */
   readonly peerSecurity: PeerSecurity;
+  /** Where the TLS files are (read again on SIGHUP and every tlsReloadMs), when TLS is on. */
+  readonly tlsPaths?: TlsPaths;
+  /** --tls-reload-ms */
+  readonly tlsReloadMs: number;
   /** --client-token-file: the bearer token client calls must carry. */
   readonly clientToken?: string;
   /** --requests-max, --streams-max */
@@ -128,19 +133,12 @@ function readSecretFile(flag: string, file: string, check: (text: string) => str
   }
 }
 
-function readTls(get: (name: FlagName) => string | undefined): TlsFiles | undefined {
-  const files = { cert: get('tls-cert'), key: get('tls-key'), ca: get('tls-ca') };
-  const given = Object.values(files).filter((f) => f !== undefined).length;
+function readTlsPaths(get: (name: FlagName) => string | undefined): TlsPaths | undefined {
+  const paths = { cert: get('tls-cert'), key: get('tls-key'), ca: get('tls-ca') };
+  const given = Object.values(paths).filter((f) => f !== undefined).length;
   if (given === 0) return undefined;
   if (given !== 3) throw new UsageError('--tls-cert, --tls-key and --tls-ca go together');
-  const read = (flag: string, file: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (error) {
-      throw new UsageError(`--${flag} ${file}: ${(error as Error).message}`);
-    }
-  };
-  return { cert: read('tls-cert', files.cert!), key: read('tls-key', files.key!), ca: read('tls-ca', files.ca!) };
+  return { cert: paths.cert!, key: paths.key!, ca: paths.ca! };
 }
 
 export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSettings {
@@ -212,7 +210,14 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
       throw new UsageError(`--http-listen: ${(error as Error).message}`);
     }
   }
-  const tls = readTls(get);
+  const tlsPaths = readTlsPaths(get);
+  let tls: NodeTls | undefined;
+  try {
+    tls = tlsPaths === undefined ? undefined : new NodeTls(readTlsFiles(tlsPaths));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const tlsReloadMs = integer('tls-reload-ms', get('tls-reload-ms')) ?? 60_000;
   const secretFile = get('cluster-secret-file');
   const clusterSecret = secretFile === undefined ? undefined : readSecretFile('cluster-secret-file', secretFile, checkClusterSecret);
   const tokenFile = get('client-token-file');
@@ -235,6 +240,8 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
     ...(faultFile ? { faultFile } : {}),
     ...(httpListen ? { httpListen } : {}),
     peerSecurity: { ...(tls ? { tls } : {}), ...(clusterSecret !== undefined ? { clusterSecret } : {}) },
+    ...(tlsPaths ? { tlsPaths } : {}),
+    tlsReloadMs,
     ...(clientToken !== undefined ? { clientToken } : {}),
     ...(requestsMax !== undefined ? { requestsMax } : {}),
     ...(streamsMax !== undefined ? { streamsMax } : {}),
@@ -242,29 +249,18 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
   };
 }
 
-/** A node certificate must name its node (peers check the CN) and be signed by the given CA. */
-function checkNodeCertificate(tls: TlsFiles, id: number): void {
-  let cert: X509Certificate;
-  let ca: X509Certificate;
-  try {
-    cert = new X509Certificate(tls.cert);
-    ca = new X509Certificate(tls.ca);
-  } catch (error) {
-    throw new UsageError(`--tls-cert/--tls-ca: not a PEM certificate (${(error as Error).message})`);
-  }
-  const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
-  if (cn !== nodeCommonName(id)) {
-    throw new UsageError(`--tls-cert: its subject CN is '${cn ?? ''}', but peers accept node ${id} only as '${nodeCommonName(id)}'`);
-  }
-  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new UsageError('--tls-cert is not signed by --tls-ca');
-}
-
 export async function runNode(args: readonly string[]): Promise<void> {
   const settings = nodeOptionsFromArgs(args);
   const { options, logLevel, logFormat, faultFile, httpListen, peerSecurity } = settings;
   const logger = createNodeLogger({ level: logLevel, format: logFormat, nodeId: options.id });
   const tls = peerSecurity.tls;
-  if (tls !== undefined) checkNodeCertificate(tls, options.id);
+  if (tls !== undefined) {
+    try {
+      checkNodeCertificate(tls.current, options.id);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
   const { node, transport } = await openNodeOnDisk(options, logger);
   // before start(): every peer call this node makes or accepts is authenticated
   transport.useSecurity(peerSecurity);
@@ -307,6 +303,10 @@ export async function runNode(args: readonly string[]): Promise<void> {
     }
   }
   node.start();
+  if (tls !== undefined && settings.tlsPaths !== undefined) {
+    const tlsLogger = logger.child({ module: 'tls' });
+    watchTlsFiles({ paths: settings.tlsPaths, tls, nodeId: options.id, intervalMs: settings.tlsReloadMs, logger: tlsLogger });
+  }
   if (faultFile !== undefined) {
     const peers = new Set(options.peers.keys());
     watchFaultFile(faultFile, peers, options.id, (faults) => blockPeers(transport, options, faults.blockedPeers), logger.child({ module: 'faults' }));

@@ -29,6 +29,7 @@ export {
   CLUSTER_SECRET_BYTES_MIN,
   METADATA_CLUSTER_SECRET,
   NodeServerCredentials,
+  NodeTls,
   checkClusterSecret,
   nodeCommonName,
   type PeerSecurity,

@@ -12,10 +12,14 @@
  *   peer call and compared in constant time. Without TLS it travels in clear text: it keeps out
  *   other programs and misconfigured clusters, not eavesdroppers.
  * Both may be set; then both are checked.
+ *
+ * The TLS material (NodeTls) can be replaced while the node runs (a renewed certificate, a CA
+ * bundle during a rotation): connections opened afterwards, served and dialled, use the new
+ * material; established connections keep theirs.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { SecureServerOptions } from 'node:http2';
-import type { PeerCertificate } from 'node:tls';
+import type { PeerCertificate, SecureContextOptions } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { NodeId } from '../raft/index.js';
 
@@ -33,8 +37,55 @@ export interface TlsFiles {
 }
 
 export interface PeerSecurity {
-  readonly tls?: TlsFiles;
+  readonly tls?: NodeTls;
   readonly clusterSecret?: string;
+}
+
+type CaListener = grpc.experimental.CaCertificateUpdateListener;
+type IdentityListener = grpc.experimental.IdentityCertificateUpdateListener;
+
+/**
+ * This node's certificate, key and CA, replaceable with update(). It is the grpc-js certificate
+ * provider of the channels to peers (each new connection takes the latest) and feeds
+ * NodeServerCredentials (each new TLS connection served takes the latest).
+ */
+export class NodeTls implements grpc.experimental.CertificateProvider {
+  private files: TlsFiles;
+  private readonly caListeners = new Set<CaListener>();
+  private readonly identityListeners = new Set<IdentityListener>();
+
+  constructor(files: TlsFiles) {
+    this.files = Object.freeze({ ...files });
+  }
+
+  get current(): TlsFiles {
+    return this.files;
+  }
+
+  /** Replaces the material: the CA listeners hear first, then the identity listeners. */
+  update(files: TlsFiles): void {
+    this.files = Object.freeze({ ...files });
+    for (const listener of this.caListeners) listener({ caCertificate: this.files.ca });
+    for (const listener of this.identityListeners) listener({ certificate: this.files.cert, privateKey: this.files.key });
+  }
+
+  addCaCertificateListener(listener: CaListener): void {
+    this.caListeners.add(listener);
+    listener({ caCertificate: this.files.ca });
+  }
+
+  removeCaCertificateListener(listener: CaListener): void {
+    this.caListeners.delete(listener);
+  }
+
+  addIdentityCertificateListener(listener: IdentityListener): void {
+    this.identityListeners.add(listener);
+    listener({ certificate: this.files.cert, privateKey: this.files.key });
+  }
+
+  removeIdentityCertificateListener(listener: IdentityListener): void {
+    this.identityListeners.delete(listener);
+  }
 }
 
 /** The subject CN that names node `id` in a certificate. */
@@ -59,15 +110,23 @@ export function secretsEqual(a: string, b: string): boolean {
   return timingSafeEqual(da, db);
 }
 
+/** The secure context of the node's port: its certificate, the CA clients are checked against. */
+function serverContextOptions(tls: TlsFiles): SecureContextOptions {
+  return { ca: tls.ca, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' };
+}
+
 /**
  * Server credentials for the node's one port: TLS with this node's certificate; every client is
  * asked for a certificate (verified against the CA: an unverified one is as good as none), none
- * is required at the TLS layer, so the client API can still take clients without one.
+ * is required at the TLS layer, so the client API can still take clients without one. Follows
+ * `tls`: after tls.update() new connections get the new certificate and CA.
  */
 export class NodeServerCredentials extends grpc.ServerCredentials {
-  constructor(tls: TlsFiles) {
-    const constructorOptions: SecureServerOptions = { requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' };
-    super(constructorOptions, { ca: tls.ca, cert: tls.cert, key: tls.key });
+  constructor(tls: NodeTls) {
+    const constructorOptions: SecureServerOptions = { requestCert: true, rejectUnauthorized: false };
+    super(constructorOptions, serverContextOptions(tls.current));
+    // grpc-js hands the new options to every server bound with these credentials (setSecureContext)
+    tls.addIdentityCertificateListener(() => this.updateSecureContextOptions(serverContextOptions(tls.current)));
   }
 
   override _equals(other: grpc.ServerCredentials): boolean {
@@ -75,10 +134,13 @@ export class NodeServerCredentials extends grpc.ServerCredentials {
   }
 }
 
-/** Channel credentials of calls to peer `peer`: our certificate, and theirs must name that peer. */
-export function peerChannelCredentials(tls: TlsFiles, peer: NodeId): grpc.ChannelCredentials {
+/**
+ * Channel credentials of calls to peer `peer`: our certificate, and theirs must name that peer.
+ * Each new connection takes the latest material of `tls`.
+ */
+export function peerChannelCredentials(tls: NodeTls, peer: NodeId): grpc.ChannelCredentials {
   const expected = nodeCommonName(peer);
-  return grpc.credentials.createSsl(tls.ca, tls.key, tls.cert, {
+  return grpc.experimental.createCertificateProviderChannelCredentials(tls, tls, {
     checkServerIdentity: (_host: string, cert: PeerCertificate) =>
       cert.subject?.CN === expected ? undefined : new Error(`the peer presented '${cert.subject?.CN ?? '(no CN)'}', expected '${expected}'`),
   });
