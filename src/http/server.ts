@@ -43,7 +43,9 @@ export function readiness(alive: boolean, { raft, appliedIndex }: NodeStatus): R
   return { ready: true };
 }
 
-const PATHS = new Set(['/metrics', '/healthz', '/readyz']);
+/** Every path the server answers (GET). */
+export const OPS_PATHS = Object.freeze(['/metrics', '/healthz', '/readyz'] as const);
+const PATHS: ReadonlySet<string> = new Set(OPS_PATHS);
 
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const { source, logger } = options;
