@@ -26,6 +26,8 @@ import {
   type GetResult,
   type ListInput,
   type ListResult,
+  type MemberChangeResult,
+  type MemberStatus,
   type NodeStatus,
   type Operation,
   type ReadCallOptions,
@@ -297,6 +299,62 @@ export class SessionClient {
   async status(address?: string, options: CallOptions = {}): Promise<NodeStatus> {
     const endpoint = address === undefined ? this.current : this.endpoint(address);
     return endpoint.status(options.deadlineMs ?? this.options.deadlineMsDefault, options.signal);
+  }
+
+  // ---- membership (AdminService, through the leader; see the README's "Membership")
+
+  /** Adds node `id` reachable at `address` (host:port), as a learner unless `learner` is false. */
+  addMember(id: number, address: string, input: { learner?: boolean } = {}, options: CallOptions = {}): Promise<MemberChangeResult> {
+    return this.membership('AddMember', { id, address, learner: input.learner ?? true }, options);
+  }
+
+  removeMember(id: number, options: CallOptions = {}): Promise<MemberChangeResult> {
+    return this.membership('RemoveMember', { id }, options);
+  }
+
+  /** Makes learner `id` a voter; FAILED_PRECONDITION while it is not caught up. */
+  promoteMember(id: number, options: CallOptions = {}): Promise<MemberChangeResult> {
+    return this.membership('PromoteMember', { id }, options);
+  }
+
+  /** Records that member `id` is now reached at `address`. */
+  updateMember(id: number, address: string, options: CallOptions = {}): Promise<MemberChangeResult> {
+    return this.membership('UpdateMember', { id, address }, options);
+  }
+
+  /** Hands leadership to voter `id`; resolves once it leads. */
+  async transferLeadership(id: number, options: CallOptions = {}): Promise<{ leaderId: number }> {
+    const response = (await this.adminInvoke('TransferLeadership', { id }, options)) as { leaderId?: number };
+    return { leaderId: Number(response.leaderId ?? id) };
+  }
+
+  private async membership(method: string, request: WireRequest, options: CallOptions): Promise<MemberChangeResult> {
+    const response = (await this.adminInvoke(method, request, options)) as { index?: number; clusterId?: string; members?: MemberStatus[] };
+    return {
+      index: Number(response.index ?? 0),
+      clusterId: String(response.clusterId ?? ''),
+      members: (response.members ?? []) as MemberStatus[],
+    };
+  }
+
+  /**
+   * An admin call that must reach the leader: follows NOT_LEADER hints (and tries the next
+   * endpoint when a node is down), never retries a call that may have been applied without a hint.
+   */
+  private async adminInvoke(method: string, request: WireRequest, options: CallOptions): Promise<WireResponse> {
+    const deadlineMs = options.deadlineMs ?? this.options.deadlineMsDefault;
+    const deadlineAtMs = Date.now() + deadlineMs;
+    let endpoint = this.current;
+    for (let retries = 0; ; retries++) {
+      const remainingMs = deadlineAtMs - Date.now();
+      if (remainingMs <= 0) throw new DeadlineExceededError(grpc.status.DEADLINE_EXCEEDED, `${method} did not complete within ${deadlineMs} ms`);
+      try {
+        return await endpoint.admin(method, request, remainingMs, options.signal);
+      } catch (error) {
+        if (!(error instanceof UnavailableError) || retries >= this.options.retriesMax || options.signal?.aborted) throw error;
+        endpoint = await this.nextAttemptEndpoint(endpoint, error, error.leader !== undefined, retries, deadlineAtMs, options.signal);
+      }
+    }
   }
 
   close(): void {

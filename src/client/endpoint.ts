@@ -131,8 +131,14 @@ export class Endpoint {
   }
 
   status(deadlineMs: number, signal?: AbortSignal): Promise<NodeStatus> {
-    const method = (this.adminClient as unknown as Record<string, UnaryMethod>).Status!.bind(this.adminClient);
-    return this.unaryCall(method, {}, deadlineMs, signal) as unknown as Promise<NodeStatus>;
+    return this.admin('Status', {}, deadlineMs, signal) as unknown as Promise<NodeStatus>;
+  }
+
+  /** One AdminService call by method name (Status, AddMember, ...). */
+  admin(method: string, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {
+    const call = (this.adminClient as unknown as Record<string, UnaryMethod>)[method];
+    if (call === undefined) throw new RangeError(`AdminService has no method ${method}`);
+    return this.unaryCall(call.bind(this.adminClient), request, deadlineMs, signal);
   }
 
   private unaryCall(method: UnaryMethod, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {

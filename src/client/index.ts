@@ -29,6 +29,7 @@ export type {
   JsonValue,
   ListInput,
   ListResult,
+  MemberChangeResult,
   MemberStatus,
   NodeStatus,
   ReadCallOptions,

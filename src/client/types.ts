@@ -138,6 +138,13 @@ export interface NodeStatus {
   readonly stateDigest: string;
 }
 
+/** The answer to a membership change: its log index and the membership after it. */
+export interface MemberChangeResult {
+  readonly index: number;
+  readonly clusterId: string;
+  readonly members: MemberStatus[];
+}
+
 // ---- wire shapes (proto-loader: camelCase, int64 as number, enums by name) ----
 
 export interface WireSession {

@@ -24,7 +24,7 @@ export async function openNodeOnDisk(options: NodeOptions, logger: Logger): Prom
     nodeId: options.id,
     clusterId: options.clusterId,
     sharedSettings: SessionNode.sharedSettings(options),
-    peers: new Map([...options.peers].filter(([id]) => id !== options.id)),
+    // The node adds its peers: the members its log names (or, joining, the ones it was told of).
     logger: logger.child({ module: 'transport' }),
   });
   try {
@@ -51,7 +51,5 @@ export async function openNodeOnDisk(options: NodeOptions, logger: Logger): Prom
  */
 export function blockPeers(transport: GrpcTransport, options: NodeOptions, blocked: readonly NodeId[]): void {
   const set = new Set(blocked);
-  for (const id of options.peers.keys()) {
-    if (id !== options.id) transport.setPartitioned(id, set.has(id));
-  }
+  for (const id of transport.peerIds()) transport.setPartitioned(id, set.has(id));
 }

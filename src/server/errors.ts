@@ -71,6 +71,10 @@ function nodeErrorToApi(error: NodeError): ApiError {
   if (error instanceof OutcomeUnknownError) return new ApiError(status.UNAVAILABLE, error.message);
   if (error instanceof ShuttingDownError) return new ApiError(status.UNAVAILABLE, error.message);
   if (error.code === 'INVALID_ARGUMENT') return new ApiError(status.INVALID_ARGUMENT, error.message);
+  if (error.code === 'NOT_FOUND') return new ApiError(status.NOT_FOUND, error.message);
+  if (error.code === 'ALREADY_EXISTS') return new ApiError(status.ALREADY_EXISTS, error.message);
+  if (error.code === 'FAILED_PRECONDITION') return new ApiError(status.FAILED_PRECONDITION, error.message);
+  if (error.code === 'TIMEOUT') return new ApiError(status.DEADLINE_EXCEEDED, error.message);
   return new ApiError(status.INTERNAL, `internal error (${error.code})`);
 }
 
