@@ -5,6 +5,7 @@
  */
 import { SessionRaftError } from '../client/index.js';
 import { exitCodeOf, packageVersion, UsageError } from './args.js';
+import { adminHelp, runAdmin } from './admin-command.js';
 import { nodeHelp, runNode } from './node-command.js';
 import { clusterHelp, runCluster } from './cluster-command.js';
 import { sessionHelp, runSession } from './session-command.js';
@@ -20,6 +21,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   session: { summary: 'create, read, update and delete sessions', help: sessionHelp, run: runSession },
   status: { summary: 'print the status of a node or cluster', help: statusHelp, run: runStatus },
+  admin: { summary: 'membership: add, remove, promote, replace nodes; transfer leadership', help: adminHelp, run: runAdmin },
   cluster: { summary: 'start, stop and inspect a local three-node cluster', help: clusterHelp, run: runCluster },
   node: { summary: 'run one node', help: nodeHelp, run: runNode },
 };

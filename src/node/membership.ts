@@ -55,6 +55,9 @@ export function memberChangeProblem(
       if (isVoter || isLearner) {
         return new NodeError('ALREADY_EXISTS', `node ${change.id} is already a ${isVoter ? 'voter' : 'learner'}; node ids are never reused`);
       }
+      if (raft.confState.removed?.includes(change.id)) {
+        return new NodeError('FAILED_PRECONDITION', `node ${change.id} was removed from this cluster, and node ids are never reused; pick a new id`);
+      }
       return undefined;
     case 'promote': {
       if (isVoter) return new NodeError('FAILED_PRECONDITION', `node ${change.id} is already a voter`);
@@ -133,7 +136,11 @@ export class PeerAddressBook {
     private readonly self: NodeId,
     initial: ReadonlyMap<NodeId, string>,
   ) {
-    for (const [id, address] of initial) if (id !== self) this.dialed.set(id, address);
+    for (const [id, address] of initial) {
+      if (id === self) continue;
+      this.dialed.set(id, address);
+      transport.addPeer(id, address);
+    }
   }
 
   /** Call with the core's configuration whenever it may have changed: cheap when it did not. */

@@ -56,22 +56,36 @@ export function applyConfChange(conf: ConfState, change: ConfChange): ConfState 
   const addresses: Record<number, string> = { ...conf.addresses };
   if (change.type === 'removeNode') delete addresses[change.node];
   else if (change.address !== undefined) addresses[change.node] = change.address;
-  if (change.type === 'setAddress') return withAddresses(conf.voters, conf.learners, addresses);
+  if (change.type === 'setAddress') return withAddresses(conf.voters, conf.learners, addresses, conf.removed);
+  const removed = change.type === 'removeNode' ? [...(conf.removed ?? []), change.node] : conf.removed;
   const voters = conf.voters.filter((id) => id !== change.node);
   const learners = conf.learners.filter((id) => id !== change.node);
   if (change.type === 'addVoter') voters.push(change.node);
   if (change.type === 'addLearner') learners.push(change.node);
-  return withAddresses(voters.sort(byId), learners.sort(byId), addresses);
+  return withAddresses(voters.sort(byId), learners.sort(byId), addresses, removed);
 }
 
-/** A frozen ConfState; `addresses` only when some member has one (so bare states compare equal). */
-function withAddresses(voters: readonly NodeId[], learners: readonly NodeId[], addresses: Record<number, string>): ConfState {
+/**
+ * A frozen ConfState; `addresses` and `removed` only when not empty (so bare states compare
+ * equal to those of tests and older data).
+ */
+function withAddresses(
+  voters: readonly NodeId[],
+  learners: readonly NodeId[],
+  addresses: Record<number, string>,
+  removed: readonly NodeId[] | undefined,
+): ConfState {
   const members = new Set([...voters, ...learners]);
   const kept = Object.entries(addresses)
     .filter(([id]) => members.has(Number(id) as NodeId))
     .sort(([a], [b]) => Number(a) - Number(b));
-  if (kept.length === 0) return Object.freeze({ voters, learners });
-  return Object.freeze({ voters, learners, addresses: Object.freeze(Object.fromEntries(kept)) });
+  const gone = [...new Set(removed ?? [])].filter((id) => !members.has(id)).sort(byId);
+  return Object.freeze({
+    voters,
+    learners,
+    ...(kept.length > 0 ? { addresses: Object.freeze(Object.fromEntries(kept)) } : {}),
+    ...(gone.length > 0 ? { removed: Object.freeze(gone) } : {}),
+  });
 }
 
 /** Why `change` may not be proposed against `conf`, or undefined if it may. */
@@ -82,6 +96,9 @@ export function confChangeProblem(conf: ConfState, change: ConfChange): string |
   if ('address' in change && change.address !== undefined) {
     const problem = addressProblem(change.address);
     if (problem !== undefined) return problem;
+  }
+  if ((change.type === 'addVoter' || change.type === 'addLearner') && conf.removed?.includes(change.node)) {
+    return `conf change ${change.type} ${change.node}: node ${change.node} was removed and ids are never reused`;
   }
   if (change.type === 'setAddress' && !isMember(conf, change.node)) {
     return `conf change setAddress: node ${change.node} is not a member`;
@@ -109,7 +126,7 @@ export function normalizeConfState(conf: ConfState): ConfState {
     voters.length === conf.voters.length && learners.length === conf.learners.length,
     () => `conf state has duplicate or overlapping members: voters [${conf.voters}] learners [${conf.learners}]`,
   );
-  return withAddresses(voters, learners, { ...conf.addresses });
+  return withAddresses(voters, learners, { ...conf.addresses }, conf.removed);
 }
 
 export function isMember(conf: ConfState, id: NodeId): boolean {

@@ -48,6 +48,8 @@ export interface ConfState {
    * the log and in snapshots rather than in flags (as hashicorp/raft's Configuration does).
    */
   readonly addresses?: Readonly<Record<number, string>>;
+  /** Ids removed from the cluster, sorted: never members again (a returning node has forgotten its votes). */
+  readonly removed?: readonly NodeId[];
 }
 
 /**

@@ -48,5 +48,6 @@ export function statusToWire(status: NodeStatus): WireStatusResponse {
       matchIndex: member.matchIndex,
     })),
     stateDigest: status.stateDigest,
+    removedIds: [...(raft.confState.removed ?? [])],
   };
 }

@@ -178,4 +178,5 @@ export interface WireStatusResponse {
   appliedIndex: number;
   members: WireMember[];
   stateDigest: string;
+  removedIds: number[];
 }

@@ -151,23 +151,31 @@ export function decodeHardState(bytes: Uint8Array): HardState {
 }
 
 export function encodeSnapshotMeta(meta: SnapshotMeta): Uint8Array {
-  const { voters, learners, addresses } = meta.confState;
+  const { voters, learners, addresses, removed } = meta.confState;
   const fields: unknown[] = [meta.index, meta.term, [...voters], [...learners]];
-  // Member addresses, when the configuration has any: [[id, "host:port"], ...].
-  if (addresses !== undefined) fields.push(Object.entries(addresses).map(([id, address]) => [Number(id), address]));
+  // Member addresses ([[id, "host:port"], ...]) and removed ids, when the configuration has any.
+  if (addresses !== undefined || removed !== undefined) {
+    fields.push(Object.entries(addresses ?? {}).map(([id, address]) => [Number(id), address]), [...(removed ?? [])]);
+  }
   return packr.pack(fields);
 }
 
 export function decodeSnapshotMeta(bytes: Uint8Array, what = 'snapshot meta'): SnapshotMeta {
   const raw = unpack(bytes, what);
-  if (!Array.isArray(raw) || (raw.length !== 4 && raw.length !== 5)) throw corrupt(what, 'is not a 4- or 5-element array');
-  const [index, t, voters, learners, addresses] = raw as unknown[];
+  if (!Array.isArray(raw) || (raw.length !== 4 && raw.length !== 6)) throw corrupt(what, 'is not a 4- or 6-element array');
+  const [index, t, voters, learners, addresses, removed] = raw as unknown[];
   if (!isCount(index) || !isCount(t) || !isNodeList(voters) || !isNodeList(learners)) {
     throw corrupt(what, 'has malformed fields');
   }
   if (addresses === undefined) return { index: logIndex(index), term: term(t), confState: { voters, learners } };
-  if (!isAddressList(addresses)) throw corrupt(what, 'has malformed member addresses');
-  return { index: logIndex(index), term: term(t), confState: { voters, learners, addresses: Object.fromEntries(addresses) } };
+  if (!isAddressList(addresses) || !isNodeList(removed)) throw corrupt(what, 'has malformed member addresses or removed ids');
+  const confState = {
+    voters,
+    learners,
+    ...(addresses.length > 0 ? { addresses: Object.fromEntries(addresses) } : {}),
+    ...(removed.length > 0 ? { removed } : {}),
+  };
+  return { index: logIndex(index), term: term(t), confState };
 }
 
 export function encodeCount(n: number): Uint8Array {

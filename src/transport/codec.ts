@@ -103,8 +103,13 @@ function toWireEntry(e: Entry): Record<string, unknown> {
 }
 
 function toWireSnapshot(s: Snapshot): Record<string, unknown> {
-  const { voters, learners, addresses } = s.meta.confState;
-  const confState = { voters: [...voters], learners: [...learners], ...(addresses ? { addresses: { ...addresses } } : {}) };
+  const { voters, learners, addresses, removed } = s.meta.confState;
+  const confState = {
+    voters: [...voters],
+    learners: [...learners],
+    ...(addresses ? { addresses: { ...addresses } } : {}),
+    ...(removed ? { removed: [...removed] } : {}),
+  };
   return {
     meta: { index: s.meta.index, term: s.meta.term, confState },
     data: s.data,
@@ -211,7 +216,11 @@ function readConfState(raw: unknown): ConfState {
   const c = obj(raw, 'snapshot.meta.confState');
   const ids = (value: unknown, what: string): NodeId[] =>
     array(value, what, MEMBERS_MAX).map((id, i) => uint(id, `${what}[${i}]`) as NodeId);
-  const conf = { voters: ids(c.voters, 'confState.voters'), learners: ids(c.learners, 'confState.learners') };
+  const conf = {
+    voters: ids(c.voters, 'confState.voters'),
+    learners: ids(c.learners, 'confState.learners'),
+    ...(c.removed !== undefined ? { removed: ids(c.removed, 'confState.removed') } : {}),
+  };
   if (c.addresses === undefined) return conf;
   const entries = Object.entries(obj(c.addresses, 'confState.addresses'));
   if (entries.length > MEMBERS_MAX) throw new CodecError('malformed', `confState.addresses: more than ${MEMBERS_MAX} members`);
