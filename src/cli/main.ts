@@ -7,6 +7,7 @@ import { SessionRaftError } from '../client/index.js';
 import { exitCodeOf, packageVersion, UsageError } from './args.js';
 import { adminHelp, runAdmin } from './admin-command.js';
 import { nodeHelp, runNode } from './node-command.js';
+import { recoverHelp, runRecover } from './recover-command.js';
 import { clusterHelp, runCluster } from './cluster-command.js';
 import { sessionHelp, runSession } from './session-command.js';
 import { statusHelp, runStatus } from './status-command.js';
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   admin: { summary: 'membership: add, remove, promote, replace nodes; transfer leadership', help: adminHelp, run: runAdmin },
   cluster: { summary: 'start, stop and inspect a local three-node cluster', help: clusterHelp, run: runCluster },
   node: { summary: 'run one node', help: nodeHelp, run: runNode },
+  recover: { summary: 'quorum loss: make a stopped survivor a one-node cluster (--force-new-cluster)', help: recoverHelp, run: runRecover },
 };
 
 function mainHelp(): string {

@@ -7,3 +7,4 @@ export { NODE_DEFAULTS, resolveNodeOptions, type NodeOptions, type NodeOptionsIn
 export { NO_FAULTS, parseFaults, watchFaultFile, type FaultFileWatch, type InjectedFaults } from './fault-file.js';
 export { IDENTITY_FILE, hasNodeData, identityPath, readIdentity, writeIdentity, type NodeIdentity } from './identity.js';
 export { bootstrapLog } from './membership.js';
+export { forceNewCluster, seedFromState, type ForcedCluster } from './recovery.js';

@@ -62,7 +62,11 @@ export function memberChangeProblem(
     case 'promote': {
       if (isVoter) return new NodeError('FAILED_PRECONDITION', `node ${change.id} is already a voter`);
       if (!isLearner) return new NodeError('NOT_FOUND', `node ${change.id} is not a member`);
-      const match = raft.peers.find((p) => p.id === change.id)?.match ?? 0;
+      const peer = raft.peers.find((p) => p.id === change.id);
+      const match = peer?.match ?? 0;
+      if (peer === undefined || match === 0 || peer.state !== 'replicate') {
+        return new NodeError('FAILED_PRECONDITION', `node ${change.id} is not caught up: it has not acknowledged the leader's log yet (is it running?)`);
+      }
       if (raft.lastIndex - match > promoteLagEntriesMax) {
         return new NodeError(
           'FAILED_PRECONDITION',
