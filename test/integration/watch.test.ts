@@ -16,7 +16,7 @@ import {
   type SessionEventType,
 } from '../../src/client/index.js';
 import { findProtoDir, loadProtos } from '../../src/server/index.js';
-import { TestCluster, sleep } from './harness.js';
+import { TestCluster, runCli, sleep } from './harness.js';
 
 const RING_EVENTS_MAX = 1_000;
 const QUEUE_EVENTS_MAX = 100;
@@ -148,6 +148,31 @@ describe('Watch on a real cluster', () => {
     closers.push(() => again.close());
     void collect(again, events);
     await until(() => events.some((e) => e.session.sessionId === last.session.sessionId), 'the last create');
+  });
+
+  it('sessionraft session watch prints the changes from an index (--json: one object per line) and exits with the status of a failure', async () => {
+    const endpoints = cluster.endpoints.join(',');
+    const created = await client.create({ clientId: 'cli-w', transport: 'http', data: { a: 1 } });
+    await client.update(created.session.sessionId, { data: { a: 2 } });
+    await client.delete(created.session.sessionId);
+    const json = runCli(['session', 'watch', '--client-id', 'cli-w', '--from', String(created.index), '--limit', '3', '--json', '--endpoints', endpoints]);
+    expect(json.stderr).toBe('');
+    expect(json.status).toBe(0);
+    const lines = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as SessionEvent);
+    expect(lines.map((e) => [e.type, e.session.sessionId, e.session.data])).toEqual([
+      ['created', created.session.sessionId, { a: 1 }],
+      ['updated', created.session.sessionId, { a: 2 }],
+      ['deleted', created.session.sessionId, { a: 2 }],
+    ]);
+    const text = runCli(['session', 'watch', '--client-id', 'cli-w', '--from', String(lines[1]!.index), '--from-position', '1', '--limit', '1', '--endpoints', endpoints]);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`^${lines[2]!.index}\\.0 +deleted +${created.session.sessionId} +cli-w +v2 +\\{"a":2\\}\n$`));
+    const old = runCli(['session', 'watch', '--from', '1', '--endpoints', endpoints]);
+    expect(old.status).toBe(10 + grpc.status.OUT_OF_RANGE);
+    expect(old.stderr).toMatch(/OUT_OF_RANGE: .*older than the oldest index this node can serve/);
+    const usage = runCli(['session', 'watch', '--from-position', '2', '--endpoints', endpoints]);
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/--from-position needs --from/);
   });
 
   it('resumes on another node after SIGKILL of the node it watches, with no gap and no duplicate', async () => {
