@@ -28,7 +28,15 @@ export class WatchHub implements AppliedChangesSink, WatchSource {
   private readonly watchers = new Set<Watcher>();
   private closedBecause: Error | undefined;
 
-  constructor(options: WatchOptions = {}, private readonly nowMs: () => number = Date.now) {
+  /**
+   * @param nowMs the clock of progress reports. @default Date.now
+   * @param schedule how a watcher's writes are deferred past the node's apply step (tests pass a synchronous one). @default setImmediate
+   */
+  constructor(
+    options: WatchOptions = {},
+    private readonly nowMs: () => number = Date.now,
+    private readonly schedule: (pump: () => void) => void = setImmediate,
+  ) {
     this.options = resolveWatchOptions(options);
     this.ring = new EventRing(this.options);
   }
@@ -72,10 +80,19 @@ export class WatchHub implements AppliedChangesSink, WatchSource {
       throw new WatchOverloadedError(`watch streamsMax (${this.options.streamsMax}) watch streams open on this node: back off and retry, or watch another node`);
     }
     let registered = true;
-    const watcher = new Watcher(ring, this.options, request.clientId, from, output, this.nowMs, (w) => {
-      registered = false;
-      this.watchers.delete(w);
-    });
+    const watcher = new Watcher(
+      ring,
+      this.options,
+      request.clientId,
+      from,
+      output,
+      this.nowMs,
+      (w) => {
+        registered = false;
+        this.watchers.delete(w);
+      },
+      this.schedule,
+    );
     if (registered) this.watchers.add(watcher);
     return { cancel: () => watcher.close() };
   }

@@ -27,6 +27,7 @@ export class Watcher {
   private progressSent: number;
   private lastSentAtMs = Number.NEGATIVE_INFINITY;
   private closed = false;
+  private pumpScheduled = false;
 
   constructor(
     private readonly ring: EventRing,
@@ -36,6 +37,8 @@ export class Watcher {
     private readonly output: WatchOutput,
     private readonly nowMs: () => number,
     private readonly onClose: (watcher: Watcher) => void,
+    /** Runs a pump after the node's apply step: the appends of one turn leave in one response, off the apply path. */
+    private readonly schedule: (pump: () => void) => void = setImmediate,
   ) {
     this.next = from;
     // Nothing was sent yet; the client had every change before `from` already.
@@ -83,7 +86,16 @@ export class Watcher {
         );
       }
     }
-    this.pump();
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.closed) return;
+    this.pumpScheduled = true;
+    this.schedule(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   /** Ends the stream with `error` (unless it ended already). */
@@ -173,7 +185,7 @@ export class Watcher {
     }
     const batch = this.batch(events);
     // A scan that found nothing to send but is not done yet goes on in a later turn.
-    if (batch === undefined && !atEnd) setImmediate(() => this.pump());
+    if (batch === undefined && !atEnd) this.schedulePump();
     return batch;
   }
 

@@ -14,7 +14,7 @@ const idx = (n: number) => n as LogIndex;
 const from = (fromIndex: number, fromPosition = 0, clientId?: string): WatchRequest => ({ clientId, fromIndex, fromPosition });
 
 function hub(options: WatchOptions = {}, clock = { nowMs: 0 }): WatchHub {
-  const h = new WatchHub(options, () => clock.nowMs);
+  const h = new WatchHub(options, () => clock.nowMs, (pump) => pump()); // writes at once: the assertions read them synchronously
   h.reset(idx(0));
   return h;
 }
