@@ -12,6 +12,7 @@ import type { NodeId } from '../raft/index.js';
 import { formatListenAddress, nodeOpsSource, parseListenAddress, startOpsServer, type ListenAddress, type OpsServer } from '../http/index.js';
 import { checkClientToken, createAccessControl, registerSessionServices } from '../server/index.js';
 import { NodeServerCredentials, checkClusterSecret, nodeCommonName, transportServerOptions, type PeerSecurity, type TlsFiles } from '../transport/index.js';
+import { WATCH_DEFAULTS, WatchHub, resolveWatchOptions, type WatchOptions } from '../watch/index.js';
 import { prettyDestination } from './log-format.js';
 import { CLUSTER_ID_DEFAULT, planStart, runMembershipDuties, type StartFlags } from './node-start.js';
 
@@ -45,6 +46,10 @@ const FLAGS = {
   'client-token-file': { type: 'string', help: "file holding a token (16+ printable characters): client calls must send 'authorization: Bearer <token>'" },
   'requests-max': { type: 'string', help: 'unary client calls in flight at once; past it RESOURCE_EXHAUSTED (default 4096)' },
   'streams-max': { type: 'string', help: 'client streams (Batch) open at once; past it RESOURCE_EXHAUSTED (default 1024)' },
+  'watch-ring-events-max': { type: 'string', help: `changes kept for Watch streams to start or resume from (default ${WATCH_DEFAULTS.ringEventsMax})` },
+  'watch-ring-bytes-max': { type: 'string', help: `about this many bytes of them (default ${WATCH_DEFAULTS.ringBytesMax})` },
+  'watch-queue-events-max': { type: 'string', help: `per Watch stream: changes waiting for a slow reader; past it RESOURCE_EXHAUSTED (default ${WATCH_DEFAULTS.queueEventsMax})` },
+  'watch-streams-max': { type: 'string', help: `Watch streams open at once; past it RESOURCE_EXHAUSTED (default ${WATCH_DEFAULTS.streamsMax})` },
   'fault-file': { type: 'string', help: 'tests only: poll this JSON file for injected network faults, {"blockedPeers":[2,3]}' },
   help: { type: 'boolean', help: 'show this help' },
 } as const;
@@ -122,6 +127,8 @@ export interface NodeCommandSettings {
   /** --requests-max, --streams-max */
   readonly requestsMax?: number;
   readonly streamsMax?: number;
+  /** --watch-*: the bounds of the Watch service. */
+  readonly watch: WatchOptions;
 }
 
 function readSecretFile(flag: string, file: string, check: (text: string) => string): string {
@@ -238,7 +245,9 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
   const streamsMax = integer('streams-max', get('streams-max'));
   if (requestsMax === 0 || streamsMax === 0) throw new UsageError('--requests-max and --streams-max must be at least 1');
   const promoteAfterMs = integer('promote-after-ms', get('promote-after-ms'));
+  const watch = watchOptions(get);
   return {
+    watch,
     options,
     start: {
       id: id as NodeId,
@@ -259,6 +268,26 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
     ...(requestsMax !== undefined ? { requestsMax } : {}),
     ...(streamsMax !== undefined ? { streamsMax } : {}),
   };
+}
+
+function watchOptions(get: (name: FlagName) => string | undefined): WatchOptions {
+  const flags = {
+    ringEventsMax: 'watch-ring-events-max',
+    ringBytesMax: 'watch-ring-bytes-max',
+    queueEventsMax: 'watch-queue-events-max',
+    streamsMax: 'watch-streams-max',
+  } as const;
+  const watch: Record<string, number> = {};
+  for (const [key, flag] of Object.entries(flags)) {
+    const value = integer(flag, get(flag));
+    if (value !== undefined) watch[key] = value;
+  }
+  try {
+    resolveWatchOptions(watch);
+  } catch (error) {
+    throw new UsageError(`--watch-*: ${(error as Error).message}`);
+  }
+  return watch;
 }
 
 /** A node certificate must name its node (peers check the CN) and be signed by the given CA. */
@@ -296,7 +325,8 @@ export async function runNode(args: readonly string[]): Promise<void> {
   };
   const plan = await planStart(settings.start, connect, logger);
   const options = resolveNodeOptions({ ...settings.options, clusterId: plan.clusterId, peers: plan.peers, peerHints: plan.peerHints });
-  const { node, transport } = await openNodeOnDisk(options, logger.child({ module: 'node' }));
+  const watch = new WatchHub(settings.watch);
+  const { node, transport } = await openNodeOnDisk(options, logger.child({ module: 'node' }), { changes: watch });
   // before start(): every peer call this node makes or accepts is authenticated
   transport.useSecurity(peerSecurity);
   const access = createAccessControl({
@@ -312,6 +342,7 @@ export async function runNode(args: readonly string[]): Promise<void> {
     dataBytesMax: options.dataBytesMax,
     defaultTtlMs: options.defaultTtlMs,
     logger: logger.child({ module: 'server' }),
+    watch,
   });
   transport.bindTo(server);
   await new Promise<void>((resolve, reject) =>
@@ -354,6 +385,7 @@ export async function runNode(args: readonly string[]): Promise<void> {
   }
   void node.failed.promise.then(() => {
     // A broken invariant is a crash: never keep serving from a state we no longer trust.
+    watch.close();
     server.forceShutdown();
     void ops?.close();
     logger.flush?.();
@@ -380,6 +412,7 @@ export async function runNode(args: readonly string[]): Promise<void> {
     stopping = true;
     stopDuties();
     opsSource.markStopping(); // /healthz and /readyz answer 503 from now on
+    watch.close(); // watchers resume on another node (UNAVAILABLE)
     logger.info({ signal }, 'stopping: handing off leadership if leading');
     const forceExit = setTimeout(() => {
       logger.error('clean stop took over 10 s; exiting');

@@ -17,6 +17,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Endpoint } from './endpoint.js';
 import { CancelledError, DeadlineExceededError, InternalError, SessionRaftError, UnavailableError, errorFromStatus } from './errors.js';
 import { durabilityFromWire, readFields, sessionFromWire, writeFields } from './mapping.js';
+import { SessionWatch, type WatchOptions } from './watch.js';
 import {
   WRITE_OPERATIONS,
   type CallOptions,
@@ -191,6 +192,7 @@ export class SessionClient {
   private requestSeqLast = 0;
   /** The highest index among this client's answered writes: the default min_index of its reads. */
   private writtenIndexMax = 0;
+  private readonly watches = new Set<SessionWatch>();
 
   private constructor(private readonly options: ResolvedOptions) {
     for (const address of options.endpoints) this.endpoint(address);
@@ -357,7 +359,30 @@ export class SessionClient {
     }
   }
 
+  /**
+   * The changes to sessions (of `clientId`, or all) from `fromIndex` on (default: from now), as
+   * an AsyncIterable. It survives node failures: it resumes on another endpoint from the event
+   * after the last one it received, with no gap and no duplicate. See SessionWatch.
+   *
+   * ```ts
+   * for await (const event of client.watch({ clientId: 'user-42' })) console.log(event.type, event.session.sessionId, event.index);
+   * ```
+   */
+  watch(options: WatchOptions = {}): SessionWatch {
+    const watch = new SessionWatch(
+      this.options.endpoints,
+      this.current.address,
+      (address, request) => this.endpoint(address).watch(request),
+      options,
+      this.options,
+      (w) => this.watches.delete(w),
+    );
+    if (!watch.closed) this.watches.add(watch);
+    return watch;
+  }
+
   close(): void {
+    for (const watch of [...this.watches]) watch.close();
     for (const endpoint of this.endpoints.values()) endpoint.close();
   }
 

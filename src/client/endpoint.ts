@@ -14,6 +14,7 @@ import {
   type LeaderHint,
 } from './errors.js';
 import { serviceClients } from './proto.js';
+import type { WatchStream, WireWatchRequest } from './watch.js';
 import {
   METHOD_NAMES,
   type NodeStatus,
@@ -152,6 +153,12 @@ export class Endpoint {
       });
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /** A Watch server stream from this endpoint. */
+  watch(request: WireWatchRequest): WatchStream {
+    if (this.closed) throw new CancelledError(grpc.status.CANCELLED, 'the client is closed');
+    return (this.sessionClient as unknown as { Watch(request: WireWatchRequest): grpc.ClientReadableStream<unknown> }).Watch(request) as unknown as WatchStream;
   }
 
   /** One operation over this endpoint's Batch stream. */

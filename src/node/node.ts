@@ -22,6 +22,7 @@ import {
 } from '../raft/index.js';
 import { SessionStateMachine, encodeBatch, encodeBatchItem, type SessionCommand, type SessionQueries } from '../session/index.js';
 import type { Storage } from '../storage/index.js';
+import type { AppliedChangesSink } from '../watch/index.js';
 import type { CallOptions, MemberChange, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
 import { NodeError, NotLeaderError, OverloadedError, ProposalDroppedError, ShuttingDownError, TimeoutError } from './errors.js';
 import { PeerAddressBook, bootstrapLog, changeIsIn, memberChangeProblem, membersOf, toConfChange } from './membership.js';
@@ -60,6 +61,8 @@ export interface NodeIo {
   readonly clock: Clock;
   /** Uniform in [0, 1): the core's election timeouts and the read-context nonce. */
   readonly random: () => number;
+  /** Told every change to a session this node applies (the watch service's WatchHub). */
+  readonly changes?: AppliedChangesSink;
   /** Tests only: known bugs planted in the core (src/raft/api.ts) and in this node. */
   readonly plantedBugs?: RaftOptions['plantedBugs'] & NodePlantedBugs;
 }
@@ -111,6 +114,7 @@ export class SessionNode implements SessionBackend {
   private readonly transport: NodeTransport;
   private readonly clock: Clock;
   private readonly bugs: NodePlantedBugs;
+  private readonly changes: AppliedChangesSink | undefined;
 
   private constructor(io: NodeIo, core: RaftCore, stateMachine: SessionStateMachine, applied: LogIndex, snapshotIndex: LogIndex) {
     this.options = io.options;
@@ -122,6 +126,8 @@ export class SessionNode implements SessionBackend {
     this.core = core;
     this.stateMachine = stateMachine;
     this.applied = applied;
+    this.changes = io.changes;
+    this.changes?.reset(applied);
     this.snapshots = new OwnSnapshots(io.storage, io.logger, () => this.poke(), snapshotIndex);
     // Read contexts must be unique in the cluster and across restarts: id, a nonce, a counter.
     const nonce = Array.from({ length: 4 }, () => Math.floor(io.random() * 0x1_0000).toString(16).padStart(4, '0')).join('');
@@ -574,8 +580,9 @@ export class SessionNode implements SessionBackend {
     const normal = committed.filter((e) => e.type === 'normal');
     const last = committed[committed.length - 1]!;
     invariant(last.index > this.applied, () => `apply of entries up to ${last.index} at applied ${this.applied}`);
-    const { results, ops } = this.stateMachine.applyEntries(normal);
+    const { results, ops, changes } = this.stateMachine.applyEntries(normal);
     this.applied = last.index;
+    this.changes?.applied(changes, last.index);
     await this.storage.state.commit(ops, last.index);
     this.writes.answerSync(committed, results, this.applied);
     this.releaseUpToApplied();
@@ -596,6 +603,7 @@ export class SessionNode implements SessionBackend {
     await this.storage.state.replaceAll(entries, meta.index);
     this.stateMachine = stateMachine;
     this.applied = meta.index;
+    this.changes?.reset(meta.index);
     this.snapshots.installed(meta);
     this.writes.snapshotInstalled(this.applied);
     this.releaseUpToApplied();

@@ -22,7 +22,8 @@ import { createHandlers, type Handler } from './handlers.js';
 import { statusToWire } from './mapping.js';
 import { resolveSessionApiOptions, type ResolvedSessionApiOptions, type SessionApiOptions } from './options.js';
 import { findProtoDir, loadProtos, RAFT_PROTO_FILE, serviceDefinition, SESSION_PROTO_FILE } from './proto.js';
-import type { Operation, WireBatchRequest, WireBatchResponse, WireRequests, WireResponses } from './wire.js';
+import { serveWatch } from './watch.js';
+import type { Operation, WireBatchRequest, WireBatchResponse, WireRequests, WireResponses, WireWatchRequest, WireWatchResponse } from './wire.js';
 
 export const SESSION_SERVICE_NAME = 'sessionraft.v1.SessionService';
 export const ADMIN_SERVICE_NAME = 'sessionraft.v1.AdminService';
@@ -96,6 +97,8 @@ export function createSessionServices(backend: SessionBackend, input: SessionApi
   sessionImplementation.Batch = ((call: grpc.ServerDuplexStream<WireBatchRequest, WireBatchResponse>) => {
     new BatchStream(call, handlers, options, logger);
   }) as grpc.handleBidiStreamingCall<WireBatchRequest, WireBatchResponse>;
+  sessionImplementation.Watch = ((call: grpc.ServerWritableStream<WireWatchRequest, WireWatchResponse>) =>
+    serveWatch(call, options.watch, logger)) as grpc.handleServerStreamingCall<WireWatchRequest, WireWatchResponse>;
   const adminImplementation: grpc.UntypedServiceImplementation = {
     Status: ((call, callback) => {
       try {
