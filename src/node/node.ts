@@ -22,7 +22,8 @@ import {
 } from '../raft/index.js';
 import { SessionStateMachine, encodeBatch, encodeBatchItem, type SessionCommand, type SessionQueries } from '../session/index.js';
 import type { Storage } from '../storage/index.js';
-import type { MemberInfo, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
+import type { CallOptions, MemberInfo, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
+import { BackupSource, RestingCalls, type RestingState, type StateCopy, type StateCopySource } from './backup-source.js';
 import { NodeError, NotLeaderError, OverloadedError, ProposalDroppedError, ShuttingDownError } from './errors.js';
 import type { NodeOptions } from './options.js';
 import { coalesceAppends } from './coalesce.js';
@@ -76,7 +77,7 @@ export interface NodePlantedBugs {
   readonly snapshotInstallOutOfOrder?: boolean;
 }
 
-export class SessionNode implements SessionBackend {
+export class SessionNode implements SessionBackend, StateCopySource {
   private readonly writes = new Writes();
   private readonly reads: ReadBatches;
   private readonly snapshots: OwnSnapshots;
@@ -84,6 +85,8 @@ export class SessionNode implements SessionBackend {
   private readonly appliedWaiters = new IndexQueue<PendingRead>();
   private readonly snapshotStatus: { peer: NodeId; ok: boolean }[] = [];
   private readonly unreachable = new Set<NodeId>();
+  private readonly restingCalls = new RestingCalls();
+  private readonly backups = new BackupSource(this);
   private pendingTicks = 0;
   private transferTarget: NodeId | undefined;
   /** The last stamp this node gave a command: stamps never go back, even if the wall clock does. */
@@ -329,6 +332,30 @@ export class SessionNode implements SessionBackend {
     };
   }
 
+  /** A consistent copy of the applied state for AdminService/Backup (backup-source.ts). */
+  openStateCopy(options: CallOptions = {}): Promise<StateCopy> {
+    return this.backups.openStateCopy(options);
+  }
+
+  /**
+   * Runs `f` in the loop between two turns. Every apply has been awaited there, so the state's
+   * LevelDB copy is exactly the in-memory state: an iterator opened inside `f` reads the state at
+   * `stateAppliedIndex`.
+   */
+  atRest<T>(f: (rest: RestingState) => T): Promise<T> {
+    this.ensureRunning();
+    const done = this.restingCalls.add(() =>
+      f({
+        stateAppliedIndex: this.stateMachine.appliedIndex,
+        sessionCount: this.stateMachine.sessionCount,
+        status: this.status(),
+        entries: () => this.storage.state.entries(),
+      }),
+    );
+    this.poke();
+    return done;
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   /** Hands leadership to the most caught-up follower (bounded wait), then stops the loop. */
@@ -365,6 +392,7 @@ export class SessionNode implements SessionBackend {
 
   private async runLoop(): Promise<void> {
     while (!this.stopping) {
+      this.restingCalls.runAll();
       this.feedCore();
       if (!this.core.hasReady()) {
         this.wake = deferred<void>();
@@ -387,6 +415,7 @@ export class SessionNode implements SessionBackend {
       this.reads.waiting > 0 ||
       this.unreachable.size > 0 ||
       this.snapshotStatus.length > 0 ||
+      this.restingCalls.size > 0 ||
       this.transferTarget !== undefined
     );
   }
@@ -576,6 +605,7 @@ export class SessionNode implements SessionBackend {
     this.writes.failAll(error);
     this.reads.failAll(error);
     for (const r of this.appliedWaiters.takeAll()) r.deferred.reject(error);
+    this.restingCalls.failAll(error);
   }
 
 }
