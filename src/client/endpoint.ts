@@ -13,6 +13,7 @@ import {
   errorFromStatus,
   type LeaderHint,
 } from './errors.js';
+import { backupMessages, type BackupMessage } from './backup.js';
 import { serviceClients } from './proto.js';
 import {
   METHOD_NAMES,
@@ -133,6 +134,11 @@ export class Endpoint {
   status(deadlineMs: number, signal?: AbortSignal): Promise<NodeStatus> {
     const method = (this.adminClient as unknown as Record<string, UnaryMethod>).Status!.bind(this.adminClient);
     return this.unaryCall(method, {}, deadlineMs, signal) as unknown as Promise<NodeStatus>;
+  }
+
+  /** AdminService.Backup of this node (see backup.ts). */
+  backup(signal?: AbortSignal): AsyncGenerator<BackupMessage> {
+    return backupMessages(this.adminClient, errorFromServiceError, signal);
   }
 
   private unaryCall(method: UnaryMethod, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {

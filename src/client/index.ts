@@ -18,6 +18,7 @@ export {
   type LeaderHint,
 } from './errors.js';
 export { LEADER_ADDRESS_METADATA_KEY, LEADER_ID_METADATA_KEY } from './endpoint.js';
+export type { BackupMessage, BackupStart } from './backup.js';
 export type {
   CallOptions,
   CountResult,

@@ -14,6 +14,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { SessionBackend } from './backend.js';
+import { backupHandler } from './backup.js';
 import { BatchStream, remainingMs } from './batch.js';
 import { ApiError, toApiError, toServiceError } from './errors.js';
 import { malformedReason, withSafeDecoding } from './decode.js';
@@ -103,6 +104,7 @@ export function createSessionServices(backend: SessionBackend, input: SessionApi
         callback(toServiceError(toApiError(error, undefined, logger)));
       }
     }) as grpc.handleUnaryCall<unknown, unknown>,
+    Backup: backupHandler(backend, logger),
   };
   return {
     sessionService: withSafeDecoding(serviceDefinition(definition, SESSION_SERVICE_NAME) as grpc.ServiceDefinition, protoFile, SESSION_SERVICE_NAME),
