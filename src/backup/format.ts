@@ -62,6 +62,11 @@ export interface BackupHeader {
   readonly createdAtMs: number;
   /** Sessions in the copy (the `s/` pairs), expired ones not yet swept included. */
   readonly sessionCount: number;
+  /**
+   * The source's state digest at `index` (Status's state_digest): a state machine loaded from the
+   * pairs must have it. Absent when the writer did not know it.
+   */
+  readonly stateDigest?: string;
 }
 
 /**
@@ -158,6 +163,7 @@ export function encodeHeaderJson(header: StoredHeader): Buffer {
     members: header.members.map((m) => ({ id: m.id, address: m.address, voter: m.voter })),
     createdAtMs: header.createdAtMs,
     sessionCount: header.sessionCount,
+    ...(header.stateDigest !== undefined ? { stateDigest: header.stateDigest } : {}),
     kdf: header.kdf,
     salt: Buffer.from(header.salt).toString('hex'),
     compression: header.compression,
@@ -182,6 +188,9 @@ export function checkHeaderFields(header: Omit<BackupHeader, 'formatVersion'>): 
   count('term', header.term);
   count('createdAtMs', header.createdAtMs);
   count('sessionCount', header.sessionCount);
+  if (header.stateDigest !== undefined && (typeof header.stateDigest !== 'string' || !/^[0-9a-f]{64}$/.test(header.stateDigest))) {
+    throw new RangeError(`header.stateDigest must be 64 lowercase hex characters, got ${JSON.stringify(header.stateDigest)}`);
+  }
   if (!Array.isArray(header.members)) throw new RangeError('header.members must be an array');
   for (const [i, member] of header.members.entries()) {
     count(`members[${i}].id`, member.id);
@@ -235,6 +244,7 @@ export function decodeHeaderJson(bytes: Uint8Array): StoredHeader {
     members: Object.freeze(members),
     createdAtMs: parsed.createdAtMs as number,
     sessionCount: parsed.sessionCount as number,
+    ...(parsed.stateDigest !== undefined ? { stateDigest: parsed.stateDigest as string } : {}),
     kdf: Object.freeze(checkKdf(parsed.kdf)),
     salt,
     compression: 'brotli',
@@ -244,8 +254,8 @@ export function decodeHeaderJson(bytes: Uint8Array): StoredHeader {
 
 /** The public part of a stored header. */
 export function publicHeader(stored: StoredHeader): BackupHeader {
-  const { formatVersion, clusterId, index, term, members, createdAtMs, sessionCount } = stored;
-  return Object.freeze({ formatVersion, clusterId, index, term, members, createdAtMs, sessionCount });
+  const { formatVersion, clusterId, index, term, members, createdAtMs, sessionCount, stateDigest } = stored;
+  return Object.freeze({ formatVersion, clusterId, index, term, members, createdAtMs, sessionCount, ...(stateDigest !== undefined ? { stateDigest } : {}) });
 }
 
 /** One pair's bytes in a chunk: u32 key length, key (UTF-8), u32 value length, value. */

@@ -39,6 +39,7 @@ const HEADER: Omit<BackupHeader, 'formatVersion'> = {
   ],
   createdAtMs: 1_790_000_000_000,
   sessionCount: 3,
+  stateDigest: 'c0ffee'.repeat(10) + 'abcd',
 };
 
 let fileSeq = 0;
@@ -133,7 +134,9 @@ describe('round trip', () => {
 
   it('handles no pairs, an empty value, a non-ASCII key, and a value larger than a chunk', async () => {
     const empty = newPath();
-    await writeBackup(empty, { ...HEADER, sessionCount: 0, members: [] }, asAsync([]), KEY);
+    const { stateDigest: _, ...withoutDigest } = HEADER;
+    await writeBackup(empty, { ...withoutDigest, sessionCount: 0, members: [] }, asAsync([]), KEY);
+    expect((await openBackup(empty, KEY)).header).toEqual({ ...withoutDigest, sessionCount: 0, members: [], formatVersion: 1 });
     expect(await readAll(empty, KEY)).toEqual([]);
     expect((await verifyBackupReport(empty, KEY)).chunks).toBe(0);
 
@@ -181,6 +184,7 @@ describe('round trip', () => {
     const file = newPath();
     await expect(writeBackup(file, { ...HEADER, index: -1 }, asAsync([]), KEY)).rejects.toThrow(/header.index must be an integer >= 0/);
     await expect(writeBackup(file, { ...HEADER, clusterId: '' }, asAsync([]), KEY)).rejects.toThrow(/clusterId/);
+    await expect(writeBackup(file, { ...HEADER, stateDigest: 'xyz' }, asAsync([]), KEY)).rejects.toThrow(/stateDigest must be 64/);
     await expect(writeBackup(file, HEADER, asAsync([]), { key: new Uint8Array(16) })).rejects.toThrow(/must be 32 bytes, got 16/);
     await expect(writeBackup(file, HEADER, asAsync([]), { passphrase: 'short' })).rejects.toThrow(/at least 12 characters/);
     expect(readdirSync(dir).filter((f) => f.startsWith(path.basename(file)))).toEqual([]);
