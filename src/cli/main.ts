@@ -9,6 +9,7 @@ import { nodeHelp, runNode } from './node-command.js';
 import { clusterHelp, runCluster } from './cluster-command.js';
 import { sessionHelp, runSession } from './session-command.js';
 import { statusHelp, runStatus } from './status-command.js';
+import { backupHelp, runBackup } from './backup-command.js';
 
 interface Command {
   readonly summary: string;
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, Command> = {
   status: { summary: 'print the status of a node or cluster', help: statusHelp, run: runStatus },
   cluster: { summary: 'start, stop and inspect a local three-node cluster', help: clusterHelp, run: runCluster },
   node: { summary: 'run one node', help: nodeHelp, run: runNode },
+  backup: { summary: 'take, verify and make keys for encrypted backups', help: backupHelp, run: runBackup },
 };
 
 function mainHelp(): string {
