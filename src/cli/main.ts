@@ -11,6 +11,7 @@ import { recoverHelp, runRecover } from './recover-command.js';
 import { clusterHelp, runCluster } from './cluster-command.js';
 import { sessionHelp, runSession } from './session-command.js';
 import { statusHelp, runStatus } from './status-command.js';
+import { backupHelp, runBackup } from './backup-command.js';
 
 interface Command {
   readonly summary: string;
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, Command> = {
   cluster: { summary: 'start, stop and inspect a local three-node cluster', help: clusterHelp, run: runCluster },
   node: { summary: 'run one node', help: nodeHelp, run: runNode },
   recover: { summary: 'quorum loss: make a stopped survivor a one-node cluster (--force-new-cluster)', help: recoverHelp, run: runRecover },
+  backup: { summary: 'take, verify and make keys for encrypted backups', help: backupHelp, run: runBackup },
 };
 
 function mainHelp(): string {

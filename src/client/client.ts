@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Endpoint } from './endpoint.js';
+import type { BackupMessage } from './backup.js';
 import { CancelledError, DeadlineExceededError, InternalError, SessionRaftError, UnavailableError, errorFromStatus } from './errors.js';
 import { durabilityFromWire, readFields, sessionFromWire, writeFields } from './mapping.js';
 import { SessionWatch, type WatchOptions } from './watch.js';
@@ -379,6 +380,16 @@ export class SessionClient {
     );
     if (!watch.closed) this.watches.add(watch);
     return watch;
+  }
+
+  /**
+   * AdminService.Backup of one node (default: the current endpoint): a consistent copy of its
+   * state as a start message, pair batches and an end message. No retries; ending the iteration
+   * early cancels it. `sessionraft backup` writes it to an encrypted file.
+   */
+  backup(address?: string, options: Pick<CallOptions, 'signal'> = {}): AsyncGenerator<BackupMessage> {
+    const endpoint = address === undefined ? this.current : this.endpoint(address);
+    return endpoint.backup(options.signal);
   }
 
   close(): void {

@@ -13,6 +13,7 @@ import {
   errorFromStatus,
   type LeaderHint,
 } from './errors.js';
+import { backupMessages, type BackupMessage } from './backup.js';
 import { serviceClients } from './proto.js';
 import type { WatchStream, WireWatchRequest } from './watch.js';
 import {
@@ -140,6 +141,11 @@ export class Endpoint {
     const call = (this.adminClient as unknown as Record<string, UnaryMethod>)[method];
     if (call === undefined) throw new RangeError(`AdminService has no method ${method}`);
     return this.unaryCall(call.bind(this.adminClient), request, deadlineMs, signal);
+  }
+
+  /** AdminService.Backup of this node (see backup.ts). */
+  backup(signal?: AbortSignal): AsyncGenerator<BackupMessage> {
+    return backupMessages(this.adminClient, errorFromServiceError, signal);
   }
 
   private unaryCall(method: UnaryMethod, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {

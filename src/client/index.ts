@@ -27,6 +27,7 @@ export {
   type WatchCursor,
   type WatchOptions,
 } from './watch.js';
+export type { BackupMessage, BackupStart } from './backup.js';
 export type {
   CallOptions,
   CountResult,

@@ -8,3 +8,4 @@ export { NO_FAULTS, parseFaults, watchFaultFile, type FaultFileWatch, type Injec
 export { IDENTITY_FILE, hasNodeData, identityPath, readIdentity, writeIdentity, type NodeIdentity } from './identity.js';
 export { bootstrapLog } from './membership.js';
 export { forceNewCluster, seedFromState, type ForcedCluster } from './recovery.js';
+export { BACKUPS_CONCURRENT_MAX, type StateCopy, type StateCopyHeader, type StateCopySource } from './backup-source.js';

@@ -26,6 +26,7 @@ import type { AppliedChangesSink } from '../watch/index.js';
 import type { CallOptions, MemberChange, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
 import { NodeError, NotLeaderError, OverloadedError, ProposalDroppedError, ShuttingDownError, TimeoutError } from './errors.js';
 import { PeerAddressBook, bootstrapLog, changeIsIn, memberChangeProblem, membersOf, toConfChange } from './membership.js';
+import { BackupSource, RestingCalls, type RestingState, type StateCopy, type StateCopySource } from './backup-source.js';
 import type { NodeOptions } from './options.js';
 import { coalesceAppends } from './coalesce.js';
 import { invariant } from './invariant.js';
@@ -80,7 +81,7 @@ export interface NodePlantedBugs {
   readonly snapshotInstallOutOfOrder?: boolean;
 }
 
-export class SessionNode implements SessionBackend {
+export class SessionNode implements SessionBackend, StateCopySource {
   private readonly writes = new Writes();
   private readonly reads: ReadBatches;
   private readonly snapshots: OwnSnapshots;
@@ -88,6 +89,8 @@ export class SessionNode implements SessionBackend {
   private readonly appliedWaiters = new IndexQueue<PendingRead>();
   private readonly snapshotStatus: { peer: NodeId; ok: boolean }[] = [];
   private readonly unreachable = new Set<NodeId>();
+  private readonly restingCalls = new RestingCalls();
+  private readonly backups = new BackupSource(this);
   private pendingTicks = 0;
   private transferTarget: NodeId | undefined;
   /** The last stamp this node gave a command: stamps never go back, even if the wall clock does. */
@@ -385,6 +388,30 @@ export class SessionNode implements SessionBackend {
     }
   }
 
+  /** A consistent copy of the applied state for AdminService/Backup (backup-source.ts). */
+  openStateCopy(options: CallOptions = {}): Promise<StateCopy> {
+    return this.backups.openStateCopy(options);
+  }
+
+  /**
+   * Runs `f` in the loop between two turns. Every apply has been awaited there, so the state's
+   * LevelDB copy is exactly the in-memory state: an iterator opened inside `f` reads the state at
+   * `stateAppliedIndex`.
+   */
+  atRest<T>(f: (rest: RestingState) => T): Promise<T> {
+    this.ensureRunning();
+    const done = this.restingCalls.add(() =>
+      f({
+        stateAppliedIndex: this.stateMachine.appliedIndex,
+        sessionCount: this.stateMachine.sessionCount,
+        status: this.status(),
+        entries: () => this.storage.state.entries(),
+      }),
+    );
+    this.poke();
+    return done;
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   /** Hands leadership to the most caught-up follower (bounded wait), then stops the loop. */
@@ -421,6 +448,7 @@ export class SessionNode implements SessionBackend {
 
   private async runLoop(): Promise<void> {
     while (!this.stopping) {
+      this.restingCalls.runAll();
       this.feedCore();
       if (!this.core.hasReady()) {
         this.wake = deferred<void>();
@@ -444,6 +472,7 @@ export class SessionNode implements SessionBackend {
       this.reads.waiting > 0 ||
       this.unreachable.size > 0 ||
       this.snapshotStatus.length > 0 ||
+      this.restingCalls.size > 0 ||
       this.transferTarget !== undefined
     );
   }
@@ -635,6 +664,7 @@ export class SessionNode implements SessionBackend {
     this.writes.failAll(error);
     this.reads.failAll(error);
     for (const r of this.appliedWaiters.takeAll()) r.deferred.reject(error);
+    this.restingCalls.failAll(error);
   }
 
 }

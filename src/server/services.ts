@@ -15,6 +15,7 @@ import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus 
 import type { Logger } from 'pino';
 import type { CallOptions, MemberChange, SessionBackend } from './backend.js';
 import type { NodeId } from '../raft/index.js';
+import { backupHandler } from './backup.js';
 import { BatchStream, remainingMs } from './batch.js';
 import { ApiError, toApiError, toServiceError } from './errors.js';
 import { malformedReason, withSafeDecoding } from './decode.js';
@@ -110,6 +111,7 @@ export function createSessionServices(backend: SessionBackend, input: SessionApi
       }
     }) as grpc.handleUnaryCall<unknown, unknown>,
     ...membershipImplementation(backend, logger),
+    Backup: backupHandler(backend, logger),
   };
   return {
     sessionService: withSafeDecoding(serviceDefinition(definition, SESSION_SERVICE_NAME) as grpc.ServiceDefinition, protoFile, SESSION_SERVICE_NAME),
