@@ -74,6 +74,7 @@ export class TestCluster {
   ids: readonly number[];
   /** Nodes started on an address of their own (joined, or moved). */
   private readonly addresses = new Map<number, string>();
+  private readonly dataDirs = new Map<number, string>();
 
   private constructor(
     ids: readonly number[],
@@ -110,7 +111,13 @@ export class TestCluster {
   }
 
   dataDir(id: number): string {
-    return path.join(this.dir, `n${id}`);
+    return this.dataDirs.get(id) ?? path.join(this.dir, `n${id}`);
+  }
+
+  /** Starts node `id` on data made elsewhere (a restore) at `address`. */
+  adopt(id: number, address: string, dataDir: string): void {
+    this.dataDirs.set(id, dataDir);
+    this.startNodeAt(id, address);
   }
 
   /** Deletes node `id`'s data directory (a lost disk); the node must be stopped. */
