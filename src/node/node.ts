@@ -32,7 +32,7 @@ import { coalesceAppends } from './coalesce.js';
 import { invariant } from './invariant.js';
 import type { Clock, NodeTransport, TimerHandle } from './io.js';
 import { ReadBatches } from './reads.js';
-import { OwnSnapshots } from './snapshots.js';
+import { OwnSnapshots, snapshotPhaseFraction } from './snapshots.js';
 import { decodeStateSnapshot } from './state-snapshot.js';
 import { IndexQueue, armDeadline, deferred, type Deferred } from './waiters.js';
 import { Writes, type PendingProposal } from './writes.js';
@@ -131,7 +131,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
     this.applied = applied;
     this.changes = io.changes;
     this.changes?.reset(applied);
-    this.snapshots = new OwnSnapshots(io.storage, io.logger, () => this.poke(), snapshotIndex);
+    this.snapshots = new OwnSnapshots(io.storage, io.logger, () => this.poke(), snapshotIndex, snapshotPhaseFraction(io.options.id));
     // Read contexts must be unique in the cluster and across restarts: id, a nonce, a counter.
     const nonce = Array.from({ length: 4 }, () => Math.floor(io.random() * 0x1_0000).toString(16).padStart(4, '0')).join('');
     this.reads = new ReadBatches(`${io.options.id}.${nonce}.`);
