@@ -126,7 +126,8 @@ async function secretOf(values: Parsed['values']): Promise<BackupSecret> {
     }
     return secret;
   } catch (error) {
-    if (error instanceof RangeError) throw new UsageError(error.message);
+    // A key file that is missing or of the wrong size is a bad argument like any other.
+    if (error instanceof RangeError || error instanceof BackupError) throw new UsageError(error.message);
     throw error;
   }
 }

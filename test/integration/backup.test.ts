@@ -201,14 +201,16 @@ describe('sessionraft backup (three real nodes)', () => {
   });
 
   it('refuses bad usage before connecting (exit 2), and says when no node answers (exit 24)', async () => {
+    writeFileSync(file('exists.srb'), 'something precious');
     const usage: [string[], RegExp][] = [
       [['backup', '--key-file', keyFile], /--out FILE is required/],
       [['backup', '--out', file('x.srb')], /exactly one of --key-file FILE or --passphrase-env VAR/],
       [['backup', '--out', file('x.srb'), '--key-file', keyFile, '--passphrase-env', 'P'], /exactly one/],
       [['backup', '--out', file('x.srb'), '--key-file', path.join(cluster!.dir, 'n1.log')], /expected 32 raw bytes or 64 hexadecimal characters/],
-      [['backup', '--out', file('good.srb'), '--key-file', keyFile], /exists: choose another name, or --force/],
+      [['backup', '--out', file('exists.srb'), '--key-file', keyFile], /exists: choose another name, or --force/],
+      [['backup', 'verify', file('exists.srb'), '--key-file', file('no-such.key')], /key file .*no-such.key: ENOENT/],
       [['backup', 'verify', '--key-file', keyFile], /expected sessionraft backup verify FILE/],
-      [['backup', 'verify', file('good.srb'), '--key-file', keyFile, '--out', 'x'], /--out does not apply/],
+      [['backup', 'verify', file('exists.srb'), '--key-file', keyFile, '--out', 'x'], /--out does not apply/],
       [['backup', 'keygen'], /--out K is required/],
       [['backup', '--out', file('x.srb'), '--key-file', keyFile, '--bogus'], /Unknown option '--bogus'/],
     ];
@@ -217,6 +219,7 @@ describe('sessionraft backup (three real nodes)', () => {
       expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(2);
       expect(run.stderr).toMatch(message);
     }
+    expect(readFileSync(file('exists.srb'), 'utf8')).toBe('something precious');
     const down = await cli(['backup', '--out', file('down.srb'), '--key-file', keyFile, '--endpoints', '127.0.0.1:1', '--timeout-ms', '500']);
     expect(down.code, down.stderr).toBe(24);
     expect(down.stderr).toContain('UNAVAILABLE');
