@@ -18,6 +18,7 @@ import {
   type VerifiedBackup,
 } from '../backup/index.js';
 import { SessionClient, SessionRaftError, type BackupMessage, type BackupStart } from '../client/index.js';
+import { SESSION_KEY_PREFIX } from '../session/index.js';
 import { UsageError, endpointsFlag, integerFlag } from './args.js';
 
 const ACTIONS = ['take', 'verify', 'keygen'] as const;
@@ -226,7 +227,7 @@ async function* pairsOf(
     if (message.type !== 'pairs') throw new Error(`unexpected ${message.type} message in the middle of the copy`);
     for (const pair of message.pairs) {
       counted.pairs++;
-      if (pair[0].startsWith('s/')) counted.sessions++;
+      if (pair[0].startsWith(SESSION_KEY_PREFIX)) counted.sessions++;
       yield pair;
     }
   }
