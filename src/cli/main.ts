@@ -5,7 +5,10 @@
  */
 import { SessionRaftError } from '../client/index.js';
 import { exitCodeOf, packageVersion, UsageError } from './args.js';
+import { adminHelp, runAdmin } from './admin-command.js';
 import { nodeHelp, runNode } from './node-command.js';
+import { recoverHelp, runRecover } from './recover-command.js';
+import { restoreHelp, runRestore } from './restore-command.js';
 import { clusterHelp, runCluster } from './cluster-command.js';
 import { sessionHelp, runSession } from './session-command.js';
 import { statusHelp, runStatus } from './status-command.js';
@@ -21,9 +24,12 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   session: { summary: 'create, read, update and delete sessions', help: sessionHelp, run: runSession },
   status: { summary: 'print the status of a node or cluster', help: statusHelp, run: runStatus },
+  admin: { summary: 'membership: add, remove, promote, replace nodes; transfer leadership', help: adminHelp, run: runAdmin },
   cluster: { summary: 'start, stop and inspect a local three-node cluster', help: clusterHelp, run: runCluster },
   node: { summary: 'run one node', help: nodeHelp, run: runNode },
+  recover: { summary: 'quorum loss: make a stopped survivor a one-node cluster (--force-new-cluster)', help: recoverHelp, run: runRecover },
   backup: { summary: 'take, verify and make keys for encrypted backups', help: backupHelp, run: runBackup },
+  restore: { summary: 'a new one-node cluster from a backup (then --join more nodes)', help: restoreHelp, run: runRestore },
 };
 
 function mainHelp(): string {

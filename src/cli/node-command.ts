@@ -12,15 +12,21 @@ import type { NodeId } from '../raft/index.js';
 import { formatListenAddress, nodeOpsSource, parseListenAddress, startOpsServer, type ListenAddress, type OpsServer } from '../http/index.js';
 import { checkClientToken, createAccessControl, registerSessionServices } from '../server/index.js';
 import { NodeServerCredentials, checkClusterSecret, nodeCommonName, transportServerOptions, type PeerSecurity, type TlsFiles } from '../transport/index.js';
+import { WATCH_DEFAULTS, WatchHub, resolveWatchOptions, type WatchOptions } from '../watch/index.js';
 import { prettyDestination } from './log-format.js';
+import { CLUSTER_ID_DEFAULT, planStart, runMembershipDuties, type StartFlags } from './node-start.js';
 
 const FLAGS = {
   config: { type: 'string', help: 'JSON file with any of these options (camelCase keys or flag names)' },
   id: { type: 'string', help: 'this node id, a positive integer (required)' },
-  listen: { type: 'string', help: 'host:port to serve clients and peers on (default: this id in --peers)' },
-  peers: { type: 'string', help: 'every voter, this node included: "1=127.0.0.1:7001,2=127.0.0.1:7002,..." (required)' },
-  'data-dir': { type: 'string', help: 'where the log, state and snapshots live (required)' },
-  'cluster-id': { type: 'string', help: 'refuse peers of another cluster (default "sessionraft")' },
+  listen: { type: 'string', help: 'host:port to serve clients and peers on; also this member\'s address in the cluster (default: this id in --peers)' },
+  peers: { type: 'string', help: 'a NEW cluster\'s members, this node included: "1=127.0.0.1:7001,2=127.0.0.1:7002,..." (only for an empty --data-dir)' },
+  join: { type: 'string', help: 'join a running cluster through any of its nodes: host:port,... (only for an empty --data-dir)' },
+  'data-dir': { type: 'string', help: 'where the log, state and snapshots live (required); a node with data needs neither --peers nor --join' },
+  'cluster-id': { type: 'string', help: 'a new cluster\'s id (default "sessionraft"); with data or --join it must match the cluster\'s' },
+  'no-auto-promote': { type: 'boolean', help: 'a joining learner waits for `sessionraft admin promote` instead of asking once caught up' },
+  'promote-after-ms': { type: 'string', help: 'a learner asks to be promoted after being caught up this long (default 2000)' },
+  'promote-lag-entries': { type: 'string', help: `a learner counts as caught up within this many entries of the leader (default ${NODE_DEFAULTS.promoteLagEntriesMax})` },
   durability: { type: 'string', help: `default write durability: sync | async (default ${NODE_DEFAULTS.defaultDurability})` },
   'tick-ms': { type: 'string', help: `Raft tick (default ${NODE_DEFAULTS.tickIntervalMs})` },
   'election-ticks': { type: 'string', help: `election timeout in ticks (default ${NODE_DEFAULTS.electionTimeoutTicks})` },
@@ -40,6 +46,10 @@ const FLAGS = {
   'client-token-file': { type: 'string', help: "file holding a token (16+ printable characters): client calls must send 'authorization: Bearer <token>'" },
   'requests-max': { type: 'string', help: 'unary client calls in flight at once; past it RESOURCE_EXHAUSTED (default 4096)' },
   'streams-max': { type: 'string', help: 'client streams (Batch) open at once; past it RESOURCE_EXHAUSTED (default 1024)' },
+  'watch-ring-events-max': { type: 'string', help: `changes kept for Watch streams to start or resume from (default ${WATCH_DEFAULTS.ringEventsMax})` },
+  'watch-ring-bytes-max': { type: 'string', help: `about this many bytes of them (default ${WATCH_DEFAULTS.ringBytesMax})` },
+  'watch-queue-events-max': { type: 'string', help: `per Watch stream: changes waiting for a slow reader; past it RESOURCE_EXHAUSTED (default ${WATCH_DEFAULTS.queueEventsMax})` },
+  'watch-streams-max': { type: 'string', help: `Watch streams open at once; past it RESOURCE_EXHAUSTED (default ${WATCH_DEFAULTS.streamsMax})` },
   'fault-file': { type: 'string', help: 'tests only: poll this JSON file for injected network faults, {"blockedPeers":[2,3]}' },
   help: { type: 'boolean', help: 'show this help' },
 } as const;
@@ -47,15 +57,20 @@ const FLAGS = {
 export function nodeHelp(): string {
   const lines = Object.entries(FLAGS).map(([name, flag]) => `  --${name.padEnd(20)} ${flag.help}`);
   return [
-    'Usage: sessionraft node --id N --peers 1=host:port,... --data-dir DIR [options]',
+    'Usage: sessionraft node --id N --data-dir DIR [--peers 1=host:port,... | --join host:port,...] [options]',
     '',
     'Runs one sessionraft node. Every flag can also be given as an environment variable',
     '(--data-dir → SESSIONRAFT_DATA_DIR) or as a key of the --config JSON file.',
     '',
     ...lines,
     '',
-    'Example:',
+    'Examples:',
+    '  # a new three-node cluster: each node once with the same --peers',
     '  sessionraft node --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data-dir data/n1',
+    '  # a fourth node joins it (as a learner, promoted once caught up)',
+    '  sessionraft node --id 4 --listen 127.0.0.1:7004 --join 127.0.0.1:7001 --data-dir data/n4',
+    '  # any node with data restarts from it alone (also under a new --listen address)',
+    '  sessionraft node --id 1 --listen 127.0.0.1:7001 --data-dir data/n1',
   ].join('\n');
 }
 
@@ -93,7 +108,12 @@ export function parsePeers(text: string): Map<NodeId, string> {
 }
 
 export interface NodeCommandSettings {
+  /** The node's options; clusterId and peers are settled by planStart() from the data directory. */
   readonly options: NodeOptions;
+  /** What decides how this node meets its cluster (planStart). */
+  readonly start: StartFlags;
+  readonly autoPromote: boolean;
+  readonly promoteAfterMs: number;
   readonly logLevel: string;
   readonly logFormat: string;
   /** --fault-file: network fault injection for tests. */
@@ -107,6 +127,8 @@ export interface NodeCommandSettings {
   /** --requests-max, --streams-max */
   readonly requestsMax?: number;
   readonly streamsMax?: number;
+  /** --watch-*: the bounds of the Watch service. */
+  readonly watch: WatchOptions;
 }
 
 function readSecretFile(flag: string, file: string, check: (text: string) => string): string {
@@ -159,11 +181,16 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
   const peersText = get('peers');
   const dataDir = get('data-dir');
   if (id === undefined) throw new UsageError('--id is required');
-  if (peersText === undefined) throw new UsageError('--peers is required');
   if (dataDir === undefined) throw new UsageError('--data-dir is required');
-  const peers = parsePeers(peersText);
-  const listenAddress = get('listen') ?? peers.get(id as NodeId);
-  if (listenAddress === undefined) throw new UsageError(`--listen is required when --peers does not name node ${id}`);
+  const peers = peersText === undefined ? undefined : parsePeers(peersText);
+  const listenAddress = get('listen') ?? peers?.get(id as NodeId);
+  if (listenAddress === undefined) throw new UsageError(peers ? `--listen is required when --peers does not name node ${id}` : '--listen is required');
+  const joinText = get('join');
+  let join: string[] | undefined;
+  if (joinText !== undefined) {
+    join = joinText.split(',').map((a) => a.trim()).filter(Boolean);
+    if (join.length === 0 || join.some((a) => !/^[^\s,]+:\d{1,5}$/.test(a))) throw new UsageError(`--join: expected host:port,..., got '${joinText}'`);
+  }
   const durability = get('durability');
   if (durability !== undefined && durability !== 'sync' && durability !== 'async') {
     throw new UsageError(`--durability: expected sync or async, got '${durability}'`);
@@ -177,6 +204,7 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
     expirySweepIntervalMs: integer('sweep-ms', get('sweep-ms')),
     dataBytesMax: integer('data-bytes-max', get('data-bytes-max')),
     requestTimeoutMs: integer('request-timeout-ms', get('request-timeout-ms')),
+    promoteLagEntriesMax: integer('promote-lag-entries', get('promote-lag-entries')),
     defaultDurability: durability,
   };
   const defined = Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined));
@@ -184,9 +212,10 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
   try {
     options = resolveNodeOptions({
       id: id as NodeId,
-      clusterId: get('cluster-id') ?? 'sessionraft',
+      // Placeholders until planStart() reads the data directory (runNode replaces both).
+      clusterId: get('cluster-id') ?? CLUSTER_ID_DEFAULT,
       listenAddress,
-      peers,
+      peers: peers ?? new Map(),
       dataDir,
       ...defined,
     });
@@ -215,8 +244,21 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
   const requestsMax = integer('requests-max', get('requests-max'));
   const streamsMax = integer('streams-max', get('streams-max'));
   if (requestsMax === 0 || streamsMax === 0) throw new UsageError('--requests-max and --streams-max must be at least 1');
+  const promoteAfterMs = integer('promote-after-ms', get('promote-after-ms'));
+  const watch = watchOptions(get);
   return {
+    watch,
     options,
+    start: {
+      id: id as NodeId,
+      dataDir,
+      listenAddress,
+      ...(peers ? { peers } : {}),
+      ...(join ? { join } : {}),
+      ...(get('cluster-id') !== undefined ? { clusterId: get('cluster-id')! } : {}),
+    },
+    autoPromote: values['no-auto-promote'] !== true && file['noAutoPromote'] !== true,
+    promoteAfterMs: promoteAfterMs ?? 2_000,
     logLevel: get('log-level') ?? 'info',
     logFormat,
     ...(faultFile ? { faultFile } : {}),
@@ -226,6 +268,26 @@ export function nodeOptionsFromArgs(args: readonly string[]): NodeCommandSetting
     ...(requestsMax !== undefined ? { requestsMax } : {}),
     ...(streamsMax !== undefined ? { streamsMax } : {}),
   };
+}
+
+function watchOptions(get: (name: FlagName) => string | undefined): WatchOptions {
+  const flags = {
+    ringEventsMax: 'watch-ring-events-max',
+    ringBytesMax: 'watch-ring-bytes-max',
+    queueEventsMax: 'watch-queue-events-max',
+    streamsMax: 'watch-streams-max',
+  } as const;
+  const watch: Record<string, number> = {};
+  for (const [key, flag] of Object.entries(flags)) {
+    const value = integer(flag, get(flag));
+    if (value !== undefined) watch[key] = value;
+  }
+  try {
+    resolveWatchOptions(watch);
+  } catch (error) {
+    throw new UsageError(`--watch-*: ${(error as Error).message}`);
+  }
+  return watch;
 }
 
 /** A node certificate must name its node (peers check the CN) and be signed by the given CA. */
@@ -252,11 +314,19 @@ function createLogger(level: string, format: string, nodeId: number): Logger {
 
 export async function runNode(args: readonly string[]): Promise<void> {
   const settings = nodeOptionsFromArgs(args);
-  const { options, logLevel, logFormat, faultFile, httpListen, peerSecurity } = settings;
-  const logger = createLogger(logLevel, logFormat, options.id);
+  const { logLevel, logFormat, faultFile, httpListen, peerSecurity } = settings;
+  const logger = createLogger(logLevel, logFormat, settings.options.id);
   const tls = peerSecurity.tls;
-  if (tls !== undefined) checkNodeCertificate(tls, options.id);
-  const { node, transport } = await openNodeOnDisk(options, logger.child({ module: 'node' }));
+  if (tls !== undefined) checkNodeCertificate(tls, settings.options.id);
+  // How this node calls its own cluster's API (joining, promotion, a new address).
+  const connect = {
+    ...(tls ? { tls: { ca: tls.ca, cert: tls.cert, key: tls.key } } : {}),
+    ...(settings.clientToken !== undefined ? { token: settings.clientToken } : {}),
+  };
+  const plan = await planStart(settings.start, connect, logger);
+  const options = resolveNodeOptions({ ...settings.options, clusterId: plan.clusterId, peers: plan.peers, peerHints: plan.peerHints });
+  const watch = new WatchHub(settings.watch);
+  const { node, transport } = await openNodeOnDisk(options, logger.child({ module: 'node' }), { changes: watch });
   // before start(): every peer call this node makes or accepts is authenticated
   transport.useSecurity(peerSecurity);
   const access = createAccessControl({
@@ -272,6 +342,7 @@ export async function runNode(args: readonly string[]): Promise<void> {
     dataBytesMax: options.dataBytesMax,
     defaultTtlMs: options.defaultTtlMs,
     logger: logger.child({ module: 'server' }),
+    watch,
   });
   transport.bindTo(server);
   await new Promise<void>((resolve, reject) =>
@@ -297,12 +368,24 @@ export async function runNode(args: readonly string[]): Promise<void> {
     }
   }
   node.start();
+  const stopDuties = runMembershipDuties({
+    node,
+    id: options.id,
+    listenAddress: options.listenAddress,
+    join: settings.start.join ?? [],
+    autoPromote: settings.autoPromote,
+    promoteAfterMs: settings.promoteAfterMs,
+    promoteLagEntriesMax: options.promoteLagEntriesMax,
+    connect,
+    logger: logger.child({ module: 'membership' }),
+  });
   if (faultFile !== undefined) {
-    const peers = new Set(options.peers.keys());
+    const peers = new Set(transport.peerIds());
     watchFaultFile(faultFile, peers, options.id, (faults) => blockPeers(transport, options, faults.blockedPeers), logger.child({ module: 'faults' }));
   }
   void node.failed.promise.then(() => {
     // A broken invariant is a crash: never keep serving from a state we no longer trust.
+    watch.close();
     server.forceShutdown();
     void ops?.close();
     logger.flush?.();
@@ -312,7 +395,9 @@ export async function runNode(args: readonly string[]): Promise<void> {
     {
       listen: options.listenAddress,
       ...(ops ? { httpListen: formatListenAddress(ops.address) } : {}),
-      peers: Object.fromEntries(options.peers),
+      clusterId: options.clusterId,
+      start: plan.kind,
+      members: Object.fromEntries(node.status().members.map((m) => [m.id, `${m.address}${m.voter ? '' : ' (learner)'}`])),
       dataDir: options.dataDir,
       tls: tls !== undefined,
       clusterSecret: peerSecurity.clusterSecret !== undefined,
@@ -325,7 +410,9 @@ export async function runNode(args: readonly string[]): Promise<void> {
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
+    stopDuties();
     opsSource.markStopping(); // /healthz and /readyz answer 503 from now on
+    watch.close(); // watchers resume on another node (UNAVAILABLE)
     logger.info({ signal }, 'stopping: handing off leadership if leading');
     const forceExit = setTimeout(() => {
       logger.error('clean stop took over 10 s; exiting');

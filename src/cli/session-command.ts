@@ -4,17 +4,19 @@
  */
 import { parseArgs } from 'node:util';
 import {
+  CancelledError,
   SessionClient,
   type Durability,
   type JsonObject,
   type ReadCallOptions,
   type ReadConsistency,
   type Session,
+  type SessionEvent,
   type WriteCallOptions,
 } from '../client/index.js';
 import { UsageError, choiceFlag, endpointsFlag, integerFlag } from './args.js';
 
-const ACTIONS = ['create', 'get', 'update', 'touch', 'delete', 'list', 'count', 'delete-by-client'] as const;
+const ACTIONS = ['create', 'get', 'update', 'touch', 'delete', 'list', 'count', 'delete-by-client', 'watch'] as const;
 type Action = (typeof ACTIONS)[number];
 
 /** TTL bounds the server enforces (1 s to 30 days); checked here too for a clear usage error. */
@@ -77,6 +79,18 @@ const SPECS: Record<Action, ActionSpec> = {
     summary: 'delete every session of CLIENT_ID ("log out everywhere"); prints how many',
     options: WRITE_OPTIONS,
     positionals: [1, 1],
+  },
+  watch: {
+    usage: 'sessionraft session watch [--client-id ID] [--from N [--from-position P]] [--limit N]',
+    summary: 'print changes to sessions as they happen, one line each, until Ctrl-C (resumes on another node if one fails)',
+    options: [
+      '  --client-id ID     only the sessions of this client (default: every client)',
+      '  --from N           from log index N (e.g. the index a write printed; default: from now); exit 21 OUT_OF_RANGE if no node holds it',
+      '  --from-position P  with --from: skip the first P changes of index N (to go on after a printed I.P: --from I --from-position P+1)',
+      '  --limit N          exit 0 after N changes (default: never)',
+      '  (--json: one JSON object per line; --timeout-ms: to connect, and to reach a node again after one failed)',
+    ],
+    positionals: [0, 0],
   },
 };
 
@@ -162,6 +176,9 @@ function parseSession(args: readonly string[]): Parsed {
       'session-id': { type: 'string' },
       'expected-version': { type: 'string' },
       limit: { type: 'string' },
+      'client-id': { type: 'string' },
+      from: { type: 'string' },
+      'from-position': { type: 'string' },
     },
   });
   const [name, ...rest] = positionals;
@@ -195,6 +212,52 @@ function writeOptions(p: Parsed): WriteCallOptions {
 function readOptions(p: Parsed): ReadCallOptions {
   const consistency = choiceFlag<ReadConsistency>('consistency', p.values.consistency as string | undefined, ['linearizable', 'stale']);
   return { deadlineMs: p.timeoutMs, ...(consistency ? { consistency } : {}) };
+}
+
+/** One change as a line: index.position, type, session, client, version, data. */
+export function formatEvent(event: SessionEvent): string {
+  const s = event.session;
+  return [`${event.index}.${event.position}`.padEnd(10), event.type.padEnd(8), s.sessionId, s.clientId, `v${s.version}`, JSON.stringify(s.data)].join('  ');
+}
+
+/** `session watch`: checks the flags, then streams until Ctrl-C, --limit, or an error (exit 10 + its status). */
+function prepareWatch(p: Parsed): (client: SessionClient) => Promise<void> {
+  const string = (name: string): string | undefined => p.values[name] as string | undefined;
+  const fromIndex = integerFlag('from', string('from'), 1);
+  const fromPosition = integerFlag('from-position', string('from-position'), 0);
+  if (fromPosition !== undefined && fromIndex === undefined) throw new UsageError('--from-position needs --from');
+  const limit = integerFlag('limit', string('limit'), 1);
+  const clientId = string('client-id');
+  return (client) => runWatch(p, client, { clientId, fromIndex, fromPosition, limit });
+}
+
+async function runWatch(
+  p: Parsed,
+  client: SessionClient,
+  { clientId, fromIndex, fromPosition, limit }: { clientId?: string | undefined; fromIndex?: number | undefined; fromPosition?: number | undefined; limit?: number | undefined },
+): Promise<void> {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const watch = client.watch({
+    ...(clientId !== undefined ? { clientId } : {}),
+    ...(fromIndex !== undefined ? { fromIndex, fromPosition: fromPosition ?? 0 } : {}),
+    signal: controller.signal,
+    reconnectTimeoutMs: p.timeoutMs,
+  });
+  let printed = 0;
+  try {
+    for await (const event of watch) {
+      process.stdout.write(`${p.json ? JSON.stringify(event) : formatEvent(event)}\n`);
+      if (limit !== undefined && ++printed >= limit) break;
+    }
+  } catch (error) {
+    if (!(error instanceof CancelledError && controller.signal.aborted)) throw error;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
 }
 
 /** Everything a command needs from the flags, checked before anything connects. */
@@ -266,12 +329,15 @@ function prepare(p: Parsed): (client: SessionClient) => Promise<{ json: unknown;
         return { json: result, text: String(result.count) };
       };
     }
+    case 'watch':
+      throw new UsageError('watch streams: see runWatch');
   }
 }
 
 export async function runSession(args: readonly string[]): Promise<void> {
   const parsed = parseSession(args);
-  const command = prepare(parsed);
+  const streamer = parsed.action === 'watch' ? prepareWatch(parsed) : undefined;
+  const command = streamer === undefined ? prepare(parsed) : undefined;
   let client: SessionClient;
   try {
     client = await SessionClient.connect({ endpoints: parsed.endpoints, connectTimeoutMs: Math.min(parsed.timeoutMs, 5_000), deadlineMsDefault: parsed.timeoutMs });
@@ -279,8 +345,12 @@ export async function runSession(args: readonly string[]): Promise<void> {
     throw reportable(error, parsed.json);
   }
   try {
-    const { json, text } = await command(client);
-    console.log(parsed.json ? JSON.stringify(json) : text);
+    if (streamer !== undefined) {
+      await streamer(client);
+    } else if (command !== undefined) {
+      const { json, text } = await command(client);
+      console.log(parsed.json ? JSON.stringify(json) : text);
+    }
   } catch (error) {
     throw reportable(error, parsed.json);
   } finally {

@@ -18,6 +18,7 @@ import { Endpoint } from './endpoint.js';
 import type { BackupMessage } from './backup.js';
 import { CancelledError, DeadlineExceededError, InternalError, SessionRaftError, UnavailableError, errorFromStatus } from './errors.js';
 import { durabilityFromWire, readFields, sessionFromWire, writeFields } from './mapping.js';
+import { SessionWatch, type WatchOptions } from './watch.js';
 import {
   WRITE_OPERATIONS,
   type CallOptions,
@@ -27,6 +28,8 @@ import {
   type GetResult,
   type ListInput,
   type ListResult,
+  type MemberChangeResult,
+  type MemberStatus,
   type NodeStatus,
   type Operation,
   type ReadCallOptions,
@@ -190,6 +193,7 @@ export class SessionClient {
   private requestSeqLast = 0;
   /** The highest index among this client's answered writes: the default min_index of its reads. */
   private writtenIndexMax = 0;
+  private readonly watches = new Set<SessionWatch>();
 
   private constructor(private readonly options: ResolvedOptions) {
     for (const address of options.endpoints) this.endpoint(address);
@@ -300,6 +304,84 @@ export class SessionClient {
     return endpoint.status(options.deadlineMs ?? this.options.deadlineMsDefault, options.signal);
   }
 
+  // ---- membership (AdminService, through the leader; see the README's "Membership")
+
+  /** Adds node `id` reachable at `address` (host:port), as a learner unless `learner` is false. */
+  addMember(id: number, address: string, input: { learner?: boolean } = {}, options: CallOptions = {}): Promise<MemberChangeResult> {
+    return this.membership('AddMember', { id, address, learner: input.learner ?? true }, options);
+  }
+
+  removeMember(id: number, options: CallOptions = {}): Promise<MemberChangeResult> {
+    return this.membership('RemoveMember', { id }, options);
+  }
+
+  /** Makes learner `id` a voter; FAILED_PRECONDITION while it is not caught up. */
+  promoteMember(id: number, options: CallOptions = {}): Promise<MemberChangeResult> {
+    return this.membership('PromoteMember', { id }, options);
+  }
+
+  /** Records that member `id` is now reached at `address`. */
+  updateMember(id: number, address: string, options: CallOptions = {}): Promise<MemberChangeResult> {
+    return this.membership('UpdateMember', { id, address }, options);
+  }
+
+  /** Hands leadership to voter `id`; resolves once it leads. */
+  async transferLeadership(id: number, options: CallOptions = {}): Promise<{ leaderId: number }> {
+    const response = (await this.adminInvoke('TransferLeadership', { id }, options)) as { leaderId?: number };
+    return { leaderId: Number(response.leaderId ?? id) };
+  }
+
+  private async membership(method: string, request: WireRequest, options: CallOptions): Promise<MemberChangeResult> {
+    const response = (await this.adminInvoke(method, request, options)) as { index?: number; clusterId?: string; members?: MemberStatus[] };
+    return {
+      index: Number(response.index ?? 0),
+      clusterId: String(response.clusterId ?? ''),
+      members: (response.members ?? []) as MemberStatus[],
+    };
+  }
+
+  /**
+   * An admin call that must reach the leader: follows NOT_LEADER hints (and tries the next
+   * endpoint when a node is down), never retries a call that may have been applied without a hint.
+   */
+  private async adminInvoke(method: string, request: WireRequest, options: CallOptions): Promise<WireResponse> {
+    const deadlineMs = options.deadlineMs ?? this.options.deadlineMsDefault;
+    const deadlineAtMs = Date.now() + deadlineMs;
+    let endpoint = this.current;
+    for (let retries = 0; ; retries++) {
+      const remainingMs = deadlineAtMs - Date.now();
+      if (remainingMs <= 0) throw new DeadlineExceededError(grpc.status.DEADLINE_EXCEEDED, `${method} did not complete within ${deadlineMs} ms`);
+      try {
+        return await endpoint.admin(method, request, remainingMs, options.signal);
+      } catch (error) {
+        if (!(error instanceof UnavailableError) || retries >= this.options.retriesMax || options.signal?.aborted) throw error;
+        endpoint = await this.nextAttemptEndpoint(endpoint, error, error.leader !== undefined, retries, deadlineAtMs, options.signal);
+      }
+    }
+  }
+
+  /**
+   * The changes to sessions (of `clientId`, or all) from `fromIndex` on (default: from now), as
+   * an AsyncIterable. It survives node failures: it resumes on another endpoint from the event
+   * after the last one it received, with no gap and no duplicate. See SessionWatch.
+   *
+   * ```ts
+   * for await (const event of client.watch({ clientId: 'user-42' })) console.log(event.type, event.session.sessionId, event.index);
+   * ```
+   */
+  watch(options: WatchOptions = {}): SessionWatch {
+    const watch = new SessionWatch(
+      this.options.endpoints,
+      this.current.address,
+      (address, request) => this.endpoint(address).watch(request),
+      options,
+      this.options,
+      (w) => this.watches.delete(w),
+    );
+    if (!watch.closed) this.watches.add(watch);
+    return watch;
+  }
+
   /**
    * AdminService.Backup of one node (default: the current endpoint): a consistent copy of its
    * state as a start message, pair batches and an end message. No retries; ending the iteration
@@ -311,6 +393,7 @@ export class SessionClient {
   }
 
   close(): void {
+    for (const watch of [...this.watches]) watch.close();
     for (const endpoint of this.endpoints.values()) endpoint.close();
   }
 

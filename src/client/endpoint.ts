@@ -15,6 +15,7 @@ import {
 } from './errors.js';
 import { backupMessages, type BackupMessage } from './backup.js';
 import { serviceClients } from './proto.js';
+import type { WatchStream, WireWatchRequest } from './watch.js';
 import {
   METHOD_NAMES,
   type NodeStatus,
@@ -132,8 +133,14 @@ export class Endpoint {
   }
 
   status(deadlineMs: number, signal?: AbortSignal): Promise<NodeStatus> {
-    const method = (this.adminClient as unknown as Record<string, UnaryMethod>).Status!.bind(this.adminClient);
-    return this.unaryCall(method, {}, deadlineMs, signal) as unknown as Promise<NodeStatus>;
+    return this.admin('Status', {}, deadlineMs, signal) as unknown as Promise<NodeStatus>;
+  }
+
+  /** One AdminService call by method name (Status, AddMember, ...). */
+  admin(method: string, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {
+    const call = (this.adminClient as unknown as Record<string, UnaryMethod>)[method];
+    if (call === undefined) throw new RangeError(`AdminService has no method ${method}`);
+    return this.unaryCall(call.bind(this.adminClient), request, deadlineMs, signal);
   }
 
   /** AdminService.Backup of this node (see backup.ts). */
@@ -152,6 +159,12 @@ export class Endpoint {
       });
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /** A Watch server stream from this endpoint. */
+  watch(request: WireWatchRequest): WatchStream {
+    if (this.closed) throw new CancelledError(grpc.status.CANCELLED, 'the client is closed');
+    return (this.sessionClient as unknown as { Watch(request: WireWatchRequest): grpc.ClientReadableStream<unknown> }).Watch(request) as unknown as WatchStream;
   }
 
   /** One operation over this endpoint's Batch stream. */

@@ -42,6 +42,16 @@ export class DeadlineExceededError extends SessionRaftError {}
 /** A queue limit was hit (on the node or in this client): back off and retry. */
 export class ResourceExhaustedError extends SessionRaftError {}
 export class CancelledError extends SessionRaftError {}
+/** A watch from an index no node holds the changes of any more (or not yet: from before its start). */
+export class OutOfRangeError extends SessionRaftError {
+  /** The oldest index the nodes can serve a watch from (the smallest they named), when known. */
+  readonly oldestIndex: number | undefined;
+
+  constructor(code: status, message: string, leader?: LeaderHint, options?: { cause?: unknown; oldestIndex?: number | undefined }) {
+    super(code, message, leader, options);
+    this.oldestIndex = options?.oldestIndex;
+  }
+}
 export class InternalError extends SessionRaftError {}
 
 type ErrorClass = new (code: status, message: string, leader?: LeaderHint, options?: { cause?: unknown }) => SessionRaftError;
@@ -56,6 +66,7 @@ const CLASSES: Partial<Record<status, ErrorClass>> = {
   [status.RESOURCE_EXHAUSTED]: ResourceExhaustedError,
   [status.CANCELLED]: CancelledError,
   [status.INTERNAL]: InternalError,
+  [status.OUT_OF_RANGE]: OutOfRangeError,
 };
 
 export function errorFromStatus(code: status, message: string, leader?: LeaderHint, options?: { cause?: unknown }): SessionRaftError {

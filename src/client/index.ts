@@ -10,6 +10,7 @@ export {
   InternalError,
   InvalidArgumentError,
   NotFoundError,
+  OutOfRangeError,
   ResourceExhaustedError,
   SessionRaftError,
   UnavailableError,
@@ -18,6 +19,14 @@ export {
   type LeaderHint,
 } from './errors.js';
 export { LEADER_ADDRESS_METADATA_KEY, LEADER_ID_METADATA_KEY } from './endpoint.js';
+export {
+  OLDEST_INDEX_METADATA_KEY,
+  SessionWatch,
+  type SessionEvent,
+  type SessionEventType,
+  type WatchCursor,
+  type WatchOptions,
+} from './watch.js';
 export type { BackupMessage, BackupStart } from './backup.js';
 export type {
   CallOptions,
@@ -30,6 +39,7 @@ export type {
   JsonValue,
   ListInput,
   ListResult,
+  MemberChangeResult,
   MemberStatus,
   NodeStatus,
   ReadCallOptions,

@@ -136,6 +136,15 @@ export interface NodeStatus {
   readonly appliedIndex: number;
   readonly members: MemberStatus[];
   readonly stateDigest: string;
+  /** Ids removed from the cluster: never members again. */
+  readonly removedIds: number[];
+}
+
+/** The answer to a membership change: its log index and the membership after it. */
+export interface MemberChangeResult {
+  readonly index: number;
+  readonly clusterId: string;
+  readonly members: MemberStatus[];
 }
 
 // ---- wire shapes (proto-loader: camelCase, int64 as number, enums by name) ----

@@ -56,6 +56,13 @@ export interface NodeStatus {
   readonly clusterId: string;
 }
 
+/** What an operator may change, one member at a time. */
+export type MemberChange =
+  | { readonly type: 'add'; readonly id: NodeId; readonly address: string; readonly learner: boolean }
+  | { readonly type: 'promote'; readonly id: NodeId }
+  | { readonly type: 'remove'; readonly id: NodeId }
+  | { readonly type: 'setAddress'; readonly id: NodeId; readonly address: string };
+
 export interface SessionBackend {
   /** Proposes a command stamped by this node (it must lead); resolves per durability. */
   write(command: SessionCommand, options?: WriteOptions): Promise<WriteOutcome>;
@@ -66,4 +73,8 @@ export interface SessionBackend {
    */
   read<T>(query: (view: SessionQueries, appliedIndex: LogIndex, readTimeMs: number) => T, options?: ReadOptions): Promise<T>;
   status(): NodeStatus;
+  /** Leader only: proposes one membership change; resolves with its index once applied here. */
+  changeMembership(change: MemberChange, options?: CallOptions): Promise<LogIndex>;
+  /** Leader only: hands leadership to voter `target`; resolves once it leads. */
+  transferLeadership(target: NodeId, options?: CallOptions): Promise<void>;
 }

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { NodeId } from '../raft/index.js';
 import { openLevelStorage } from '../storage/index.js';
+import type { AppliedChangesSink } from '../watch/index.js';
 import { GrpcTransport } from '../transport/index.js';
 import { SYSTEM_CLOCK } from './io.js';
 import { SessionNode } from './node.js';
@@ -17,14 +18,17 @@ export interface NodeOnDisk {
   readonly transport: GrpcTransport;
 }
 
-/** Opens LevelDB under options.dataDir, recovers the node from it, and gives it a gRPC transport. */
-export async function openNodeOnDisk(options: NodeOptions, logger: Logger): Promise<NodeOnDisk> {
+/**
+ * Opens LevelDB under options.dataDir, recovers the node from it, and gives it a gRPC transport.
+ * `changes` is told every change the node applies (the watch service).
+ */
+export async function openNodeOnDisk(options: NodeOptions, logger: Logger, extras: { changes?: AppliedChangesSink } = {}): Promise<NodeOnDisk> {
   const storage = await openLevelStorage(options.dataDir);
   const transport = new GrpcTransport({
     nodeId: options.id,
     clusterId: options.clusterId,
     sharedSettings: SessionNode.sharedSettings(options),
-    peers: new Map([...options.peers].filter(([id]) => id !== options.id)),
+    // The node adds its peers: the members its log names (or, joining, the ones it was told of).
     logger: logger.child({ module: 'transport' }),
   });
   try {
@@ -36,6 +40,7 @@ export async function openNodeOnDisk(options: NodeOptions, logger: Logger): Prom
       clock: SYSTEM_CLOCK,
       // Two nodes, or two starts of one, never share a sequence.
       random: seededRandom(`${options.clusterId}/${options.id}/${process.pid}/${Date.now()}`),
+      ...(extras.changes ? { changes: extras.changes } : {}),
     });
     return { node, transport };
   } catch (error) {
@@ -51,7 +56,5 @@ export async function openNodeOnDisk(options: NodeOptions, logger: Logger): Prom
  */
 export function blockPeers(transport: GrpcTransport, options: NodeOptions, blocked: readonly NodeId[]): void {
   const set = new Set(blocked);
-  for (const id of options.peers.keys()) {
-    if (id !== options.id) transport.setPartitioned(id, set.has(id));
-  }
+  for (const id of transport.peerIds()) transport.setPartitioned(id, set.has(id));
 }

@@ -11,7 +11,10 @@ export type NodeErrorCode =
   | 'SHUTTING_DOWN'
   | 'PROPOSAL_DROPPED'
   | 'OUTCOME_UNKNOWN'
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'FAILED_PRECONDITION';
 
 export class NodeError extends Error {
   constructor(

@@ -34,5 +34,9 @@ export interface NodeTransport {
   onUnreachable(handler: (peer: NodeId) => void): void;
   /** A snapshot sent to a peer was delivered (ok) or lost. */
   onSnapshotStatus(handler: (peer: NodeId, ok: boolean) => void): void;
+  /** Dials `id` at `address` from now on (a new member, or one that moved). */
+  addPeer(id: NodeId, address: string): void;
+  /** Forgets `id` (no longer a member). */
+  removePeer(id: NodeId): void;
   close(): void;
 }

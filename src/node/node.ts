@@ -22,15 +22,17 @@ import {
 } from '../raft/index.js';
 import { SessionStateMachine, encodeBatch, encodeBatchItem, type SessionCommand, type SessionQueries } from '../session/index.js';
 import type { Storage } from '../storage/index.js';
-import type { CallOptions, MemberInfo, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
+import type { AppliedChangesSink } from '../watch/index.js';
+import type { CallOptions, MemberChange, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
+import { NodeError, NotLeaderError, OverloadedError, ProposalDroppedError, ShuttingDownError, TimeoutError } from './errors.js';
+import { PeerAddressBook, bootstrapLog, changeIsIn, memberChangeProblem, membersOf, toConfChange } from './membership.js';
 import { BackupSource, RestingCalls, type RestingState, type StateCopy, type StateCopySource } from './backup-source.js';
-import { NodeError, NotLeaderError, OverloadedError, ProposalDroppedError, ShuttingDownError } from './errors.js';
 import type { NodeOptions } from './options.js';
 import { coalesceAppends } from './coalesce.js';
 import { invariant } from './invariant.js';
 import type { Clock, NodeTransport, TimerHandle } from './io.js';
 import { ReadBatches } from './reads.js';
-import { OwnSnapshots } from './snapshots.js';
+import { OwnSnapshots, snapshotPhaseFraction } from './snapshots.js';
 import { decodeStateSnapshot } from './state-snapshot.js';
 import { IndexQueue, armDeadline, deferred, type Deferred } from './waiters.js';
 import { Writes, type PendingProposal } from './writes.js';
@@ -60,6 +62,8 @@ export interface NodeIo {
   readonly clock: Clock;
   /** Uniform in [0, 1): the core's election timeouts and the read-context nonce. */
   readonly random: () => number;
+  /** Told every change to a session this node applies (the watch service's WatchHub). */
+  readonly changes?: AppliedChangesSink;
   /** Tests only: known bugs planted in the core (src/raft/api.ts) and in this node. */
   readonly plantedBugs?: RaftOptions['plantedBugs'] & NodePlantedBugs;
 }
@@ -113,6 +117,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
   private readonly transport: NodeTransport;
   private readonly clock: Clock;
   private readonly bugs: NodePlantedBugs;
+  private readonly changes: AppliedChangesSink | undefined;
 
   private constructor(io: NodeIo, core: RaftCore, stateMachine: SessionStateMachine, applied: LogIndex, snapshotIndex: LogIndex) {
     this.options = io.options;
@@ -124,14 +129,19 @@ export class SessionNode implements SessionBackend, StateCopySource {
     this.core = core;
     this.stateMachine = stateMachine;
     this.applied = applied;
-    this.snapshots = new OwnSnapshots(io.storage, io.logger, () => this.poke(), snapshotIndex);
+    this.changes = io.changes;
+    this.changes?.reset(applied);
+    this.snapshots = new OwnSnapshots(io.storage, io.logger, () => this.poke(), snapshotIndex, snapshotPhaseFraction(io.options.id));
     // Read contexts must be unique in the cluster and across restarts: id, a nonce, a counter.
     const nonce = Array.from({ length: 4 }, () => Math.floor(io.random() * 0x1_0000).toString(16).padStart(4, '0')).join('');
     this.reads = new ReadBatches(`${io.options.id}.${nonce}.`);
+    this.addressBook = new PeerAddressBook(io.transport, io.options.id, new Map([...io.options.peers, ...(io.options.peerHints ?? [])]));
+    this.addressBook.sync(core.configuration());
   }
 
   private readonly core: RaftCore;
   private stateMachine: SessionStateMachine;
+  private readonly addressBook: PeerAddressBook;
 
   /**
    * Recovers the state machine and the core from `io.storage` (it is the node's from now on:
@@ -140,7 +150,14 @@ export class SessionNode implements SessionBackend, StateCopySource {
   static async open(io: NodeIo): Promise<SessionNode> {
     const { options, storage, logger } = io;
     const stateMachine = newStateMachine(options);
-    const log = await storage.log.load();
+    let log = await storage.log.load();
+    if (log.entries.length === 0 && log.snapshot === undefined && log.hardState.term === 0 && options.peers.size > 0) {
+      // A new cluster: its membership is the first entries of its log, the same on every member.
+      const bootstrap = bootstrapLog(options.peers);
+      await storage.log.save(bootstrap);
+      log = { hardState: bootstrap.hardState, entries: bootstrap.entries };
+      logger.info({ members: Object.fromEntries(options.peers) }, 'bootstrapped a new cluster');
+    }
     let applied = await storage.state.appliedIndex();
     const snapshot = await storage.snapshots.latest();
     // A received snapshot is stored in order: the file, the log that points at it, the state. A
@@ -156,7 +173,6 @@ export class SessionNode implements SessionBackend, StateCopySource {
       await stateMachine.load(storage.state.entries());
     }
     const snapshotIndex = (log.snapshot?.index ?? 0) as LogIndex;
-    const voters = [...options.peers.keys()].sort((a, b) => a - b);
     const core = new RaftCore(
       {
         id: options.id,
@@ -169,7 +185,8 @@ export class SessionNode implements SessionBackend, StateCopySource {
         hardState: log.hardState,
         ...(log.snapshot ? { snapshot: log.snapshot } : {}),
         entries: log.entries,
-        bootstrapConfState: { voters, learners: [] },
+        // Membership comes from the log (bootstrap entries, conf changes) and snapshots only.
+        bootstrapConfState: { voters: [], learners: [] },
         applied,
       },
     );
@@ -313,23 +330,62 @@ export class SessionNode implements SessionBackend, StateCopySource {
 
   status(): NodeStatus {
     const raft = this.core.status();
-    const members: MemberInfo[] = [];
-    for (const [id, address] of this.options.peers) {
-      const peer = raft.peers.find((p) => p.id === id);
-      members.push({
-        id,
-        address,
-        voter: raft.confState.voters.includes(id),
-        matchIndex: (id === this.options.id ? raft.lastIndex : (peer?.match ?? 0)) as LogIndex,
-      });
-    }
     return {
       raft,
-      members,
+      members: membersOf(raft, this.options.id),
       stateDigest: this.stateMachine.digest(),
       appliedIndex: this.applied,
       clusterId: this.options.clusterId,
     };
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  /**
+   * Proposes one membership change (this node must lead) and resolves once it is applied here,
+   * with the index of its entry. Refused with a clear error when it cannot be made: an unknown
+   * id, a learner not caught up, a change already in flight, the last voter.
+   */
+  async changeMembership(change: MemberChange, options: CallOptions = {}): Promise<LogIndex> {
+    this.ensureRunning();
+    if (this.leader !== this.options.id) throw this.notLeader();
+    const problem = memberChangeProblem(change, this.core.status(), this.options.promoteLagEntriesMax);
+    if (problem) throw problem;
+    const result = this.core.proposeConfChange(toConfChange(change));
+    if (!result.ok) {
+      if (result.reason === 'confChangePending') {
+        throw new NodeError('FAILED_PRECONDITION', 'a membership change is already in flight (or this new leader has not committed its first entry); retry shortly');
+      }
+      throw this.proposeError(result.reason, result.leader);
+    }
+    this.logger.info({ change, index: result.index }, 'membership change proposed');
+    this.poke();
+    await this.read(() => undefined, { consistency: 'stale', minIndex: result.index, ...deadlineOf(options) });
+    if (!changeIsIn(change, this.core.configuration())) {
+      throw new NodeError('OUTCOME_UNKNOWN', `the membership change at index ${result.index} was overtaken (leader change or a later change); check Status and retry`);
+    }
+    return result.index;
+  }
+
+  /** Hands leadership to voter `target` and resolves once it leads (as far as this node knows). */
+  async transferLeadership(target: NodeId, options: CallOptions = {}): Promise<void> {
+    this.ensureRunning();
+    if (this.leader !== this.options.id) throw this.notLeader();
+    if (target === this.options.id) return;
+    if (!this.core.configuration().voters.includes(target)) {
+      throw new NodeError('FAILED_PRECONDITION', `node ${target} is not a voter; only a voter can lead`);
+    }
+    this.transferTarget = target;
+    this.poke();
+    const timeoutMs = options.deadlineMs ?? 2 * this.options.electionTimeoutTicks * this.options.tickIntervalMs;
+    const deadline = this.clock.nowMs() + timeoutMs;
+    while (this.leader !== target) {
+      if (this.clock.nowMs() >= deadline || options.signal?.aborted) {
+        throw new TimeoutError('transfer-leader', timeoutMs);
+      }
+      await new Promise((resolve) => this.clock.setTimeout(() => resolve(undefined), TRANSFER_POLL_INTERVAL_MS));
+      this.ensureRunning();
+    }
   }
 
   /** A consistent copy of the applied state for AdminService/Backup (backup-source.ts). */
@@ -361,7 +417,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
   /** Hands leadership to the most caught-up follower (bounded wait), then stops the loop. */
   async stop(options: { transferLeadership?: boolean; transferTimeoutMs?: number } = {}): Promise<void> {
     if (this.stopping) return;
-    if (options.transferLeadership !== false && this.leader === this.options.id && this.options.peers.size > 1) {
+    if (options.transferLeadership !== false && this.leader === this.options.id && this.core.configuration().voters.length > 1) {
       await this.transferLeadershipAway(options.transferTimeoutMs ?? 3_000);
     }
     this.stopping = true;
@@ -403,6 +459,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
       const ready = this.core.ready();
       await this.handleReady(ready);
       this.core.advance(ready);
+      this.addressBook.sync(this.core.configuration());
       this.snapshots.maybeStart(this.applied, this.stateMachine.sessionCount, this.options.snapshotEntriesThreshold);
     }
   }
@@ -552,8 +609,9 @@ export class SessionNode implements SessionBackend, StateCopySource {
     const normal = committed.filter((e) => e.type === 'normal');
     const last = committed[committed.length - 1]!;
     invariant(last.index > this.applied, () => `apply of entries up to ${last.index} at applied ${this.applied}`);
-    const { results, ops } = this.stateMachine.applyEntries(normal);
+    const { results, ops, changes } = this.stateMachine.applyEntries(normal);
     this.applied = last.index;
+    this.changes?.applied(changes, last.index);
     await this.storage.state.commit(ops, last.index);
     this.writes.answerSync(committed, results, this.applied);
     this.releaseUpToApplied();
@@ -574,6 +632,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
     await this.storage.state.replaceAll(entries, meta.index);
     this.stateMachine = stateMachine;
     this.applied = meta.index;
+    this.changes?.reset(meta.index);
     this.snapshots.installed(meta);
     this.writes.snapshotInstalled(this.applied);
     this.releaseUpToApplied();
@@ -593,7 +652,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
 
   private notLeader(leader: NodeId = this.leader): NotLeaderError {
     const known = leader !== this.options.id ? leader : (0 as NodeId);
-    return new NotLeaderError(known, known ? this.options.peers.get(known) : undefined);
+    return new NotLeaderError(known, known ? this.addressBook.addressOf(known) : undefined);
   }
 
   private ensureRunning(): void {
@@ -616,4 +675,11 @@ function newStateMachine(options: NodeOptions): SessionStateMachine {
 
 function isReplication(message: Message): boolean {
   return message.type === 'append' || message.type === 'heartbeat';
+}
+
+function deadlineOf(options: CallOptions): CallOptions {
+  return {
+    ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
 }

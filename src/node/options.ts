@@ -12,8 +12,19 @@ export interface NodeOptions {
   readonly clusterId: string;
   /** host:port for both the client API and the peer streams. */
   readonly listenAddress: string;
-  /** Every voter of the cluster, this node included: id → host:port. */
+  /**
+   * The members of a new cluster, this node included: id → host:port. Used once, when the data
+   * holds no log: they become its first entries. Afterwards membership comes from the log; a
+   * node joining a cluster passes none.
+   */
   readonly peers: ReadonlyMap<NodeId, string>;
+  /**
+   * Addresses to reach until the log names the members: a joining node dials the members the
+   * cluster told it about, so it can answer the leader's first messages.
+   */
+  readonly peerHints?: ReadonlyMap<NodeId, string>;
+  /** A learner may be promoted when its log is at most this many entries behind the leader's. @default 1_000 */
+  readonly promoteLagEntriesMax: number;
   readonly dataDir: string;
   /** @default 'sync' */
   readonly defaultDurability: Durability;
@@ -53,6 +64,7 @@ export const NODE_DEFAULTS = Object.freeze({
   electionTimeoutTicks: 10,
   heartbeatIntervalTicks: 1,
   snapshotEntriesThreshold: 10_000,
+  promoteLagEntriesMax: 1_000,
   expirySweepIntervalMs: 1_000,
   expirySweepBatchMax: 1_000,
   defaultTtlMs: 3_600_000,
@@ -83,10 +95,10 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
   if (!ADDRESS.test(options.listenAddress)) {
     throw new RangeError(`listenAddress must be host:port, got '${options.listenAddress}'`);
   }
-  if (!options.peers.has(options.id)) {
+  if (options.peers.size > 0 && !options.peers.has(options.id)) {
     throw new RangeError(`peers must include this node's id ${options.id}`);
   }
-  for (const [peerId, address] of options.peers) {
+  for (const [peerId, address] of [...options.peers, ...(options.peerHints ?? [])]) {
     positiveInt('peer id', peerId);
     if (!ADDRESS.test(address)) throw new RangeError(`peer ${peerId}: address must be host:port, got '${address}'`);
   }
@@ -97,6 +109,7 @@ export function resolveNodeOptions(input: NodeOptionsInput): NodeOptions {
   positiveInt('electionTimeoutTicks', options.electionTimeoutTicks, 1_000);
   positiveInt('heartbeatIntervalTicks', options.heartbeatIntervalTicks, options.electionTimeoutTicks - 1);
   positiveInt('snapshotEntriesThreshold', options.snapshotEntriesThreshold);
+  positiveInt('promoteLagEntriesMax', options.promoteLagEntriesMax);
   positiveInt('expirySweepIntervalMs', options.expirySweepIntervalMs);
   positiveInt('expirySweepBatchMax', options.expirySweepBatchMax, 100_000);
   positiveInt('defaultTtlMs', options.defaultTtlMs);

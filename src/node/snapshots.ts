@@ -11,8 +11,34 @@ import type { Storage } from '../storage/index.js';
 import { invariant } from './invariant.js';
 import { encodeStateSnapshot } from './state-snapshot.js';
 
+/**
+ * When a node takes its own snapshot: `periodEntries` = max(threshold, sessions / 2) entries after
+ * the last (so the CPU per entry stays constant as the state grows), and the first one after a
+ * start or an install another `phaseFraction` of a period later. Nodes get different fractions
+ * (snapshotPhaseFraction), so they do not all snapshot at the same index and stall together.
+ */
+export function snapshotDue(input: {
+  readonly applied: LogIndex;
+  readonly lastSnapshotIndex: LogIndex;
+  readonly sessionCount: number;
+  readonly thresholdEntries: number;
+  readonly phaseFraction: number;
+  readonly phased: boolean;
+}): boolean {
+  const periodEntries = Math.max(input.thresholdEntries, Math.floor(input.sessionCount / 2));
+  const offsetEntries = input.phased ? 0 : Math.floor(periodEntries * input.phaseFraction);
+  return input.applied - input.lastSnapshotIndex >= periodEntries + offsetEntries;
+}
+
+/** A node's phase in [0, 1): the golden-ratio sequence spreads any few ids far apart. */
+export function snapshotPhaseFraction(id: number): number {
+  return (id * 0.6180339887498949) % 1;
+}
+
 export class OwnSnapshots {
   private taking = false;
+  /** A snapshot was taken since the start or the last install: the node is in its phase. */
+  private phased = false;
   /** Read from LevelDB, waiting for the loop to compact the core to it. */
   private built: { readonly index: LogIndex; readonly data: Uint8Array } | undefined;
   /** Its file is being written: compact() already told the core about it. */
@@ -25,16 +51,17 @@ export class OwnSnapshots {
     private readonly poke: () => void,
     /** The latest snapshot stored or installed. */
     public index: LogIndex,
+    /** This node's phase (snapshotPhaseFraction of its id). */
+    private readonly phaseFraction: number,
   ) {}
 
-  /**
-   * Starts reading a snapshot when `thresholdEntries` were applied since the last; the threshold
-   * grows with the state (max(threshold, sessions / 2)) so the CPU per entry stays constant.
-   */
+  /** Starts reading a snapshot when one is due (snapshotDue). */
   maybeStart(applied: LogIndex, sessionCount: number, thresholdEntries: number): void {
-    const threshold = Math.max(thresholdEntries, Math.floor(sessionCount / 2));
-    if (this.taking || applied - this.index < threshold) return;
+    if (this.taking) return;
+    const due = snapshotDue({ applied, lastSnapshotIndex: this.index, sessionCount, thresholdEntries, phaseFraction: this.phaseFraction, phased: this.phased });
+    if (!due) return;
     this.taking = true;
+    this.phased = true;
     encodeStateSnapshot(this.storage.state.entries(), applied).then(
       (data) => {
         this.built = { index: applied, data };
@@ -78,6 +105,7 @@ export class OwnSnapshots {
   /** A snapshot from the leader was installed (its file already stored). */
   installed(meta: SnapshotMeta): void {
     this.index = meta.index;
+    this.phased = false; // the leader's index: take the phase again
     // Our own snapshot still being saved is older: the stored file is the one to send from now.
     if (this.beingSaved && this.beingSaved.meta.index < meta.index) this.beingSaved = undefined;
   }

@@ -117,6 +117,8 @@ export interface RaftNode {
   step(message: Message): void;
   propose(data: Uint8Array): ProposeResult;
   proposeConfChange(change: ConfChange): ProposeResult;
+  /** The configuration in effect (the latest conf entry in the log, committed or not). */
+  configuration(): ConfState;
   /** The answer arrives as a ReadState (or in droppedReads) in a later Ready. */
   readIndex(context: Uint8Array): void;
   transferLeadership(to: NodeId): void;

@@ -310,6 +310,11 @@ export class RaftCore implements RaftNode {
     if (lastCommitted) this.log.appliedTo(lastCommitted.index);
   }
 
+  /** The configuration in effect (the latest conf entry in the log, committed or not). Cheap. */
+  configuration(): ConfState {
+    return this.conf;
+  }
+
   status(): RaftStatus {
     const peers: PeerStatus[] = [];
     for (const pr of [...this.progress.values()].sort((a, b) => a.id - b.id)) {

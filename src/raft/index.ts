@@ -7,6 +7,6 @@ export {
   SNAPSHOT_WAIT_ELECTION_TIMEOUTS_MAX,
 } from './core.js';
 export { RaftInvariantError } from './assert.js';
-export { encodeConfChange, decodeConfChange, applyConfChange } from './confchange.js';
+export { encodeConfChange, decodeConfChange, applyConfChange, confChangeProblem } from './confchange.js';
 export { RAFT_DEFAULTS } from './options.js';
 export { contextKey } from './readonly.js';

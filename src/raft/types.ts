@@ -42,6 +42,14 @@ export interface HardState {
 export interface ConfState {
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
+  /**
+   * Where each member is reached (host:port), for members whose conf change named one. The core
+   * never dials anyone: it carries addresses so that membership, addresses included, lives in
+   * the log and in snapshots rather than in flags (as hashicorp/raft's Configuration does).
+   */
+  readonly addresses?: Readonly<Record<number, string>>;
+  /** Ids removed from the cluster, sorted: never members again (a returning node has forgotten its votes). */
+  readonly removed?: readonly NodeId[];
 }
 
 /**
@@ -49,9 +57,11 @@ export interface ConfState {
  * when the previous one is committed and the leader has committed an entry of its own term.
  */
 export type ConfChange =
-  | { readonly type: 'addVoter'; readonly node: NodeId }
-  | { readonly type: 'addLearner'; readonly node: NodeId }
-  | { readonly type: 'removeNode'; readonly node: NodeId };
+  | { readonly type: 'addVoter'; readonly node: NodeId; readonly address?: string }
+  | { readonly type: 'addLearner'; readonly node: NodeId; readonly address?: string }
+  | { readonly type: 'removeNode'; readonly node: NodeId }
+  /** A member moved: only its address changes (no effect on quorums). */
+  | { readonly type: 'setAddress'; readonly node: NodeId; readonly address: string };
 
 /** Identifies the state captured by a snapshot: everything up to and including `index`. */
 export interface SnapshotMeta {

@@ -5,6 +5,7 @@
 export type {
   CallOptions,
   Durability,
+  MemberChange,
   MemberInfo,
   NodeStatus,
   ReadConsistency,

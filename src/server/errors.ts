@@ -15,10 +15,13 @@ import {
   TimeoutError,
 } from '../node/index.js';
 import { ValidationError, type CommandResult } from '../session/index.js';
+import { WatchClosedError, WatchError, WatchOutOfRangeError, WatchOverloadedError } from '../watch/index.js';
 import type { WireError } from './wire.js';
 
 export const LEADER_ID_METADATA_KEY = 'x-leader-id';
 export const LEADER_ADDRESS_METADATA_KEY = 'x-leader-address';
+/** With OUT_OF_RANGE from Watch: the oldest log index the node can serve a watch from. */
+export const OLDEST_INDEX_METADATA_KEY = 'x-oldest-index';
 
 /** A failure with its gRPC status code; `leader` is set for writes refused by a follower. */
 export class ApiError extends Error {
@@ -26,11 +29,24 @@ export class ApiError extends Error {
     readonly code: status,
     message: string,
     readonly leader?: { readonly id: number; readonly address: string },
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; trailers?: Readonly<Record<string, string>> },
   ) {
     super(message, options);
     this.name = 'ApiError';
+    this.trailers = options?.trailers;
   }
+
+  /** More trailing metadata of the status (x-oldest-index). */
+  readonly trailers: Readonly<Record<string, string>> | undefined;
+}
+
+function watchErrorToApi(error: WatchError): ApiError {
+  if (error instanceof WatchOutOfRangeError) {
+    return new ApiError(status.OUT_OF_RANGE, error.message, undefined, { trailers: { [OLDEST_INDEX_METADATA_KEY]: String(error.oldestIndex) } });
+  }
+  if (error instanceof WatchOverloadedError) return new ApiError(status.RESOURCE_EXHAUSTED, error.message);
+  if (error instanceof WatchClosedError) return new ApiError(status.UNAVAILABLE, error.message);
+  return new ApiError(status.INTERNAL, `internal error (${error.name})`);
 }
 
 /** INVALID_ARGUMENT whose message starts with the proto field name: "session_id: not a UUID: 'abc'". */
@@ -71,6 +87,10 @@ function nodeErrorToApi(error: NodeError): ApiError {
   if (error instanceof OutcomeUnknownError) return new ApiError(status.UNAVAILABLE, error.message);
   if (error instanceof ShuttingDownError) return new ApiError(status.UNAVAILABLE, error.message);
   if (error.code === 'INVALID_ARGUMENT') return new ApiError(status.INVALID_ARGUMENT, error.message);
+  if (error.code === 'NOT_FOUND') return new ApiError(status.NOT_FOUND, error.message);
+  if (error.code === 'ALREADY_EXISTS') return new ApiError(status.ALREADY_EXISTS, error.message);
+  if (error.code === 'FAILED_PRECONDITION') return new ApiError(status.FAILED_PRECONDITION, error.message);
+  if (error.code === 'TIMEOUT') return new ApiError(status.DEADLINE_EXCEEDED, error.message);
   return new ApiError(status.INTERNAL, `internal error (${error.code})`);
 }
 
@@ -82,6 +102,7 @@ export function toApiError(error: unknown, signal: AbortSignal | undefined, logg
   if (error instanceof ApiError) return error;
   // Its message is already "<field>: <problem>".
   if (error instanceof ValidationError) return new ApiError(status.INVALID_ARGUMENT, error.message);
+  if (error instanceof WatchError) return watchErrorToApi(error);
   if (error instanceof NodeError) {
     const api = nodeErrorToApi(error);
     if (api.code === status.INTERNAL) logger.error({ err: error }, 'unexpected node error');
@@ -105,6 +126,7 @@ export function toServiceError(error: ApiError): { code: status; details: string
     metadata.set(LEADER_ID_METADATA_KEY, String(error.leader.id));
     if (error.leader.address !== '') metadata.set(LEADER_ADDRESS_METADATA_KEY, error.leader.address);
   }
+  for (const [key, value] of Object.entries(error.trailers ?? {})) metadata.set(key, value);
   return { code: error.code, details: error.message, metadata };
 }
 

@@ -3,7 +3,8 @@ import type { Session } from '../session/index.js';
 import type { Durability, NodeStatus } from './backend.js';
 import type { WireDurability, WireSession, WireStatusResponse } from './wire.js';
 
-export function sessionToWire(session: Session): WireSession {
+/** `dataJson`: the data as JSON when it is already at hand (a watch event's). */
+export function sessionToWire(session: Session, dataJson = JSON.stringify(session.data)): WireSession {
   return {
     sessionId: session.sessionId,
     clientId: session.clientId,
@@ -11,7 +12,7 @@ export function sessionToWire(session: Session): WireSession {
     createdAtMs: session.createdAtMs,
     updatedAtMs: session.updatedAtMs,
     lastActivityMs: session.lastActivityMs,
-    dataJson: JSON.stringify(session.data),
+    dataJson,
     ttlMs: session.ttlMs,
     maxLifetimeMs: session.maxLifetimeMs,
     version: session.version,
@@ -48,5 +49,6 @@ export function statusToWire(status: NodeStatus): WireStatusResponse {
       matchIndex: member.matchIndex,
     })),
     stateDigest: status.stateDigest,
+    removedIds: [...(raft.confState.removed ?? [])],
   };
 }

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { SESSION_STATE_MACHINE_DEFAULTS, TTL_MS_MAX, TTL_MS_MIN } from '../session/index.js';
+import type { WatchSource } from '../watch/index.js';
 
 export type HealthMode = 'leaderKnown' | 'started';
 
@@ -37,6 +38,8 @@ export interface SessionApiOptions {
   readonly healthPollIntervalMs?: number;
   /** Used as given (bind { module: 'server' } yourself). @default pino at level 'info', child { module: 'server' } */
   readonly logger?: Logger;
+  /** What serves Watch streams (the node's WatchHub). @default none: Watch answers UNIMPLEMENTED */
+  readonly watch?: WatchSource;
 }
 
 export interface ResolvedSessionApiOptions {
@@ -52,6 +55,7 @@ export interface ResolvedSessionApiOptions {
   readonly healthMode: HealthMode;
   readonly healthPollIntervalMs: number;
   readonly logger: Logger;
+  readonly watch: WatchSource | undefined;
 }
 
 const MiB = 1024 * 1024;
@@ -90,5 +94,6 @@ export function resolveSessionApiOptions(options: SessionApiOptions = {}): Resol
     healthMode,
     healthPollIntervalMs: positiveInteger('healthPollIntervalMs', options.healthPollIntervalMs ?? 1000),
     logger: options.logger ?? pino({ level: 'info' }).child({ module: 'server' }),
+    watch: options.watch,
   });
 }

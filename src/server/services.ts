@@ -13,7 +13,8 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import type { SessionBackend } from './backend.js';
+import type { CallOptions, MemberChange, SessionBackend } from './backend.js';
+import type { NodeId } from '../raft/index.js';
 import { backupHandler } from './backup.js';
 import { BatchStream, remainingMs } from './batch.js';
 import { ApiError, toApiError, toServiceError } from './errors.js';
@@ -22,7 +23,8 @@ import { createHandlers, type Handler } from './handlers.js';
 import { statusToWire } from './mapping.js';
 import { resolveSessionApiOptions, type ResolvedSessionApiOptions, type SessionApiOptions } from './options.js';
 import { findProtoDir, loadProtos, RAFT_PROTO_FILE, serviceDefinition, SESSION_PROTO_FILE } from './proto.js';
-import type { Operation, WireBatchRequest, WireBatchResponse, WireRequests, WireResponses } from './wire.js';
+import { serveWatch } from './watch.js';
+import type { Operation, WireBatchRequest, WireBatchResponse, WireRequests, WireResponses, WireWatchRequest, WireWatchResponse } from './wire.js';
 
 export const SESSION_SERVICE_NAME = 'sessionraft.v1.SessionService';
 export const ADMIN_SERVICE_NAME = 'sessionraft.v1.AdminService';
@@ -57,12 +59,14 @@ const METHOD_NAMES: Readonly<Record<Operation, string>> = Object.freeze({
   count: 'Count',
 });
 
-function unary<K extends Operation>(handler: Handler<K>, logger: Logger): grpc.handleUnaryCall<WireRequests[K], WireResponses[K]> {
+type UnaryHandler<Req, Res> = (request: Req, options: { signal: AbortSignal; deadlineMs: number | undefined }) => Promise<Res>;
+
+function unary<Req, Res>(handler: UnaryHandler<Req, Res>, logger: Logger): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const controller = new AbortController();
     const onCancelled = (): void => controller.abort(new DOMException('the call was cancelled', 'AbortError'));
     call.once('cancelled', onCancelled);
-    let pending: Promise<WireResponses[K]>;
+    let pending: Promise<Res>;
     const malformed = malformedReason(call.request);
     try {
       if (malformed !== undefined) throw new ApiError(grpc.status.INVALID_ARGUMENT, malformed);
@@ -94,6 +98,8 @@ export function createSessionServices(backend: SessionBackend, input: SessionApi
   sessionImplementation.Batch = ((call: grpc.ServerDuplexStream<WireBatchRequest, WireBatchResponse>) => {
     new BatchStream(call, handlers, options, logger);
   }) as grpc.handleBidiStreamingCall<WireBatchRequest, WireBatchResponse>;
+  sessionImplementation.Watch = ((call: grpc.ServerWritableStream<WireWatchRequest, WireWatchResponse>) =>
+    serveWatch(call, options.watch, logger)) as grpc.handleServerStreamingCall<WireWatchRequest, WireWatchResponse>;
   const adminImplementation: grpc.UntypedServiceImplementation = {
     Status: ((call, callback) => {
       try {
@@ -104,6 +110,7 @@ export function createSessionServices(backend: SessionBackend, input: SessionApi
         callback(toServiceError(toApiError(error, undefined, logger)));
       }
     }) as grpc.handleUnaryCall<unknown, unknown>,
+    ...membershipImplementation(backend, logger),
     Backup: backupHandler(backend, logger),
   };
   return {
@@ -113,6 +120,39 @@ export function createSessionServices(backend: SessionBackend, input: SessionApi
     adminImplementation,
     options,
   };
+}
+
+interface WireMemberRequest {
+  readonly id: number;
+  readonly address?: string;
+  readonly learner?: boolean;
+}
+
+/** AddMember, RemoveMember, PromoteMember, UpdateMember and TransferLeadership over the backend. */
+function membershipImplementation(backend: SessionBackend, logger: Logger): grpc.UntypedServiceImplementation {
+  const change =
+    (toChange: (request: WireMemberRequest) => MemberChange): UnaryHandler<WireMemberRequest, unknown> =>
+    async (request, options) => {
+      const index = await backend.changeMembership(toChange(request), callOptions(options));
+      const status = statusToWire(backend.status());
+      return { index, clusterId: status.clusterId, members: status.members };
+    };
+  const id = (request: WireMemberRequest): NodeId => request.id as NodeId;
+  const handlers: Record<string, UnaryHandler<WireMemberRequest, unknown>> = {
+    AddMember: change((r) => ({ type: 'add', id: id(r), address: r.address ?? '', learner: r.learner === true })),
+    RemoveMember: change((r) => ({ type: 'remove', id: id(r) })),
+    PromoteMember: change((r) => ({ type: 'promote', id: id(r) })),
+    UpdateMember: change((r) => ({ type: 'setAddress', id: id(r), address: r.address ?? '' })),
+    TransferLeadership: async (request, options) => {
+      await backend.transferLeadership(id(request), callOptions(options));
+      return { leaderId: request.id };
+    },
+  };
+  return Object.fromEntries(Object.entries(handlers).map(([method, handler]) => [method, unary(handler, logger) as grpc.UntypedHandleCall]));
+}
+
+function callOptions(options: { signal: AbortSignal; deadlineMs: number | undefined }): CallOptions {
+  return { signal: options.signal, ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}) };
 }
 
 export interface RegisteredSessionServices {

@@ -32,6 +32,7 @@ import type {
   WireRequestId,
   WireTouchRequest,
   WireUpdateRequest,
+  WireWatchRequest,
   WireWriteFields,
 } from './wire.js';
 
@@ -279,5 +280,29 @@ export function validateCount(request: WireCountRequest): { clientId: string | u
   return {
     clientId: request.clientId === '' ? undefined : validateClientId(request.clientId, 'client_id'),
     read: readFields(request),
+  };
+}
+
+/** The changes of one entry never reach this many (a batch entry holds at most 1,024 commands, but one command may change many sessions). */
+const WATCH_FROM_POSITION_MAX = 0xffff_ffff;
+
+export interface ValidWatch {
+  /** undefined = every client. */
+  readonly clientId: string | undefined;
+  /** 0 = from the next entry the node applies. */
+  readonly fromIndex: number;
+  readonly fromPosition: number;
+}
+
+export function validateWatch(request: WireWatchRequest): ValidWatch {
+  const fromIndex = integer('from_index', request.fromIndex, 0);
+  const fromPosition = integer('from_position', request.fromPosition, 0, WATCH_FROM_POSITION_MAX);
+  if (fromIndex === 0 && fromPosition !== 0) {
+    throw invalidArgument('from_position', `${fromPosition} needs a from_index (from_index 0 watches from the next entry, at its first change)`);
+  }
+  return {
+    clientId: request.clientId === '' ? undefined : validateClientId(request.clientId, 'client_id'),
+    fromIndex,
+    fromPosition,
   };
 }

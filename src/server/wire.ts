@@ -178,4 +178,33 @@ export interface WireStatusResponse {
   appliedIndex: number;
   members: WireMember[];
   stateDigest: string;
+  removedIds: number[];
+}
+
+// ---- Watch
+
+export interface WireWatchRequest {
+  clientId: string;
+  fromIndex: number;
+  fromPosition: number;
+}
+
+export type WireWatchEventType =
+  | 'WATCH_EVENT_TYPE_CREATED'
+  | 'WATCH_EVENT_TYPE_UPDATED'
+  | 'WATCH_EVENT_TYPE_TOUCHED'
+  | 'WATCH_EVENT_TYPE_DELETED'
+  | 'WATCH_EVENT_TYPE_EXPIRED';
+
+export interface WireWatchEvent {
+  index: number;
+  position: number;
+  slot: number;
+  type: WireWatchEventType;
+  session: WireSession;
+}
+
+export interface WireWatchResponse {
+  events: WireWatchEvent[];
+  progressIndex: number;
 }

@@ -23,6 +23,8 @@ import type {
   JsonValue,
   RequestId,
   Session,
+  SessionChange,
+  SessionChangeType,
   SessionCommand,
   SessionQueries,
 } from './types.js';
@@ -41,6 +43,8 @@ export interface ApplyOutcome {
   readonly results: AppliedResult[];
   /** To write with StateStore.commit(ops, appliedIndex) in one batch. */
   readonly ops: StateOp[];
+  /** Every change to a session, in apply order (what watchers are told). */
+  readonly changes: SessionChange[];
 }
 
 /** StateStore keys. The client and expiry indexes are not stored; load() rebuilds them. */
@@ -68,6 +72,9 @@ interface Batch {
   readonly dedup: Map<string, Uint8Array | null>;
   readonly clockMsBefore: number;
   readonly appliedIndexBefore: LogIndex;
+  readonly changes: SessionChange[];
+  /** The command being applied: where its changes are reported. */
+  at: { index: LogIndex; slot: number };
 }
 
 export function sessionKey(sessionId: string): string {
@@ -194,6 +201,8 @@ export class SessionStateMachine implements SessionQueries {
       dedup: new Map(),
       clockMsBefore: this.#clockMs,
       appliedIndexBefore: this.#appliedIndex,
+      changes: [],
+      at: { index: 0 as LogIndex, slot: 0 },
     };
     const results: AppliedResult[] = [];
     for (const entry of entries) {
@@ -205,7 +214,7 @@ export class SessionStateMachine implements SessionQueries {
       if (entry.type === 'confChange' || entry.data.length === 0) continue;
       this.#applyEntry(entry.index, entry.data, batch, results);
     }
-    return { results, ops: this.#finish(batch) };
+    return { results, ops: this.#finish(batch), changes: batch.changes };
   }
 
   /** One result for a single-command entry; one per item, with its slot, for a batch entry. */
@@ -246,6 +255,7 @@ export class SessionStateMachine implements SessionQueries {
       const prior = this.#dedup.lookup(requestId.clientId, requestId.seq);
       if (prior !== undefined) return prior.result;
     }
+    batch.at = { index, slot: slot ?? 0 };
     const result = this.#applyCommand(command, batch);
     if (requestId !== undefined) this.#remember(requestId, index, slot, result, batch);
     return result;
@@ -296,6 +306,7 @@ export class SessionStateMachine implements SessionQueries {
     if (existing !== undefined) {
       if (existing.session.expiresAtMs > this.#clockMs) return fail('alreadyExists', `session ${c.sessionId} already exists`);
       this.#removeSession(existing, batch); // expired, not swept yet: it counts as absent
+      this.#changed(batch, 'expired', existing.session);
     }
     const now = this.#clockMs;
     const session = makeSession({
@@ -311,6 +322,7 @@ export class SessionStateMachine implements SessionQueries {
       version: 1,
     });
     this.#putSession(session, undefined, batch);
+    this.#changed(batch, 'created', session);
     return ok({ session });
   }
 
@@ -336,6 +348,7 @@ export class SessionStateMachine implements SessionQueries {
       lastActivityMs: now,
     });
     this.#putSession(session, held, batch, bytes);
+    this.#changed(batch, 'updated', session);
     return ok({ session });
   }
 
@@ -345,6 +358,7 @@ export class SessionStateMachine implements SessionQueries {
     const current = held.session;
     const session = makeSession({ ...current, version: current.version + 1, lastActivityMs: this.#clockMs });
     this.#putSession(session, held, batch, held.dataBytes);
+    this.#changed(batch, 'touched', session);
     return ok({ session });
   }
 
@@ -352,6 +366,7 @@ export class SessionStateMachine implements SessionQueries {
     const held = this.#live(sessionId);
     if (held === undefined) return notFound(sessionId);
     this.#removeSession(held, batch);
+    this.#changed(batch, 'deleted', held.session);
     return ok({ deleted: 1 });
   }
 
@@ -362,8 +377,10 @@ export class SessionStateMachine implements SessionQueries {
     let deleted = 0;
     for (const sessionId of Array.from(ids.values())) {
       const held = this.#sessions.get(sessionId) as Held;
-      if (held.session.expiresAtMs > this.#clockMs) deleted++;
+      const live = held.session.expiresAtMs > this.#clockMs;
+      if (live) deleted++;
       this.#removeSession(held, batch);
+      this.#changed(batch, live ? 'deleted' : 'expired', held.session);
     }
     return ok({ deleted });
   }
@@ -375,6 +392,7 @@ export class SessionStateMachine implements SessionQueries {
       const held = this.#sessions.get(sessionId);
       if (held === undefined || held.session.expiresAtMs > this.#clockMs) continue;
       this.#removeSession(held, batch);
+      this.#changed(batch, 'expired', held.session);
       deleted++;
     }
     return ok({ deleted });
@@ -405,6 +423,14 @@ export class SessionStateMachine implements SessionQueries {
   }
 
   // ---- index maintenance -------------------------------------------------------------------
+
+  /** Reports a change of the command being applied; positions count up within its entry. */
+  #changed(batch: Batch, type: SessionChangeType, session: Session): void {
+    const { index, slot } = batch.at;
+    const previous = batch.changes[batch.changes.length - 1];
+    const position = previous !== undefined && previous.index === index ? previous.position + 1 : 0;
+    batch.changes.push(Object.freeze({ index, position, slot, type, session }));
+  }
 
   #markDirty(sessionId: string, before: Held | undefined, batch: Batch): void {
     if (!batch.sessionsBefore.has(sessionId)) batch.sessionsBefore.set(sessionId, before);

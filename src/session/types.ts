@@ -81,6 +81,30 @@ export interface AppliedResult {
   readonly result: CommandResult;
 }
 
+/** What a watcher is told about a session: see SessionChange. */
+export type SessionChangeType = 'created' | 'updated' | 'touched' | 'deleted' | 'expired';
+
+/**
+ * One change an applied command made to one session, in apply order. A command may make several
+ * (deleteByClient, expire, a create that replaces an expired session); a failed command or a
+ * request answered from the dedup table makes none. Equal on every replica: (index, position)
+ * names a change in the whole cluster.
+ */
+export interface SessionChange {
+  readonly index: LogIndex;
+  /** Ordinal of this change among the changes of the entry at `index`: 0, 1, ... */
+  readonly position: number;
+  /** The command's slot in a batch entry; 0 for a single-command entry. */
+  readonly slot: number;
+  readonly type: SessionChangeType;
+  /**
+   * created/updated/touched: the session after the change; deleted/expired: its last version.
+   * 'expired' is a session removed past its expiry: by the leader's sweep, or by a
+   * deleteByClient or a create of its id that found it expired and not yet swept.
+   */
+  readonly session: Session;
+}
+
 /** One command of a batch entry: the commands of one leader loop turn share one entry and stamp. */
 export interface BatchItem {
   readonly command: SessionCommand;

@@ -151,17 +151,31 @@ export function decodeHardState(bytes: Uint8Array): HardState {
 }
 
 export function encodeSnapshotMeta(meta: SnapshotMeta): Uint8Array {
-  return packr.pack([meta.index, meta.term, [...meta.confState.voters], [...meta.confState.learners]]);
+  const { voters, learners, addresses, removed } = meta.confState;
+  const fields: unknown[] = [meta.index, meta.term, [...voters], [...learners]];
+  // Member addresses ([[id, "host:port"], ...]) and removed ids, when the configuration has any.
+  if (addresses !== undefined || removed !== undefined) {
+    fields.push(Object.entries(addresses ?? {}).map(([id, address]) => [Number(id), address]), [...(removed ?? [])]);
+  }
+  return packr.pack(fields);
 }
 
 export function decodeSnapshotMeta(bytes: Uint8Array, what = 'snapshot meta'): SnapshotMeta {
   const raw = unpack(bytes, what);
-  if (!Array.isArray(raw) || raw.length !== 4) throw corrupt(what, 'is not a 4-element array');
-  const [index, t, voters, learners] = raw as unknown[];
+  if (!Array.isArray(raw) || (raw.length !== 4 && raw.length !== 6)) throw corrupt(what, 'is not a 4- or 6-element array');
+  const [index, t, voters, learners, addresses, removed] = raw as unknown[];
   if (!isCount(index) || !isCount(t) || !isNodeList(voters) || !isNodeList(learners)) {
     throw corrupt(what, 'has malformed fields');
   }
-  return { index: logIndex(index), term: term(t), confState: { voters, learners } };
+  if (addresses === undefined) return { index: logIndex(index), term: term(t), confState: { voters, learners } };
+  if (!isAddressList(addresses) || !isNodeList(removed)) throw corrupt(what, 'has malformed member addresses or removed ids');
+  const confState = {
+    voters,
+    learners,
+    ...(addresses.length > 0 ? { addresses: Object.fromEntries(addresses) } : {}),
+    ...(removed.length > 0 ? { removed } : {}),
+  };
+  return { index: logIndex(index), term: term(t), confState };
 }
 
 export function encodeCount(n: number): Uint8Array {
@@ -196,4 +210,11 @@ function isCount(x: unknown): x is number {
 
 function isNodeList(x: unknown): x is NodeId[] {
   return Array.isArray(x) && x.every(isCount);
+}
+
+function isAddressList(value: unknown): value is [number, string][] {
+  return (
+    Array.isArray(value) &&
+    value.every((pair) => Array.isArray(pair) && pair.length === 2 && isCount(pair[0]) && typeof pair[1] === 'string')
+  );
 }

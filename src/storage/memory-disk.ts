@@ -90,8 +90,14 @@ export function copyBytes(bytes: Uint8Array): Uint8Array {
 }
 
 export function copyMeta(meta: SnapshotMeta): SnapshotMeta {
-  const { voters, learners } = meta.confState;
-  return { index: meta.index, term: meta.term, confState: { voters: [...voters], learners: [...learners] } };
+  const { voters, learners, addresses, removed } = meta.confState;
+  const confState = {
+    voters: [...voters],
+    learners: [...learners],
+    ...(addresses ? { addresses: { ...addresses } } : {}),
+    ...(removed ? { removed: [...removed] } : {}),
+  };
+  return { index: meta.index, term: meta.term, confState };
 }
 
 export function copyEntry(entry: Entry): Entry {

@@ -103,9 +103,15 @@ function toWireEntry(e: Entry): Record<string, unknown> {
 }
 
 function toWireSnapshot(s: Snapshot): Record<string, unknown> {
-  const { voters, learners } = s.meta.confState;
+  const { voters, learners, addresses, removed } = s.meta.confState;
+  const confState = {
+    voters: [...voters],
+    learners: [...learners],
+    ...(addresses ? { addresses: { ...addresses } } : {}),
+    ...(removed ? { removed: [...removed] } : {}),
+  };
   return {
-    meta: { index: s.meta.index, term: s.meta.term, confState: { voters: [...voters], learners: [...learners] } },
+    meta: { index: s.meta.index, term: s.meta.term, confState },
     data: s.data,
   };
 }
@@ -210,5 +216,20 @@ function readConfState(raw: unknown): ConfState {
   const c = obj(raw, 'snapshot.meta.confState');
   const ids = (value: unknown, what: string): NodeId[] =>
     array(value, what, MEMBERS_MAX).map((id, i) => uint(id, `${what}[${i}]`) as NodeId);
-  return { voters: ids(c.voters, 'confState.voters'), learners: ids(c.learners, 'confState.learners') };
+  const conf = {
+    voters: ids(c.voters, 'confState.voters'),
+    learners: ids(c.learners, 'confState.learners'),
+    ...(c.removed !== undefined ? { removed: ids(c.removed, 'confState.removed') } : {}),
+  };
+  if (c.addresses === undefined) return conf;
+  const entries = Object.entries(obj(c.addresses, 'confState.addresses'));
+  if (entries.length > MEMBERS_MAX) throw new CodecError('malformed', `confState.addresses: more than ${MEMBERS_MAX} members`);
+  const addresses: Record<number, string> = {};
+  for (const [id, address] of entries) {
+    if (!/^[1-9][0-9]{0,15}$/.test(id) || typeof address !== 'string' || address.length > 256) {
+      throw new CodecError('malformed', `confState.addresses: malformed member ${JSON.stringify(id)}`);
+    }
+    addresses[Number(id)] = address;
+  }
+  return { ...conf, addresses };
 }

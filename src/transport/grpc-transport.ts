@@ -160,6 +160,11 @@ export class GrpcTransport {
     this.log.debug({ peer: id }, 'peer removed');
   }
 
+  /** The peers this transport dials now. */
+  peerIds(): NodeId[] {
+    return [...this.peers.keys()];
+  }
+
   /**
    * Fault injection for tests: while set, every outgoing message to `peer` is silently dropped
    * (snapshots fail). One direction only: partition both ends for a symmetric partition.

@@ -70,13 +70,20 @@ export class TestCluster {
   /** Nodes that exited on their own (crashed, failed to start): a test should assert there are none. */
   readonly unexpectedExits: UnexpectedExit[] = [];
 
+  /** Members a leader needs a majority of (waitForLeader); setMembers() after membership changes. */
+  ids: readonly number[];
+  /** Nodes started on an address of their own (joined, or moved). */
+  private readonly addresses = new Map<number, string>();
+  private readonly dataDirs = new Map<number, string>();
+
   private constructor(
-    readonly ids: readonly number[],
+    ids: readonly number[],
     endpoints: string[],
     private readonly options: ClusterOptions,
   ) {
     this.dir = mkdtempSync(path.join(tmpdir(), 'sessionraft-it-'));
     this.endpoints = endpoints;
+    this.ids = ids;
   }
 
   static async start(options: ClusterOptions = {}): Promise<TestCluster> {
@@ -95,7 +102,40 @@ export class TestCluster {
   }
 
   address(id: number): string {
-    return this.endpoints[id - 1]!;
+    return this.addresses.get(id) ?? this.endpoints[id - 1]!;
+  }
+
+  /** The members waitForLeader counts a majority of, after membership changes. */
+  setMembers(ids: readonly number[]): void {
+    this.ids = [...ids];
+  }
+
+  dataDir(id: number): string {
+    return this.dataDirs.get(id) ?? path.join(this.dir, `n${id}`);
+  }
+
+  /** Starts node `id` on data made elsewhere (a restore) at `address`. */
+  adopt(id: number, address: string, dataDir: string): void {
+    this.dataDirs.set(id, dataDir);
+    this.startNodeAt(id, address);
+  }
+
+  /** Deletes node `id`'s data directory (a lost disk); the node must be stopped. */
+  wipe(id: number): void {
+    if (this.running.has(id)) throw new Error(`node ${id} is running`);
+    rmSync(this.dataDir(id), { recursive: true, force: true });
+  }
+
+  /** Starts node `id` on a new data directory, joining the cluster through `join` at `address`. */
+  startJoiningNode(id: number, address: string, join: readonly string[], extraArgs: readonly string[] = []): void {
+    this.addresses.set(id, address);
+    this.spawnNode(id, ['--listen', address, '--join', join.join(','), ...extraArgs]);
+  }
+
+  /** Restarts node `id` from its data on `address` (no --peers: membership comes from its log). */
+  startNodeAt(id: number, address: string): void {
+    this.addresses.set(id, address);
+    this.spawnNode(id, ['--listen', address]);
   }
 
   logPath(id: number): string {
@@ -111,8 +151,12 @@ export class TestCluster {
   }
 
   startNode(id: number): void {
+    const peers = this.endpoints.map((address, i) => `${i + 1}=${address}`).join(',');
+    this.spawnNode(id, ['--peers', peers, '--cluster-id', 'it']);
+  }
+
+  private spawnNode(id: number, clusterArgs: readonly string[]): void {
     if (this.running.has(id)) throw new Error(`node ${id} is already running`);
-    const peers = this.ids.map((k) => `${k}=${this.address(k)}`).join(',');
     const log = createWriteStream(this.logPath(id), { flags: 'a' });
     const child = spawn(
       process.execPath,
@@ -120,9 +164,8 @@ export class TestCluster {
         cliPath,
         'node',
         '--id', String(id),
-        '--peers', peers,
-        '--data-dir', path.join(this.dir, `n${id}`),
-        '--cluster-id', 'it',
+        ...clusterArgs,
+        '--data-dir', this.dataDir(id),
         '--log-format', 'json',
         '--tick-ms', String(this.options.tickMs ?? 50),
         ...(this.options.faultFiles ? ['--fault-file', this.faultFilePath(id)] : []),

@@ -55,6 +55,7 @@ class WithoutVotes implements RaftNode {
   step: RaftNode['step'] = (m) => this.core.step(m);
   propose: RaftNode['propose'] = (d) => this.core.propose(d);
   proposeConfChange: RaftNode['proposeConfChange'] = (c) => this.core.proposeConfChange(c);
+  configuration: RaftNode['configuration'] = () => this.core.configuration();
   readIndex: RaftNode['readIndex'] = (c) => this.core.readIndex(c);
   transferLeadership: RaftNode['transferLeadership'] = (to) => this.core.transferLeadership(to);
   compact: RaftNode['compact'] = (i) => this.core.compact(i);

@@ -91,6 +91,10 @@ export class SimTransport implements NodeTransport {
     private readonly time: { readonly tick: number },
   ) {}
 
+  /** The simulated network routes by node id: addresses play no part. */
+  addPeer(): void {}
+  removePeer(): void {}
+
   send(messages: readonly Message[]): void {
     if (this.closed) return;
     for (const message of messages) {

@@ -57,7 +57,7 @@ async function startNode(stateCommitDelayMs = 0): Promise<SessionNode> {
     },
     close: () => level.close(),
   };
-  const transport: NodeTransport = { send: () => undefined, onMessage: () => undefined, onUnreachable: () => undefined, onSnapshotStatus: () => undefined, close: () => undefined };
+  const transport: NodeTransport = { send: () => undefined, onMessage: () => undefined, onUnreachable: () => undefined, onSnapshotStatus: () => undefined, addPeer: () => undefined, removePeer: () => undefined, close: () => undefined };
   const node = await SessionNode.open({ options, logger, storage, transport, clock: SYSTEM_CLOCK, random: Math.random });
   node.start();
   nodes.push(node);

@@ -19,6 +19,7 @@ import {
 import type { LogIndex, NodeId, Term } from '../../../src/raft/index.js';
 import { encodeCommand, type SessionCommand } from '../../../src/session/index.js';
 import { openLevelStorage } from '../../../src/storage/index.js';
+import { bootstrapLog } from '../../../src/node/membership.js';
 
 const logger = pino({ level: 'silent' });
 const dirs: string[] = [];
@@ -124,9 +125,13 @@ describe('SessionNode (one node, real LevelDB)', () => {
     const dir = tempDir();
     const requestId = { clientId: 'sdk-1', seq: 1 };
     const storage = await openLevelStorage(dir);
+    const bootstrap = bootstrapLog(options(dir).peers);
     await storage.log.save({
-      hardState: { term: 1 as Term, vote: 1 as NodeId, commit: 0 as LogIndex },
-      entries: [{ index: 1 as LogIndex, term: 1 as Term, type: 'normal', data: encodeCommand({ command: create(1), nowMs: Date.now(), requestId }) }],
+      hardState: { term: 1 as Term, vote: 1 as NodeId, commit: 1 as LogIndex },
+      entries: [
+        ...bootstrap.entries,
+        { index: 2 as LogIndex, term: 1 as Term, type: 'normal', data: encodeCommand({ command: create(1), nowMs: Date.now(), requestId }) },
+      ],
     });
     await storage.close();
 
@@ -142,7 +147,7 @@ describe('SessionNode (one node, real LevelDB)', () => {
         await new Promise((r) => setImmediate(r));
       }
     }
-    expect(outcome.index).toBe(1);
+    expect(outcome.index).toBe(2);
     expect(outcome.result).toMatchObject({ ok: true, session: { sessionId: sessionIdOf(1) } });
     expect(await node.read((view) => view.get(sessionIdOf(2), Date.now()), { consistency: 'stale', minIndex: node.status().raft.commit })).toBeUndefined();
     expect(await node.read((view) => view.count(Date.now()))).toBe(1);

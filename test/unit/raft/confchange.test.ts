@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  applyConfChange,
+  confChangeProblem,
   decodeConfChange,
   encodeConfChange,
   type ConfChange,
@@ -165,5 +167,40 @@ describe('membership changes, one server at a time', () => {
     const entry = net.disks.get(n(2))!.entries.at(-1)!;
     expect(entry).toMatchObject({ index: 2 as LogIndex, term: 1 as Term, type: 'confChange' });
     expect(decodeConfChange(entry.data)).toEqual({ type: 'addLearner', node: 4 });
+  });
+});
+
+describe('member addresses and removed ids in the configuration', () => {
+  it('encodes addresses in conf entries and refuses a malformed one', () => {
+    const change: ConfChange = { type: 'addVoter', node: n(4), address: '127.0.0.1:7004' };
+    expect(decodeConfChange(encodeConfChange(change))).toEqual(change);
+    const moved: ConfChange = { type: 'setAddress', node: n(4), address: 'h:1' };
+    expect(decodeConfChange(encodeConfChange(moved))).toEqual(moved);
+    expect(() => decodeConfChange(bytes('{"type":"setAddress","node":4}'))).toThrow(/valid address/);
+    expect(() => decodeConfChange(bytes(`{"type":"addVoter","node":4,"address":"${'x'.repeat(300)}"}`))).toThrow(/valid address/);
+  });
+
+  it('carries addresses through add, move and remove, and remembers removed ids', () => {
+    let conf = applyConfChange({ voters: [], learners: [] }, { type: 'addVoter', node: n(1), address: 'a:1' });
+    conf = applyConfChange(conf, { type: 'addLearner', node: n(2), address: 'b:2' });
+    conf = applyConfChange(conf, { type: 'addVoter', node: n(2) }); // promotion keeps the address
+    expect(conf).toEqual({ voters: [1, 2], learners: [], addresses: { 1: 'a:1', 2: 'b:2' } });
+    conf = applyConfChange(conf, { type: 'setAddress', node: n(2), address: 'c:3' });
+    expect(conf.addresses).toEqual({ 1: 'a:1', 2: 'c:3' });
+    conf = applyConfChange(conf, { type: 'removeNode', node: n(2) });
+    expect(conf).toEqual({ voters: [1], learners: [], addresses: { 1: 'a:1' }, removed: [2] });
+    expect(confChangeProblem(conf, { type: 'addLearner', node: n(2), address: 'b:2' })).toMatch(/never reused/);
+    expect(confChangeProblem(conf, { type: 'setAddress', node: n(3), address: 'b:2' })).toMatch(/not a member/);
+    expect(confChangeProblem(conf, { type: 'addLearner', node: n(3), address: '' })).toMatch(/address/);
+  });
+
+  it('replicates addresses to every node, into snapshots too', () => {
+    const net = cluster();
+    expect(net.node(1).proposeConfChange({ type: 'addLearner', node: n(4), address: 'h4:4' }).ok).toBe(true);
+    net.addNode(4, { voters: [n(1), n(2), n(3)], learners: [] });
+    net.stabilize();
+    for (const id of [1, 2, 3, 4]) expect(net.node(id).configuration().addresses).toEqual({ 4: 'h4:4' });
+    const meta = net.node(2).compact(net.node(2).status().applied);
+    expect(meta.confState.addresses).toEqual({ 4: 'h4:4' });
   });
 });

@@ -93,7 +93,7 @@ describe('snapshots', () => {
     net.stabilize();
     expect(net.node(1).compact(2 as LogIndex).confState).toEqual({ voters: [1, 2, 3], learners: [4] });
     expect(net.node(1).compact(2 as LogIndex).index).toBe(2);
-    expect(net.node(1).compact(4 as LogIndex).confState).toEqual({ voters: [1, 2, 3], learners: [] });
+    expect(net.node(1).compact(4 as LogIndex).confState).toEqual({ voters: [1, 2, 3], learners: [], removed: [4] });
     expect(() => net.node(1).compact(3 as LogIndex)).toThrow(RangeError);
     expect(() => net.node(1).compact(9 as LogIndex)).toThrow(RaftInvariantError);
   });

@@ -5,6 +5,8 @@
 import { NotLeaderError } from '../../../src/node/index.js';
 import { logIndex, nodeId, term, type LogIndex, type NodeId } from '../../../src/raft/index.js';
 import type {
+  CallOptions,
+  MemberChange,
   NodeStatus,
   ReadOptions,
   SessionBackend,
@@ -24,6 +26,8 @@ export class FakeBackend implements SessionBackend {
   readonly sessions = new Map<string, Session>();
   readonly writes: RecordedWrite[] = [];
   readonly reads: ReadOptions[] = [];
+  readonly memberChanges: MemberChange[] = [];
+  readonly transfers: NodeId[] = [];
   index = 0;
   /** When set, writes (and non-stale reads) fail NotLeader with this leader. */
   follower: { leaderId: number; leaderAddress: string } | undefined;
@@ -89,6 +93,21 @@ export class FakeBackend implements SessionBackend {
       appliedIndex: logIndex(this.index),
       clusterId: 'test-cluster',
     };
+  }
+
+  async changeMembership(change: MemberChange, options: CallOptions = {}): Promise<LogIndex> {
+    await this.wait(options.signal);
+    this.throwIfTold();
+    if (this.follower) throw new NotLeaderError(nodeId(this.follower.leaderId), this.follower.leaderAddress);
+    this.memberChanges.push(change);
+    return logIndex(++this.index);
+  }
+
+  async transferLeadership(target: NodeId, options: CallOptions = {}): Promise<void> {
+    await this.wait(options.signal);
+    this.throwIfTold();
+    if (this.follower) throw new NotLeaderError(nodeId(this.follower.leaderId), this.follower.leaderAddress);
+    this.transfers.push(target);
   }
 
   private async wait(signal: AbortSignal | undefined): Promise<void> {

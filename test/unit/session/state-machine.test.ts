@@ -389,7 +389,7 @@ describe('entries', () => {
     expect(out.results.map((r) => r.index)).toEqual([4]);
     expect(sm.appliedIndex).toBe(4);
     const again = sm.applyEntries([entry(4, { type: 'delete', sessionId: uuid(1) }, T0)]);
-    expect(again).toEqual({ results: [], ops: [] });
+    expect(again).toEqual({ results: [], ops: [], changes: [] });
     expect(sm.sessionCount).toBe(1);
   });
 

@@ -43,6 +43,16 @@ export function registerStorageConformance(name: string, factory: StorageFactory
       registerSnapshotStoreTests(() => storage);
     });
 
+    it('keeps member addresses and removed ids in the snapshot meta across a reopen', async () => {
+      await storage.log.save({ hardState: hardState(2, 1, 8), entries: entries(1, 10, 2) });
+      const meta = { ...snapshotMeta(4, 2), confState: { voters: [1, 2], learners: [], addresses: { 1: 'a:1', 2: 'b:2' }, removed: [3] } } as unknown as ReturnType<typeof snapshotMeta>;
+      await storage.log.compact(meta);
+      await storage.snapshots.save(meta, bytes('snap-4'));
+      const reopened = await harness.reopen();
+      expect((await reopened.log.load()).snapshot).toEqual(meta);
+      expect((await reopened.snapshots.latest())?.meta).toEqual(meta);
+    });
+
     it('keeps everything across close and reopen, and plans later writes from what it reopened', async () => {
       await storage.log.save({ hardState: hardState(2, 1, 8), entries: entries(1, 10, 2) });
       await storage.log.compact(snapshotMeta(3, 2));

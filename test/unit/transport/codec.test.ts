@@ -47,7 +47,14 @@ function decodeError(bytes: Uint8Array): CodecError {
 
 describe('codec', () => {
   it('round-trips every field, and byte strings come back as plain Uint8Arrays', () => {
-    for (const m of [full, snapshot, { type: 'vote', from: nodeId(3), to: nodeId(1), term: term(1) } as Message]) {
+    const withMembers: Message = {
+      ...snapshot,
+      snapshot: {
+        meta: { ...snapshot.snapshot!.meta, confState: { voters: [nodeId(1)], learners: [], addresses: { 1: '127.0.0.1:7001' }, removed: [nodeId(2)] } },
+        data: new Uint8Array(3),
+      },
+    };
+    for (const m of [full, snapshot, withMembers, { type: 'vote', from: nodeId(3), to: nodeId(1), term: term(1) } as Message]) {
       const back = decodeMessage(encodeMessage(m, MAX), MAX);
       expect(back).toEqual(m);
     }
