@@ -40,7 +40,7 @@ export class OwnSnapshots {
   /** A snapshot was taken since the start or the last install: the node is in its phase. */
   private phased = false;
   /** Read from LevelDB, waiting for the loop to compact the core to it. */
-  private built: { readonly index: LogIndex; readonly data: Uint8Array } | undefined;
+  private built: { readonly index: LogIndex; readonly data: Uint8Array; readonly startedAtMs: number; readonly readMs: number } | undefined;
   /** Its file is being written: compact() already told the core about it. */
   private beingSaved: { readonly meta: SnapshotMeta; readonly data: Uint8Array } | undefined;
 
@@ -53,6 +53,8 @@ export class OwnSnapshots {
     public index: LogIndex,
     /** This node's phase (snapshotPhaseFraction of its id). */
     private readonly phaseFraction: number,
+    /** The node's clock, for the durations in the logs. */
+    private readonly nowMs: () => number,
   ) {}
 
   /** Starts reading a snapshot when one is due (snapshotDue). */
@@ -62,9 +64,10 @@ export class OwnSnapshots {
     if (!due) return;
     this.taking = true;
     this.phased = true;
+    const startedAtMs = this.nowMs();
     encodeStateSnapshot(this.storage.state.entries(), applied).then(
       (data) => {
-        this.built = { index: applied, data };
+        this.built = { index: applied, data, startedAtMs, readMs: Math.round(this.nowMs() - startedAtMs) };
         this.poke();
       },
       (error: unknown) => {
@@ -93,7 +96,8 @@ export class OwnSnapshots {
       await this.storage.log.compact(meta);
       // An install of a newer snapshot may have finished meanwhile: never move backwards.
       this.index = Math.max(this.index, meta.index) as LogIndex;
-      this.logger.info({ index: meta.index, bytes: built.data.length }, 'snapshot taken, log compacted');
+      const totalMs = Math.round(this.nowMs() - built.startedAtMs);
+      this.logger.info({ index: meta.index, bytes: built.data.length, readMs: built.readMs, totalMs }, 'snapshot taken, log compacted');
     })()
       .catch((error: unknown) => this.logger.error({ err: error }, 'snapshot failed'))
       .finally(() => {
