@@ -610,6 +610,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
     const last = committed[committed.length - 1]!;
     invariant(last.index > this.applied, () => `apply of entries up to ${last.index} at applied ${this.applied}`);
     const { results, ops, changes } = this.stateMachine.applyEntries(normal);
+    this.snapshots.countApplied(committed.length - normal.length + Math.max(results.length, normal.length));
     this.applied = last.index;
     this.changes?.applied(changes, last.index);
     await this.storage.state.commit(ops, last.index);

@@ -12,14 +12,15 @@ import { invariant } from './invariant.js';
 import { encodeStateSnapshot } from './state-snapshot.js';
 
 /**
- * When a node takes its own snapshot: `periodEntries` = max(threshold, sessions / 2) entries after
- * the last (so the CPU per entry stays constant as the state grows), and the first one after a
- * start or an install another `phaseFraction` of a period later. Nodes get different fractions
+ * When a node takes its own snapshot: `period` = max(threshold, sessions / 2) commands applied
+ * since the last (so the CPU per command stays constant as the state grows; commands, not
+ * entries, since one entry carries a batch of up to 1,024), and the first one after a start or
+ * an install another `phaseFraction` of a period later. Nodes get different fractions
  * (snapshotPhaseFraction), so they do not all snapshot at the same index and stall together.
  */
 export function snapshotDue(input: {
-  readonly applied: LogIndex;
-  readonly lastSnapshotIndex: LogIndex;
+  /** Commands (and entries without commands) applied since the last snapshot. */
+  readonly appliedSinceSnapshot: number;
   readonly sessionCount: number;
   readonly thresholdEntries: number;
   readonly phaseFraction: number;
@@ -27,7 +28,7 @@ export function snapshotDue(input: {
 }): boolean {
   const periodEntries = Math.max(input.thresholdEntries, Math.floor(input.sessionCount / 2));
   const offsetEntries = input.phased ? 0 : Math.floor(periodEntries * input.phaseFraction);
-  return input.applied - input.lastSnapshotIndex >= periodEntries + offsetEntries;
+  return input.appliedSinceSnapshot >= periodEntries + offsetEntries;
 }
 
 /** A node's phase in [0, 1): the golden-ratio sequence spreads any few ids far apart. */
@@ -39,6 +40,8 @@ export class OwnSnapshots {
   private taking = false;
   /** A snapshot was taken since the start or the last install: the node is in its phase. */
   private phased = false;
+  /** Commands (and entries without commands) applied since the last snapshot was started or installed. */
+  private appliedSinceSnapshot = 0;
   /** Read from LevelDB, waiting for the loop to compact the core to it. */
   private built: { readonly index: LogIndex; readonly data: Uint8Array; readonly startedAtMs: number; readonly readMs: number } | undefined;
   /** Its file is being written: compact() already told the core about it. */
@@ -57,13 +60,25 @@ export class OwnSnapshots {
     private readonly nowMs: () => number,
   ) {}
 
+  /** The loop applied this many commands (counting an entry without commands as one). */
+  countApplied(units: number): void {
+    this.appliedSinceSnapshot += units;
+  }
+
   /** Starts reading a snapshot when one is due (snapshotDue). */
   maybeStart(applied: LogIndex, sessionCount: number, thresholdEntries: number): void {
     if (this.taking) return;
-    const due = snapshotDue({ applied, lastSnapshotIndex: this.index, sessionCount, thresholdEntries, phaseFraction: this.phaseFraction, phased: this.phased });
+    const due = snapshotDue({
+      appliedSinceSnapshot: this.appliedSinceSnapshot,
+      sessionCount,
+      thresholdEntries,
+      phaseFraction: this.phaseFraction,
+      phased: this.phased,
+    });
     if (!due) return;
     this.taking = true;
     this.phased = true;
+    this.appliedSinceSnapshot = 0;
     const startedAtMs = this.nowMs();
     encodeStateSnapshot(this.storage.state.entries(), applied).then(
       (data) => {
@@ -110,6 +125,7 @@ export class OwnSnapshots {
   installed(meta: SnapshotMeta): void {
     this.index = meta.index;
     this.phased = false; // the leader's index: take the phase again
+    this.appliedSinceSnapshot = 0;
     // Our own snapshot still being saved is older: the stored file is the one to send from now.
     if (this.beingSaved && this.beingSaved.meta.index < meta.index) this.beingSaved = undefined;
   }
