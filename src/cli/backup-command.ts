@@ -18,6 +18,7 @@ import {
   type VerifiedBackup,
 } from '../backup/index.js';
 import { SessionClient, SessionRaftError, type BackupMessage, type BackupStart } from '../client/index.js';
+import { SESSION_KEY_PREFIX } from '../session/index.js';
 import { UsageError, endpointsFlag, integerFlag } from './args.js';
 
 const ACTIONS = ['take', 'verify', 'keygen'] as const;
@@ -126,7 +127,8 @@ async function secretOf(values: Parsed['values']): Promise<BackupSecret> {
     }
     return secret;
   } catch (error) {
-    if (error instanceof RangeError) throw new UsageError(error.message);
+    // A key file that is missing or of the wrong size is a bad argument like any other.
+    if (error instanceof RangeError || error instanceof BackupError) throw new UsageError(error.message);
     throw error;
   }
 }
@@ -225,7 +227,7 @@ async function* pairsOf(
     if (message.type !== 'pairs') throw new Error(`unexpected ${message.type} message in the middle of the copy`);
     for (const pair of message.pairs) {
       counted.pairs++;
-      if (pair[0].startsWith('s/')) counted.sessions++;
+      if (pair[0].startsWith(SESSION_KEY_PREFIX)) counted.sessions++;
       yield pair;
     }
   }

@@ -8,7 +8,8 @@ import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BackupError, loadBackupSecret, openBackup, verifyBackup } from '../backup/index.js';
-import { seedFromState, writeIdentity } from '../node/index.js';
+import { NODE_DEFAULTS, seedFromState, writeIdentity } from '../node/index.js';
+import { SessionStateMachine } from '../session/index.js';
 import type { LogIndex, NodeId, Term } from '../raft/index.js';
 import { openLevelStorage } from '../storage/index.js';
 import { UsageError, integerFlag } from './args.js';
@@ -79,6 +80,12 @@ export async function runRestore(args: readonly string[]): Promise<void> {
     const opened = await openBackup(file, secret).catch(explain(file));
     const pairs: [string, Uint8Array][] = [];
     for await (const pair of opened.pairs()) pairs.push(pair);
+    // End to end: the state rebuilt from the pairs must be the one the source had at the index.
+    const rebuilt = new SessionStateMachine({ defaultTtlMs: NODE_DEFAULTS.defaultTtlMs, dataBytesMax: NODE_DEFAULTS.dataBytesMax });
+    await rebuilt.load(pairs);
+    if (header.stateDigest !== undefined && rebuilt.digest() !== header.stateDigest) {
+      throw new Error(`${file}: the state rebuilt from it has digest ${rebuilt.digest()}, the source had ${header.stateDigest} (nothing was written)`);
+    }
     const storage = await openLevelStorage(building);
     try {
       await seedFromState(storage, { self: id, address: listen, index: header.index as LogIndex, term: header.term as Term, pairs });

@@ -131,7 +131,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
     this.applied = applied;
     this.changes = io.changes;
     this.changes?.reset(applied);
-    this.snapshots = new OwnSnapshots(io.storage, io.logger, () => this.poke(), snapshotIndex, snapshotPhaseFraction(io.options.id));
+    this.snapshots = new OwnSnapshots(io.storage, io.logger, () => this.poke(), snapshotIndex, snapshotPhaseFraction(io.options.id), () => io.clock.nowMs());
     // Read contexts must be unique in the cluster and across restarts: id, a nonce, a counter.
     const nonce = Array.from({ length: 4 }, () => Math.floor(io.random() * 0x1_0000).toString(16).padStart(4, '0')).join('');
     this.reads = new ReadBatches(`${io.options.id}.${nonce}.`);
@@ -610,6 +610,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
     const last = committed[committed.length - 1]!;
     invariant(last.index > this.applied, () => `apply of entries up to ${last.index} at applied ${this.applied}`);
     const { results, ops, changes } = this.stateMachine.applyEntries(normal);
+    this.snapshots.countApplied(committed.length - normal.length + Math.max(results.length, normal.length));
     this.applied = last.index;
     this.changes?.applied(changes, last.index);
     await this.storage.state.commit(ops, last.index);
@@ -626,6 +627,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
   /** Replaces the state machine and its LevelDB copy with a snapshot already on disk. */
   private async installSnapshot(meta: SnapshotMeta, entries: readonly [string, Uint8Array][]): Promise<void> {
     this.logger.info({ index: meta.index, term: meta.term }, 'installing snapshot from leader');
+    const startedAtMs = this.clock.nowMs();
     invariant(meta.index > this.applied, () => `snapshot ${meta.index} installed at applied ${this.applied}`);
     const stateMachine = newStateMachine(this.options);
     await stateMachine.load(entries);
@@ -634,6 +636,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
     this.applied = meta.index;
     this.changes?.reset(meta.index);
     this.snapshots.installed(meta);
+    this.logger.info({ index: meta.index, sessions: stateMachine.sessionCount, loadMs: Math.round(this.clock.nowMs() - startedAtMs) }, 'snapshot installed');
     this.writes.snapshotInstalled(this.applied);
     this.releaseUpToApplied();
   }

@@ -12,14 +12,15 @@ import { invariant } from './invariant.js';
 import { encodeStateSnapshot } from './state-snapshot.js';
 
 /**
- * When a node takes its own snapshot: `periodEntries` = max(threshold, sessions / 2) entries after
- * the last (so the CPU per entry stays constant as the state grows), and the first one after a
- * start or an install another `phaseFraction` of a period later. Nodes get different fractions
+ * When a node takes its own snapshot: `period` = max(threshold, sessions / 2) commands applied
+ * since the last (so the CPU per command stays constant as the state grows; commands, not
+ * entries, since one entry carries a batch of up to 1,024), and the first one after a start or
+ * an install another `phaseFraction` of a period later. Nodes get different fractions
  * (snapshotPhaseFraction), so they do not all snapshot at the same index and stall together.
  */
 export function snapshotDue(input: {
-  readonly applied: LogIndex;
-  readonly lastSnapshotIndex: LogIndex;
+  /** Commands (and entries without commands) applied since the last snapshot. */
+  readonly appliedSinceSnapshot: number;
   readonly sessionCount: number;
   readonly thresholdEntries: number;
   readonly phaseFraction: number;
@@ -27,7 +28,7 @@ export function snapshotDue(input: {
 }): boolean {
   const periodEntries = Math.max(input.thresholdEntries, Math.floor(input.sessionCount / 2));
   const offsetEntries = input.phased ? 0 : Math.floor(periodEntries * input.phaseFraction);
-  return input.applied - input.lastSnapshotIndex >= periodEntries + offsetEntries;
+  return input.appliedSinceSnapshot >= periodEntries + offsetEntries;
 }
 
 /** A node's phase in [0, 1): the golden-ratio sequence spreads any few ids far apart. */
@@ -39,8 +40,10 @@ export class OwnSnapshots {
   private taking = false;
   /** A snapshot was taken since the start or the last install: the node is in its phase. */
   private phased = false;
+  /** Commands (and entries without commands) applied since the last snapshot was started or installed. */
+  private appliedSinceSnapshot = 0;
   /** Read from LevelDB, waiting for the loop to compact the core to it. */
-  private built: { readonly index: LogIndex; readonly data: Uint8Array } | undefined;
+  private built: { readonly index: LogIndex; readonly data: Uint8Array; readonly startedAtMs: number; readonly readMs: number } | undefined;
   /** Its file is being written: compact() already told the core about it. */
   private beingSaved: { readonly meta: SnapshotMeta; readonly data: Uint8Array } | undefined;
 
@@ -53,18 +56,33 @@ export class OwnSnapshots {
     public index: LogIndex,
     /** This node's phase (snapshotPhaseFraction of its id). */
     private readonly phaseFraction: number,
+    /** The node's clock, for the durations in the logs. */
+    private readonly nowMs: () => number,
   ) {}
+
+  /** The loop applied this many commands (counting an entry without commands as one). */
+  countApplied(units: number): void {
+    this.appliedSinceSnapshot += units;
+  }
 
   /** Starts reading a snapshot when one is due (snapshotDue). */
   maybeStart(applied: LogIndex, sessionCount: number, thresholdEntries: number): void {
     if (this.taking) return;
-    const due = snapshotDue({ applied, lastSnapshotIndex: this.index, sessionCount, thresholdEntries, phaseFraction: this.phaseFraction, phased: this.phased });
+    const due = snapshotDue({
+      appliedSinceSnapshot: this.appliedSinceSnapshot,
+      sessionCount,
+      thresholdEntries,
+      phaseFraction: this.phaseFraction,
+      phased: this.phased,
+    });
     if (!due) return;
     this.taking = true;
     this.phased = true;
+    this.appliedSinceSnapshot = 0;
+    const startedAtMs = this.nowMs();
     encodeStateSnapshot(this.storage.state.entries(), applied).then(
       (data) => {
-        this.built = { index: applied, data };
+        this.built = { index: applied, data, startedAtMs, readMs: Math.round(this.nowMs() - startedAtMs) };
         this.poke();
       },
       (error: unknown) => {
@@ -93,7 +111,8 @@ export class OwnSnapshots {
       await this.storage.log.compact(meta);
       // An install of a newer snapshot may have finished meanwhile: never move backwards.
       this.index = Math.max(this.index, meta.index) as LogIndex;
-      this.logger.info({ index: meta.index, bytes: built.data.length }, 'snapshot taken, log compacted');
+      const totalMs = Math.round(this.nowMs() - built.startedAtMs);
+      this.logger.info({ index: meta.index, bytes: built.data.length, readMs: built.readMs, totalMs }, 'snapshot taken, log compacted');
     })()
       .catch((error: unknown) => this.logger.error({ err: error }, 'snapshot failed'))
       .finally(() => {
@@ -106,6 +125,7 @@ export class OwnSnapshots {
   installed(meta: SnapshotMeta): void {
     this.index = meta.index;
     this.phased = false; // the leader's index: take the phase again
+    this.appliedSinceSnapshot = 0;
     // Our own snapshot still being saved is older: the stored file is the one to send from now.
     if (this.beingSaved && this.beingSaved.meta.index < meta.index) this.beingSaved = undefined;
   }

@@ -140,13 +140,19 @@ describe('a three-node cluster of real processes', () => {
     for (const id of before.keys()) expect(listed.has(id), `acknowledged session ${id} lost`).toBe(true);
     expect(listed.has(after.session.sessionId)).toBe(true);
 
-    // The killed node restarts from its disk and catches up (through a snapshot: the log was
-    // compacted every 200 entries), ending with the same state digest as the others.
-    // 400 entries while it is down (400 writes sent one by one): the leader snapshots at least every max(200, sessions / 2)
-    // entries (≤ 360 here), so the entries the restarted node lacks are compacted away and it
-    // must catch up through a snapshot.
-    // One at a time: writes that arrive together share one batch entry, and the log must grow.
-    for (let i = 0; i < 400; i++) await client.create({ clientId: 'frank', transport: 'http', data: { i } });
+    // The killed node restarts from its disk and catches up through a snapshot: writes go on, one
+    // at a time (writes that arrive together share one batch entry, and the log must grow), until
+    // the new leader has compacted its log past the index at which the old leader died.
+    const diedAt = after.index;
+    const leaderLog = cluster.logPath(newLeader);
+    const compactedPast = (): boolean =>
+      readFileSync(leaderLog, 'utf8')
+        .split('\n')
+        .some((line) => line.includes('snapshot taken, log compacted') && (JSON.parse(line) as { index: number }).index > diedAt);
+    for (let i = 0; !compactedPast(); i++) {
+      expect(i, 'the new leader never compacted its log').toBeLessThan(5_000);
+      await client.create({ clientId: 'frank', transport: 'http', data: { i } });
+    }
     cluster.startNode(oldLeader);
     const { index } = await client.create({ clientId: 'frank', transport: 'http' });
     await cluster.waitForApplied(index);

@@ -4,6 +4,7 @@
  * a majority lost for good is recovered from the survivor, and the admin CLI refuses what it
  * must with the right exit code. Each test has its own cluster.
  */
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionClient } from '../../src/client/index.js';
 import { TestCluster, freePorts, runCli, sleep } from './harness.js';
@@ -42,6 +43,19 @@ async function createSessions(client: SessionClient, count: number, clientId: st
     ids.push(...batch.map((r) => r.session.sessionId));
   }
   return ids;
+}
+
+/** Writes one session at a time until the leader's log was compacted past `index` (so a node behind it needs a snapshot). */
+async function writeUntilCompactedPast(cluster: TestCluster, client: SessionClient, index: number): Promise<void> {
+  const leader = await cluster.waitForLeader();
+  const compacted = (): boolean =>
+    readFileSync(cluster.logPath(leader), 'utf8')
+      .split('\n')
+      .some((line) => line.includes('snapshot taken, log compacted') && (JSON.parse(line) as { index: number }).index > index);
+  for (let i = 0; !compacted(); i++) {
+    expect(i, 'the leader never compacted its log').toBeLessThan(5_000);
+    await client.create({ clientId: 'filler', transport: 'it', data: { i } });
+  }
 }
 
 /** Waits until `check` holds for the leader's member list. */
@@ -99,7 +113,8 @@ async function expectAllReadable(client: SessionClient, ids: readonly string[]):
 describe('membership of a real cluster', () => {
   it('a node joins with --join, catches up by snapshot, and is promoted once caught up', async () => {
     const { cluster, client } = await startCluster();
-    const ids = await createSessions(client, 200, 'join', 1); // one entry each: snapshots compact the log
+    const ids = await createSessions(client, 100, 'join');
+    await writeUntilCompactedPast(cluster, client, 1); // a joiner must start from a snapshot
     const address = await newAddress();
     cluster.startJoiningNode(4, address, [cluster.address(2)]);
     const members = await waitForMembers(cluster, cluster.address(1), (m) => m.some((x) => x.id === 4 && x.voter));
@@ -115,6 +130,7 @@ describe('membership of a real cluster', () => {
     const four = await SessionClient.connect({ endpoints: [address], retriesMax: 0 });
     clients.push(four);
     expect((await four.count('join', { consistency: 'stale' })).count).toBe(ids.length);
+    expect((await four.count('filler', { consistency: 'stale' })).count).toBeGreaterThan(0);
 
     // A restart of the joined node needs no --join and no --peers: its data says everything.
     await cluster.signal(4, 'SIGTERM');
@@ -125,8 +141,10 @@ describe('membership of a real cluster', () => {
 
   it('a follower that missed more than the compaction threshold catches up by snapshot', async () => {
     const { cluster, client } = await startCluster();
+    const { index } = await client.create({ clientId: 'missed', transport: 'it' });
+    await cluster.waitForApplied(index);
     await cluster.signal(3, 'SIGKILL');
-    await createSessions(client, 150, 'missed', 1);
+    await writeUntilCompactedPast(cluster, client, index);
     cluster.startNode(3);
     await waitForSameState(cluster, [1, 2, 3]);
     expect(cluster.logTail(3, 200)).toMatch(/installing snapshot from leader/);

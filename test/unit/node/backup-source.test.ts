@@ -180,6 +180,35 @@ describe('state copies of a running node', () => {
     await expect(node.openStateCopy()).rejects.toThrow(/shutting down|stopping|stopped/i);
   });
 
+  it('wait for a linearizable read (with the deadline and signal of the call) before the copy is opened', async () => {
+    const events: string[] = [];
+    let releaseRead!: () => void;
+    const signal = new AbortController().signal;
+    const source = new BackupSource({
+      read: (async (_query: unknown, options: unknown) => {
+        events.push(`read ${JSON.stringify(options)}`);
+        await new Promise<void>((resolve) => (releaseRead = resolve));
+        events.push('read answered');
+      }) as never,
+      atRest: async (f) => {
+        events.push('at rest');
+        return f({
+          stateAppliedIndex: 0 as LogIndex,
+          sessionCount: 0,
+          status: { clusterId: 'c', raft: { id: 1, term: 1 }, members: [], stateDigest: 'd' } as unknown as NodeStatus,
+          entries: async function* () {},
+        });
+      },
+    });
+    const opening = source.openStateCopy({ deadlineMs: 1234, signal });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(events).toEqual(['read {"deadlineMs":1234,"signal":{},"consistency":"linearizable"}']);
+    releaseRead();
+    const copy = await opening;
+    expect(events).toEqual(['read {"deadlineMs":1234,"signal":{},"consistency":"linearizable"}', 'read answered', 'at rest']);
+    await copy.close();
+  });
+
   it('fail when the pairs do not hold the index or the session count their header claims', async () => {
     const { packValue } = await import('../../../src/session/codec.js');
     const restingWith = (pairs: [string, Uint8Array][], index: number, sessionCount: number): RestingState => ({

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { LogIndex } from '../../../src/raft/index.js';
 import { snapshotDue, snapshotPhaseFraction } from '../../../src/node/snapshots.js';
 
 /** The indexes at which node `id` takes its snapshots while applying 1..lastIndex one by one. */
@@ -8,8 +7,7 @@ function snapshotPoints(id: number, lastIndex: number, thresholdEntries: number)
   let lastSnapshotIndex = 0;
   for (let applied = 1; applied <= lastIndex; applied++) {
     const due = snapshotDue({
-      applied: applied as LogIndex,
-      lastSnapshotIndex: lastSnapshotIndex as LogIndex,
+      appliedSinceSnapshot: applied - lastSnapshotIndex,
       sessionCount: 0,
       thresholdEntries,
       phaseFraction: snapshotPhaseFraction(id),
@@ -41,7 +39,7 @@ describe('own snapshot points', () => {
 
   it('grow the period with the state (half the sessions) so the CPU per entry stays constant', () => {
     const due = (applied: number, sessionCount: number): boolean =>
-      snapshotDue({ applied: applied as LogIndex, lastSnapshotIndex: 0 as LogIndex, sessionCount, thresholdEntries: 100, phaseFraction: 0.5, phased: true });
+      snapshotDue({ appliedSinceSnapshot: applied, sessionCount, thresholdEntries: 100, phaseFraction: 0.5, phased: true });
     expect(due(100, 0)).toBe(true);
     expect(due(100, 1_000)).toBe(false);
     expect(due(500, 1_000)).toBe(true);
