@@ -59,10 +59,21 @@ describe('the simulation of real nodes', () => {
     expect(crashes).toBeGreaterThan(SEEDS / 2);
   }, 180_000);
 
-  it('regression seeds: a crash between a received snapshot\'s file and its log left a node unable to restart (2026, 2051)', async () => {
-    for (const seed of [2026, 2051]) {
+  // Each seed ran into its race at the commit that added it, and failed with the fix reverted;
+  // the counters check that it still does (a change to the simulation can move a seed off it).
+  it('regression seeds: a crash between a received snapshot\'s file and its log left a node unable to restart (2, 13)', async () => {
+    for (const seed of [2, 13]) {
       const result = await runSessionSimulation({ seed });
       expect(result.violations, `seed ${seed}`).toEqual([]);
+      expect(result.restartsWithStraySnapshotFile, `seed ${seed} no longer restarts with a stray snapshot file`).toBeGreaterThan(0);
+    }
+  });
+
+  it('regression seeds: an own snapshot superseded by an installed one while it was read crashed the loop (4, 97)', async () => {
+    for (const seed of [4, 97]) {
+      const result = await runSessionSimulation({ seed, countNodeLogs: true });
+      expect(result.violations, `seed ${seed}`).toEqual([]);
+      expect(result.nodeLogs['own snapshot superseded by an installed one, dropped'], `seed ${seed} no longer supersedes an own snapshot`).toBeGreaterThan(0);
     }
   });
 
