@@ -9,7 +9,7 @@
  * linearizable under the expiring-session model, no session resurrected by a STALE read.
  */
 import { createHash } from 'node:crypto';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import { NotLeaderError, SessionNode, resolveNodeOptions, type Durability, type NodeOptions, type NodePlantedBugs, type WriteOutcome } from '../../../src/node/index.js';
 import type { LogIndex, NodeId, SnapshotMeta } from '../../../src/raft/index.js';
 import type { Session, SessionCommand } from '../../../src/session/index.js';
@@ -28,8 +28,6 @@ export interface SessionSimConfig {
   readonly steps?: number;
   /** A runtime bug planted in every node (the simulation must report a violation). */
   readonly bug?: NodeBugName;
-  /** Count the nodes' log messages (info and above) into the result's nodeLogs. @default false */
-  readonly countNodeLogs?: boolean;
 }
 
 export const NODE_BUG_NAMES = ['syncAckBeforeCommit', 'asyncAckBeforeFsync', 'applyBeforePersist', 'snapshotInstallOutOfOrder'] as const satisfies readonly (keyof NodePlantedBugs)[];
@@ -51,8 +49,8 @@ export interface SessionSimResult {
    * crash between a received snapshot's file and the log pointing at it).
    */
   readonly restartsWithStraySnapshotFile: number;
-  /** With countNodeLogs: how often each node log message was logged, by message. */
-  readonly nodeLogs: Readonly<Record<string, number>>;
+  /** Installs while the same node was reading its state for its own snapshot. */
+  readonly installsDuringStateRead: number;
   /** sha256 of the checked history: equal for two runs of one seed (determinism). */
   readonly historyHash: string;
   readonly violations: readonly string[];
@@ -87,6 +85,8 @@ interface Host {
   loopError: Error | undefined;
   /** Indexes this incarnation's log saves made durable (what an ASYNC answer may name). */
   written: Set<number>;
+  /** Reads of the whole state in progress (the node taking its own snapshot). */
+  stateReads: number;
 }
 
 interface Attempt {
@@ -187,8 +187,7 @@ class SessionSimulation {
   private crashes = 0;
   private snapshotInstalls = 0;
   private restartsWithStraySnapshotFile = 0;
-  private readonly nodeLogs = new Map<string, number>();
-  private readonly logger: Logger;
+  private installsDuringStateRead = 0;
   private faultPhase = true;
   private healedAtMs = Number.POSITIVE_INFINITY;
   private clientsEnabled = true;
@@ -221,7 +220,6 @@ class SessionSimulation {
     this.network.onLoss = (envelope) => {
       if (envelope.message.type === 'snapshot') this.hosts.get(envelope.from)?.transport.snapshotStatus(envelope.to, false);
     };
-    this.logger = config.countNodeLogs ? this.countingLogger() : silent;
     const clientRng = this.rng.fork('clients');
     const clientCount = clientRng.int(2, 5);
     for (let c = 1; c <= clientCount; c++) {
@@ -253,7 +251,7 @@ class SessionSimulation {
       crashes: this.crashes,
       snapshotInstalls: this.snapshotInstalls,
       restartsWithStraySnapshotFile: this.restartsWithStraySnapshotFile,
-      nodeLogs: Object.fromEntries(this.nodeLogs),
+      installsDuringStateRead: this.installsDuringStateRead,
       historyHash: createHash('sha256').update(JSON.stringify(this.history)).digest('hex'),
       violations: this.violations,
     };
@@ -261,14 +259,6 @@ class SessionSimulation {
 
   // ---------------------------------------------------------------- hosts
 
-  private countingLogger(): Logger {
-    return pino({ level: 'info' }, {
-      write: (line: string): void => {
-        const { msg } = JSON.parse(line) as { msg: string };
-        this.nodeLogs.set(msg, (this.nodeLogs.get(msg) ?? 0) + 1);
-      },
-    });
-  }
 
   private options(id: number): NodeOptions {
     const peers = new Map<NodeId, string>();
@@ -303,6 +293,7 @@ class SessionSimulation {
       incarnation: 0,
       loopError: undefined,
       written: new Set(),
+      stateReads: 0,
     };
   }
 
@@ -313,6 +304,7 @@ class SessionSimulation {
   private async start(host: Host): Promise<void> {
     host.incarnation++;
     host.written = new Set();
+    host.stateReads = 0;
     host.clock = new SimClock(this.time);
     host.transport = this.newTransport(host.id);
     const random = this.rng.fork(`node-${host.id}-${host.incarnation}`);
@@ -345,7 +337,7 @@ class SessionSimulation {
   private open(host: Host, random: Prng): Promise<SessionNode> {
     return SessionNode.open({
       options: this.options(host.id),
-      logger: this.logger,
+      logger: silent,
       storage: this.withCrashPoints(host, host.storage),
       transport: host.transport,
       clock: host.clock,
@@ -408,6 +400,7 @@ class SessionSimulation {
         commit: point((ops, index) => storage.state.commit(ops, index), any),
         replaceAll: point((entries, index) => {
           if (host.node !== undefined) this.snapshotInstalls++;
+          if (host.node !== undefined && host.stateReads > 0) this.installsDuringStateRead++;
           return storage.state.replaceAll(entries, index);
         }, install),
         // Recovery reads the state before the node runs (host.node unset): at once.
@@ -427,8 +420,14 @@ class SessionSimulation {
   private async *slowly(host: Host, pairs: AsyncIterable<readonly [string, Uint8Array]>): AsyncIterable<readonly [string, Uint8Array]> {
     const iterator = pairs[Symbol.asyncIterator]();
     const first = iterator.next();
-    if (this.stateReadDelayMs > 0) await new Promise<void>((resolve) => host.clock.setTimeout(resolve, this.stateReadDelayMs));
-    for (let next = await first; next.done !== true; next = await iterator.next()) yield next.value;
+    const incarnation = host.incarnation;
+    host.stateReads++;
+    try {
+      if (this.stateReadDelayMs > 0) await new Promise<void>((resolve) => host.clock.setTimeout(resolve, this.stateReadDelayMs));
+      for (let next = await first; next.done !== true; next = await iterator.next()) yield next.value;
+    } finally {
+      if (host.incarnation === incarnation) host.stateReads--;
+    }
   }
 
   /** Loses the process: its loop, timers, waiters; the disk keeps what was synced (and maybe more). */
