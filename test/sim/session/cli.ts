@@ -36,17 +36,20 @@ if (values.bug !== undefined && !(NODE_BUG_NAMES as readonly string[]).includes(
 }
 const bug = values.bug as NodeBugName | undefined;
 const startedMs = Date.now();
+const cpuStarted = process.cpuUsage();
 let failed = 0;
 let ticks = 0;
 let ops = 0;
 let crashes = 0;
 let unchecked = 0;
+let installs = 0;
 for (let seed = from; seed < from + count; seed++) {
   const result = await runSessionSimulation({ seed, ...(nodes ? { nodes } : {}), ...(steps !== undefined ? { steps } : {}), ...(bug ? { bug } : {}) });
   ticks += result.ticks;
   ops += result.ops;
   crashes += result.crashes;
   unchecked += result.uncheckedSessions;
+  installs += result.snapshotInstalls;
   if (result.violations.length > 0) {
     failed++;
     console.log(`seed ${seed} (${result.nodes} nodes): ${result.violations.length} violation(s)`);
@@ -55,5 +58,8 @@ for (let seed = from; seed < from + count; seed++) {
   }
 }
 const seconds = (Date.now() - startedMs) / 1000;
-console.log(`session sim: seeds=${count} ticks=${ticks} ops=${ops} crashes=${crashes} unchecked-sessions=${unchecked} failed=${failed} (${seconds.toFixed(1)} s, ${Math.round(ticks / seconds)} ticks/s)`);
+const cpu = process.cpuUsage(cpuStarted);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+console.log(`session sim: seeds=${count} ticks=${ticks} ops=${ops} crashes=${crashes} installs=${installs} unchecked-sessions=${unchecked} failed=${failed}`);
+console.log(`session sim: ${Math.round(ticks / seconds)} ticks/s, ${Math.round(ticks / cpuSeconds)} per CPU second (${seconds.toFixed(1)} s, ${cpuSeconds.toFixed(1)} s CPU)`);
 process.exit(failed > 0 ? 1 : 0);

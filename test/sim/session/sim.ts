@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { NotLeaderError, SessionNode, resolveNodeOptions, type Durability, type NodeOptions, type NodePlantedBugs, type WriteOutcome } from '../../../src/node/index.js';
-import type { LogIndex, NodeId, SnapshotMeta } from '../../../src/raft/index.js';
+import type { LogIndex, NodeId } from '../../../src/raft/index.js';
 import type { Session, SessionCommand } from '../../../src/session/index.js';
 import { createMemoryStorage, type LogUpdate, type MemoryStorage, type Storage } from '../../../src/storage/index.js';
 import { checkOperationsVerbose } from '../../lincheck/checker.js';
@@ -87,6 +87,8 @@ interface Host {
   written: Set<number>;
   /** Reads of the whole state in progress (the node taking its own snapshot). */
   stateReads: number;
+  /** It was the leader at the last check (a tick ago at most). */
+  leads: boolean;
 }
 
 interface Attempt {
@@ -168,9 +170,9 @@ class SessionSimulation {
   private readonly storageCrashProb: number;
   /** Per append a leader makes durable (its own fsync): it dies just before or after it. */
   private readonly leaderAppendCrashProb: number;
-  /** Per write of a received snapshot's install: its file, the log pointing at it, the state. */
+  /** Per write of a received snapshot's install: the log pointing at it, the state replaced. */
   private readonly installCrashProb: number;
-  /** Per write of the node's own snapshot: its file, the log compacted to it. */
+  /** Per snapshot file saved (own or received) and per compaction of the log. */
   private readonly ownSnapshotCrashProb: number;
   private readonly pauseProb: number;
   private readonly partitionProb: number;
@@ -294,6 +296,7 @@ class SessionSimulation {
       loopError: undefined,
       written: new Set(),
       stateReads: 0,
+      leads: false,
     };
   }
 
@@ -305,6 +308,7 @@ class SessionSimulation {
     host.incarnation++;
     host.written = new Set();
     host.stateReads = 0;
+    host.leads = false;
     host.clock = new SimClock(this.time);
     host.transport = this.newTransport(host.id);
     const random = this.rng.fork(`node-${host.id}-${host.incarnation}`);
@@ -350,9 +354,9 @@ class SessionSimulation {
    * The node's storage, where any write may be the last thing the process does: the host
    * crashes just before or just after the write, and the node's continuation never runs (the
    * promise never settles, as in a dead process). Any write with storageCrashProb; a leader's
-   * own append (its fsync) with leaderAppendCrashProb; the writes of a received snapshot's
-   * install (its file, the log pointing at it, the state replaced) with installCrashProb; those of
-   * the node's own snapshot (its file, the log compacted) with ownSnapshotCrashProb.
+   * own append (its fsync) with leaderAppendCrashProb; the log pointing at a received snapshot
+   * and the state replaced by it with installCrashProb (a crash just before the log save is one
+   * just after the snapshot's file); snapshot files and compactions with ownSnapshotCrashProb.
    */
   private withCrashPoints(host: Host, storage: Storage): Storage {
     const incarnation = host.incarnation;
@@ -378,11 +382,10 @@ class SessionSimulation {
     const any = (): number => this.storageCrashProb;
     const install = (): number => Math.max(this.storageCrashProb, this.installCrashProb);
     const own = (): number => Math.max(this.storageCrashProb, this.ownSnapshotCrashProb);
-    // A received snapshot is above what the node applied (until the state is replaced).
-    const file = (meta: SnapshotMeta, _data: Uint8Array): number => (meta.index > (host.node?.status().appliedIndex ?? 0) ? install() : own());
     const logSave = (update: LogUpdate): number => {
       if (update.snapshot) return install();
-      const leads = update.entries.length > 0 && host.node?.status().raft.role === 'leader';
+      // As of the last check (status() per write would cost more than the rest of the write).
+      const leads = update.entries.length > 0 && host.leads;
       return leads ? Math.max(this.storageCrashProb, this.leaderAppendCrashProb) : this.storageCrashProb;
     };
     return {
@@ -407,7 +410,7 @@ class SessionSimulation {
         entries: () => (host.node === undefined ? storage.state.entries() : this.slowly(host, storage.state.entries())),
         close: () => storage.state.close(),
       },
-      snapshots: { save: point((meta, data) => storage.snapshots.save(meta, data), file), latest: () => storage.snapshots.latest() },
+      snapshots: { save: point((meta, data) => storage.snapshots.save(meta, data), own), latest: () => storage.snapshots.latest() },
       close: () => storage.close(),
     };
   }
@@ -568,6 +571,7 @@ class SessionSimulation {
       }
       if (host.state !== 'up' || host.node === undefined) continue;
       const status = host.node.status();
+      host.leads = status.raft.role === 'leader';
       if (status.raft.role === 'leader') {
         const known = this.leaderOfTerm.get(status.raft.term);
         if (known !== undefined && known !== host.id) this.violations.push(`election safety: nodes ${known} and ${host.id} both led term ${status.raft.term}`);
