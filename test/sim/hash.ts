@@ -22,18 +22,6 @@ export function hashBytes(bytes: Uint8Array, seed = 0): number {
   return finish53(h1, h2);
 }
 
-/** A 53-bit hash of a string (cyrb53). */
-export function hashString(text: string, seed = 0): number {
-  let h1 = 0xdeadbeef ^ seed;
-  let h2 = 0x41c6ce57 ^ seed;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  return finish53(h1, h2);
-}
-
 function finish53(a: number, b: number): number {
   let h1 = a;
   let h2 = b;

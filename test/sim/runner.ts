@@ -44,7 +44,7 @@ export interface RunSummary {
   readonly ticksPerCpuSecond?: number;
 }
 
-export function runSeeds(options: RunOptions): RunSummary {
+export async function runSeeds(options: RunOptions): Promise<RunSummary> {
   if (!(Number.isInteger(options.seeds) && options.seeds >= 1)) throw new RangeError(`seeds must be an integer ≥ 1, got ${options.seeds}`);
   const first = options.firstSeed ?? 1;
   const now = options.nowMs ?? (() => performance.now());
@@ -58,7 +58,7 @@ export function runSeeds(options: RunOptions): RunSummary {
   let seeds = 0;
   const failures: SimResult[] = [];
   for (let seed = first; seed < first + options.seeds; seed++) {
-    const result = runSimulation(configFor(seed, options));
+    const result = await runSimulation(configFor(seed, options));
     seeds++;
     ticks += result.ticks;
     faults += result.faults;
