@@ -54,7 +54,8 @@ for (let seed = from; seed < from + count; seed++) {
     failed++;
     console.log(`seed ${seed} (${result.nodes} nodes): ${result.violations.length} violation(s)`);
     for (const v of result.violations.slice(0, 5)) console.log(`  ${v}`);
-    console.log(`  replay: npx tsx test/sim/session/cli.ts --seed ${seed}${nodes ? ` --nodes ${nodes}` : ''}${steps !== undefined ? ` --steps ${steps}` : ''}${bug ? ` --bug ${bug}` : ''}`);
+    const flags = `${nodes ? ` --nodes ${nodes}` : ''}${steps !== undefined ? ` --steps ${steps}` : ''}${bug ? ` --bug ${bug}` : ''}`;
+    console.log(`  replay: ${flags === '' ? `make sim SEED=${seed}` : `npx tsx test/sim/session/cli.ts --seed ${seed}${flags}`}`);
   }
 }
 const seconds = (Date.now() - startedMs) / 1000;

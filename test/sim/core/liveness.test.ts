@@ -3,7 +3,7 @@
  * every live member) within 20 election timeouts. The check must also be able to fail.
  */
 import { describe, expect, it } from 'vitest';
-import { RaftCore, type RaftNode, type Ready } from '../../src/raft/index.js';
+import { RaftCore, type RaftNode, type Ready } from '../../../src/raft/index.js';
 import { runSeeds } from './runner.js';
 import { runSimulation } from './sim.js';
 

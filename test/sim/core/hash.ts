@@ -2,7 +2,7 @@
  * Cheap non-cryptographic hashing for the simulation: entry identities (State Machine Safety,
  * Log Matching) and the trace hash that proves a seed replays bit for bit.
  */
-import type { Entry, HardState, Message, Ready, Snapshot } from '../../src/raft/index.js';
+import type { Entry, HardState, Message, Ready, Snapshot } from '../../../src/raft/index.js';
 
 const MESSAGE_TYPE_CODES: Readonly<Record<string, number>> = {
   append: 1, appendResponse: 2, heartbeat: 3, heartbeatResponse: 4, vote: 5, voteResponse: 6, preVote: 7,

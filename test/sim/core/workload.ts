@@ -8,10 +8,10 @@
  * the index the node had applied when it served the read (CommittedValues). State Machine Safety
  * (checked on every apply) makes that one answer for every node.
  */
-import type { Entry, ProposeResult } from '../../src/raft/index.js';
+import type { Entry, ProposeResult } from '../../../src/raft/index.js';
 import type { CoreNode, ReadWaiter, WriteWaiter } from './core-node.js';
 import type { History, KvInput, RecordedOp } from './history.js';
-import type { Prng } from './prng.js';
+import type { Prng } from '../prng.js';
 
 export type KvCommand =
   | { readonly op: 'put'; readonly key: string; readonly value: string; readonly id: string }

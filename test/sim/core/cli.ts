@@ -1,6 +1,6 @@
 /**
  * The simulation's command line:
- *   npx tsx test/sim/cli.ts --seeds N [--seed S | --from S] [--nodes 3|5] [--steps K]
+ *   npx tsx test/sim/core/cli.ts --seeds N [--seed S | --from S] [--nodes 3|5] [--steps K]
  *                           [--bug NAME] [--profile NAME] [--prevote on|off]
  *                           [--checkquorum on|off] [--verbose]
  * `--seed S` replays that one seed; `--from S` runs N seeds starting at S. Prints one summary

@@ -105,8 +105,8 @@ export function replayCommand(result: SimResult, options: Omit<RunOptions, 'seed
   if (options.profile !== undefined) flags.push(`--profile ${options.profile}`);
   if (options.preVote !== undefined) flags.push(`--prevote ${options.preVote ? 'on' : 'off'}`);
   if (options.checkQuorum !== undefined) flags.push(`--checkquorum ${options.checkQuorum ? 'on' : 'off'}`);
-  if (flags.length === 0) return `make sim SEED=${result.seed}`;
-  return `npx tsx test/sim/cli.ts --seed ${result.seed} ${flags.join(' ')}`;
+  if (flags.length === 0) return `make sim-core SEED=${result.seed}`;
+  return `npx tsx test/sim/core/cli.ts --seed ${result.seed} ${flags.join(' ')}`;
 }
 
 export function describeViolation(v: Violation): string {

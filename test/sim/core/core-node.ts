@@ -26,9 +26,9 @@ import type {
   Snapshot,
   SnapshotMeta,
   Term,
-} from '../../src/raft/index.js';
-import { applyConfChange, decodeConfChange, logIndex, term } from '../../src/raft/index.js';
-import { createMemoryStorage, type LoadedLog, type LogUpdate, type MemoryStorage } from '../../src/storage/index.js';
+} from '../../../src/raft/index.js';
+import { applyConfChange, decodeConfChange, logIndex, term } from '../../../src/raft/index.js';
+import { createMemoryStorage, type LoadedLog, type LogUpdate, type MemoryStorage } from '../../../src/storage/index.js';
 import type { TraceHasher } from './hash.js';
 import { hashBytes } from './hash.js';
 import type { InvariantChecker, LogView } from './invariants.js';

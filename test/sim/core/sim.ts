@@ -5,15 +5,15 @@
  * and a linearizability check. The whole seed runs in one chain of awaits: the stores are
  * async, but nothing else runs in between, so a seed replays bit for bit.
  */
-import type { ConfChange, ConfState, Entry, Message, NodeId, ProposeResult, RaftNode, Ready } from '../../src/raft/index.js';
-import { RaftCore, nodeId } from '../../src/raft/index.js';
+import type { ConfChange, ConfState, Entry, Message, NodeId, ProposeResult, RaftNode, Ready } from '../../../src/raft/index.js';
+import { RaftCore, nodeId } from '../../../src/raft/index.js';
 import { type CoreFactory, CoreNode, StorageContractError } from './core-node.js';
 import { TraceHasher } from './hash.js';
 import { History, LogicalClock } from './history.js';
 import { InvariantChecker, type Violation } from './invariants.js';
 import { checkHistory, type LincheckVerdict } from './linearizability.js';
-import { SimNetwork, type LossReason } from './network.js';
-import { Prng } from './prng.js';
+import { SimNetwork, type LossReason } from '../network.js';
+import { Prng } from '../prng.js';
 import { type BugName, PROFILE_FOR_BUG, type Profile, type ProfileName, type SeedPlan, planSeed, profileNamed } from './profiles.js';
 import { CommittedValues, Workload, type ClusterAccess } from './workload.js';
 
