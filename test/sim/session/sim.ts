@@ -2,11 +2,18 @@
  * One seed of the simulation of real nodes: N real SessionNodes (node loop, Raft core, session
  * state machine) over in-memory storage, a seeded network and a virtual clock; clients that
  * create, touch, update and read sessions with TTLs through the node's write/read API (SYNC
- * writes with request ids retried until a definite answer, LINEARIZABLE and STALE reads on any
- * node); faults (loss, duplication, delay, partitions, crashes that lose unsynced writes,
- * restarts, pauses). After every tick: one leader per term, equal digests at equal applied
- * indexes, no node loop crashed. At the end: liveness after healing, every per-session history
+ * writes, and ASYNC ones confirmed SYNC, with request ids retried until a definite answer;
+ * LINEARIZABLE and STALE reads on any node); faults (loss, duplication, delay, partitions,
+ * crashes that lose unsynced writes, also just before or after any storage write, restarts,
+ * pauses), with snapshots taken, sent and installed often. As answers arrive: an ASYNC
+ * acknowledgement names an index its node's log made durable, a SYNC one carries its applied
+ * result. After every tick: one leader per term, equal digests at equal applied indexes, no
+ * node loop crashed. At the end: liveness after healing, every per-session history
  * linearizable under the expiring-session model, no session resurrected by a STALE read.
+ *
+ * Where to extend it: faults are injectFaults() (membership changes through the node's API
+ * would be one more there, with the hosts map growing); client operations are issue(),
+ * attempt() and outputOf(), and the model (model.ts) if they change what a session shows.
  */
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
