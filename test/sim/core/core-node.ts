@@ -92,6 +92,7 @@ const STATE_KEY = 'sim/applied-log';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+const HEADER_BYTES = 24;
 /** The previous link and the entry's hash, hashed into the next link. */
 const CHAIN = new Float64Array(2);
 const CHAIN_BYTES = new Uint8Array(CHAIN.buffer);
@@ -121,15 +122,27 @@ export class AppliedLog {
     if (entry.type === 'confChange') this.confState = applyConfChange(this.confState, decodeConfChange(entry.data));
   }
 
+  /** Index, term and fingerprint (three float64), then the configuration as JSON (encoded once per configuration). */
   encode(): Uint8Array {
-    return encoder.encode(JSON.stringify({ index: this.index, term: this.term, confState: this.confState, fingerprint: this.fingerprint }));
+    if (this.confJson?.conf !== this.confState) this.confJson = { conf: this.confState, bytes: encoder.encode(JSON.stringify(this.confState)) };
+    const out = new Uint8Array(HEADER_BYTES + this.confJson.bytes.length);
+    const view = new DataView(out.buffer);
+    view.setFloat64(0, this.index);
+    view.setFloat64(8, this.term);
+    view.setFloat64(16, this.fingerprint);
+    out.set(this.confJson.bytes, HEADER_BYTES);
+    return out;
   }
 
   static decode(data: Uint8Array, meta?: SnapshotMeta): AppliedLog {
-    const body = JSON.parse(decoder.decode(data)) as { index: number; term: number; confState: ConfState; fingerprint: number };
-    if (meta !== undefined && body.index !== meta.index) throw new Error(`snapshot data at ${body.index} but its meta says ${meta.index}`);
-    return new AppliedLog(logIndex(body.index), term(body.term), meta?.confState ?? body.confState, body.fingerprint);
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const index = view.getFloat64(0);
+    if (meta !== undefined && index !== meta.index) throw new Error(`snapshot data at ${index} but its meta says ${meta.index}`);
+    const confState = meta?.confState ?? (JSON.parse(decoder.decode(data.subarray(HEADER_BYTES))) as ConfState);
+    return new AppliedLog(logIndex(index), term(view.getFloat64(8)), confState, view.getFloat64(16));
   }
+
+  private confJson: { readonly conf: ConfState; readonly bytes: Uint8Array } | undefined;
 }
 
 /**
@@ -315,28 +328,28 @@ export class CoreNode {
       this.hooks.trace.addReady(this.id, rd);
       if (rd.softState !== undefined) this.role = rd.softState.role;
       if (rd.softState !== undefined || rd.hardState !== undefined) changed = true;
-      // The crash point sits between the two IO phases, in whichever order they run.
-      const [first, second] = this.options.sendBeforePersist
-        ? [() => this.sendAll(rd.messages), () => this.persist(rd)]
-        : [() => this.persist(rd), () => this.sendAll(rd.messages)];
-      await first();
+      // The crash point sits between the two IO phases, in whichever order they run. (Awaits
+      // only where there is IO: most Readys carry messages alone, and each await costs a turn.)
+      const persists = rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined;
+      if (this.options.sendBeforePersist) this.sendAll(rd.messages);
+      else if (persists) await this.persist(rd);
       if (this.hooks.crashMidReady(this, rd)) {
         this.crash();
         return 'crashed';
       }
-      await second();
+      if (!this.options.sendBeforePersist) this.sendAll(rd.messages);
+      else if (persists) await this.persist(rd);
       if (rd.snapshot !== undefined) await this.installSnapshot(rd.snapshot);
       if (rd.committed.length > 0) await this.apply(rd.committed);
       this.takeReadStates(rd);
       core.advance(rd);
-      await this.maybeCompact(core);
+      if (this.compactionDue()) await this.compact(core);
     }
     return changed ? 'changed' : 'quiet';
   }
 
   /** A received snapshot's file first, then the log (entries, hard state, the snapshot meta). */
   private async persist(rd: Ready): Promise<void> {
-    if (rd.hardState === undefined && rd.entries.length === 0 && rd.snapshot === undefined) return;
     this.hooks.checker.observePersist(
       this.id,
       this.role,
@@ -447,11 +460,15 @@ export class CoreNode {
     this.readsAwaitingApply = still;
   }
 
+  private compactionDue(): boolean {
+    const index = this.applied.index;
+    // Not while applied runs ahead of the log (a snapshot installed, no entry after it yet).
+    return index - this.log.snapshotIndex >= this.options.compactEveryEntries && index <= this.log.lastIndex;
+  }
+
   /** The snapshot file, then the log compacted to it. */
-  private async maybeCompact(core: RaftNode): Promise<void> {
+  private async compact(core: RaftNode): Promise<void> {
     const applied = this.applied;
-    if (applied.index - this.log.snapshotIndex < this.options.compactEveryEntries) return;
-    if (applied.index > this.log.lastIndex) return; // applied through a snapshot not yet followed by entries
     const meta = core.compact(applied.index);
     if (meta.index !== applied.index || meta.term !== applied.term) {
       throw new StorageContractError(

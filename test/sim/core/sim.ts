@@ -195,7 +195,7 @@ export class Simulation implements ClusterAccess {
     } catch (error) {
       this.reportError(node, error);
     }
-    await this.flushLossReports();
+    if (this.lossReports.length > 0) await this.flushLossReports();
   }
 
   // --- the loop ---
