@@ -6,7 +6,7 @@ CERTS_DIR ?= certs
 # make cluster TLS=1 (also cluster-up, cluster-status, cluster-down): TLS with the certificates of make certs
 TLS_ARGS := $(if $(filter 1,$(TLS)),--tls-dir $(CERTS_DIR),)
 
-.PHONY: setup build typecheck test sim cluster cluster-up cluster-down cluster-status chaos clean help docker-up docker-down image certs bench
+.PHONY: setup build typecheck test sim sim-core cluster cluster-up cluster-down cluster-status chaos clean help docker-up docker-down image certs bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -26,8 +26,11 @@ typecheck: $(NODE_MODULES) ## typecheck src, test and bench
 test: $(NODE_MODULES) typecheck build ## typecheck, build and run the whole suite
 	npx vitest run
 
-sim: $(NODE_MODULES) ## run the deterministic simulation: make sim SEEDS=N [SEED=s]
-	npx tsx test/sim/cli.ts --seeds $(SEEDS) $(if $(SEED),--seed $(SEED),)
+sim: $(NODE_MODULES) ## the deterministic simulation of real nodes: make sim SEEDS=N [SEED=s] [ARGS='--bug NAME']
+	npx tsx test/sim/session/cli.ts --seeds $(SEEDS) $(if $(SEED),--seed $(SEED),) $(ARGS)
+
+sim-core: $(NODE_MODULES) ## the simulation of the bare Raft core: make sim-core SEEDS=N [SEED=s] [ARGS='--profile P --bug B']
+	npx tsx test/sim/core/cli.ts --seeds $(SEEDS) $(if $(SEED),--seed $(SEED),) $(ARGS)
 
 cluster: build $(if $(TLS_ARGS),certs,) ## build and run a three-node cluster on 127.0.0.1:7001-7003 (Ctrl-C stops it); TLS=1 for TLS
 	node dist/src/cli/main.js cluster run $(TLS_ARGS) $(ARGS)

@@ -75,6 +75,8 @@ export interface NodeIo {
 export interface NodePlantedBugs {
   /** Answer a SYNC write once the leader persisted its entry, before it commits and applies. */
   readonly syncAckBeforeCommit?: boolean;
+  /** Answer an ASYNC write when its entry is handed out to persist, before the leader's fsync. */
+  readonly asyncAckBeforeFsync?: boolean;
   /** Apply committed entries before the Ready's entries and hard state are durable. */
   readonly applyBeforePersist?: boolean;
   /** Replace the state with a received snapshot before its file and the log pointing at it. */
@@ -571,6 +573,8 @@ export class SessionNode implements SessionBackend, StateCopySource {
     // open() finishes the install from the file. Decoding first keeps a bad snapshot off the disk.
     const snapshotState = ready.snapshot ? [...decodeStateSnapshot(ready.snapshot.data)] : undefined;
     const bugs = this.bugs;
+    const syncAckBeforeCommit = bugs.syncAckBeforeCommit === true;
+    if (bugs.asyncAckBeforeFsync) this.writes.acknowledgeAsync(ready.entries, syncAckBeforeCommit);
     if (ready.snapshot && bugs.snapshotInstallOutOfOrder) await this.installSnapshot(ready.snapshot.meta, snapshotState!);
     if (ready.committed.length > 0 && bugs.applyBeforePersist) await this.apply(ready.committed);
     if (ready.snapshot) await this.storage.snapshots.save(ready.snapshot.meta, ready.snapshot.data);
@@ -582,7 +586,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
       });
     }
     if (ready.snapshot && !bugs.snapshotInstallOutOfOrder) await this.installSnapshot(ready.snapshot.meta, snapshotState!);
-    this.writes.acknowledgeAsync(ready.entries, bugs.syncAckBeforeCommit === true);
+    if (!bugs.asyncAckBeforeFsync) this.writes.acknowledgeAsync(ready.entries, syncAckBeforeCommit);
     if (later.length > 0) this.transport.send(await this.snapshots.attach(later));
     if (ready.committed.length > 0 && !bugs.applyBeforePersist) await this.apply(ready.committed);
     for (const readState of ready.readStates) this.reads.release(readState.context, readState.index);

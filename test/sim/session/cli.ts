@@ -1,7 +1,9 @@
 /**
- * Runs the simulation of real nodes over a range of seeds:
- *   npx tsx test/sim/session/cli.ts --seeds N [--from S | --seed S] [--nodes 3|5] [--steps K]
- * Prints one line per failing seed with its violations and replay command; exits 1 on any.
+ * Runs the simulation of real nodes over a range of seeds (`make sim` calls it):
+ *   npx tsx test/sim/session/cli.ts --seeds N [--from S | --seed S] [--nodes 3|5] [--steps K] [--bug NAME]
+ * Prints one line per failing seed with its violations and replay command, then a summary line
+ * (`session sim: seeds=… ticks=… … failed=F violations=V`) and the speed; exits 1 on any
+ * violation, 2 on bad arguments.
  */
 import { parseArgs } from 'node:util';
 import { NODE_BUG_NAMES, runSessionSimulation, type NodeBugName } from './sim.js';
@@ -36,24 +38,33 @@ if (values.bug !== undefined && !(NODE_BUG_NAMES as readonly string[]).includes(
 }
 const bug = values.bug as NodeBugName | undefined;
 const startedMs = Date.now();
+const cpuStarted = process.cpuUsage();
 let failed = 0;
 let ticks = 0;
 let ops = 0;
 let crashes = 0;
 let unchecked = 0;
+let installs = 0;
+let violations = 0;
 for (let seed = from; seed < from + count; seed++) {
   const result = await runSessionSimulation({ seed, ...(nodes ? { nodes } : {}), ...(steps !== undefined ? { steps } : {}), ...(bug ? { bug } : {}) });
   ticks += result.ticks;
   ops += result.ops;
   crashes += result.crashes;
   unchecked += result.uncheckedSessions;
+  installs += result.snapshotInstalls;
+  violations += result.violations.length;
   if (result.violations.length > 0) {
     failed++;
     console.log(`seed ${seed} (${result.nodes} nodes): ${result.violations.length} violation(s)`);
     for (const v of result.violations.slice(0, 5)) console.log(`  ${v}`);
-    console.log(`  replay: npx tsx test/sim/session/cli.ts --seed ${seed}${nodes ? ` --nodes ${nodes}` : ''}${steps !== undefined ? ` --steps ${steps}` : ''}${bug ? ` --bug ${bug}` : ''}`);
+    const flags = `${nodes ? ` --nodes ${nodes}` : ''}${steps !== undefined ? ` --steps ${steps}` : ''}${bug ? ` --bug ${bug}` : ''}`;
+    console.log(`  replay: ${flags === '' ? `make sim SEED=${seed}` : `npx tsx test/sim/session/cli.ts --seed ${seed}${flags}`}`);
   }
 }
 const seconds = (Date.now() - startedMs) / 1000;
-console.log(`session sim: seeds=${count} ticks=${ticks} ops=${ops} crashes=${crashes} unchecked-sessions=${unchecked} failed=${failed} (${seconds.toFixed(1)} s, ${Math.round(ticks / seconds)} ticks/s)`);
+const cpu = process.cpuUsage(cpuStarted);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+console.log(`session sim: seeds=${count} ticks=${ticks} ops=${ops} crashes=${crashes} installs=${installs} unchecked-sessions=${unchecked} failed=${failed} violations=${violations}`);
+console.log(`session sim: ${Math.round(ticks / seconds)} ticks/s, ${Math.round(ticks / cpuSeconds)} per CPU second (${seconds.toFixed(1)} s, ${cpuSeconds.toFixed(1)} s CPU)`);
 process.exit(failed > 0 ? 1 : 0);

@@ -6,9 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkOperations } from '../../lincheck/checker.js';
 import { expiringSessionModel, type SessionInput, type SessionOperation, type SessionOutput } from './model.js';
-import { runSessionSimulation } from './sim.js';
-
-const SEEDS = 150;
+import { runSessionSimulation, type SessionSimResult } from './sim.js';
 
 function op(clientId: number, input: { readonly op: SessionInput['op']; readonly ttlMs?: number; readonly value?: number }, call: number, ret: number, output: SessionOutput): SessionOperation {
   return { clientId, input: { ...input, sessionId: 's', callMs: call, returnMs: ret } as SessionInput, call, output, return: ret };
@@ -43,28 +41,36 @@ describe('the expiring-session model', () => {
   });
 });
 
-describe('the simulation of real nodes', () => {
-  it(`runs ${SEEDS} seeds of faults with no violation`, async () => {
-    const failures: string[] = [];
-    let ops = 0;
-    let crashes = 0;
-    for (let seed = 1; seed <= SEEDS; seed++) {
-      const result = await runSessionSimulation({ seed });
-      ops += result.ops;
-      crashes += result.crashes;
-      if (result.violations.length > 0) failures.push(`seed ${seed}: ${result.violations[0]}`);
-    }
-    expect(failures).toEqual([]);
-    expect(ops).toBeGreaterThan(SEEDS * 50);
-    expect(crashes).toBeGreaterThan(SEEDS / 2);
-  }, 180_000);
+describe('the simulation of real nodes (the bulk seeds are in seeds-*.test.ts)', () => {
+  // The snapshot races fixed earlier: seeds from 1 on until RACE_SEEDS of them reached the race
+  // (fixed seed numbers drift off a race whenever the node or the simulation changes). With
+  // either fix reverted, these fail.
+  const RACE_SEEDS = 2;
+  const RACE_SEEDS_MAX = 150;
 
-  it('regression seeds: a crash between a received snapshot\'s file and its log left a node unable to restart (2026, 2051)', async () => {
-    for (const seed of [2026, 2051]) {
+  async function seedsReaching(reached: (result: SessionSimResult) => boolean): Promise<{ seeds: number[]; violations: string[] }> {
+    const seeds: number[] = [];
+    const violations: string[] = [];
+    for (let seed = 1; seed <= RACE_SEEDS_MAX && seeds.length < RACE_SEEDS; seed++) {
       const result = await runSessionSimulation({ seed });
-      expect(result.violations, `seed ${seed}`).toEqual([]);
+      if (!reached(result)) continue;
+      seeds.push(seed);
+      violations.push(...result.violations.map((v) => `seed ${seed}: ${v}`));
     }
-  });
+    return { seeds, violations };
+  }
+
+  it('regression: a node restarts after a crash between a received snapshot\'s file and the log pointing at it', async () => {
+    const { seeds, violations } = await seedsReaching((result) => result.restartsWithStraySnapshotFile > 0);
+    expect(seeds, `fewer than ${RACE_SEEDS} seeds in 1-${RACE_SEEDS_MAX} reached the race`).toHaveLength(RACE_SEEDS);
+    expect(violations).toEqual([]);
+  }, 60_000);
+
+  it('regression: an own snapshot superseded by an installed one while it was read is dropped', async () => {
+    const { seeds, violations } = await seedsReaching((result) => result.installsDuringStateRead > 0);
+    expect(seeds, `fewer than ${RACE_SEEDS} seeds in 1-${RACE_SEEDS_MAX} reached the race`).toHaveLength(RACE_SEEDS);
+    expect(violations).toEqual([]);
+  }, 60_000);
 
   it('replays a seed bit for bit', async () => {
     const first = await runSessionSimulation({ seed: 4242 });

@@ -2,18 +2,25 @@
  * One seed of the simulation of real nodes: N real SessionNodes (node loop, Raft core, session
  * state machine) over in-memory storage, a seeded network and a virtual clock; clients that
  * create, touch, update and read sessions with TTLs through the node's write/read API (SYNC
- * writes with request ids retried until a definite answer, LINEARIZABLE and STALE reads on any
- * node); faults (loss, duplication, delay, partitions, crashes that lose unsynced writes,
- * restarts, pauses). After every tick: one leader per term, equal digests at equal applied
- * indexes, no node loop crashed. At the end: liveness after healing, every per-session history
+ * writes, and ASYNC ones confirmed SYNC, with request ids retried until a definite answer;
+ * LINEARIZABLE and STALE reads on any node); faults (loss, duplication, delay, partitions,
+ * crashes that lose unsynced writes, also just before or after any storage write, restarts,
+ * pauses), with snapshots taken, sent and installed often. As answers arrive: an ASYNC
+ * acknowledgement names an index its node's log made durable, a SYNC one carries its applied
+ * result. After every tick: one leader per term, equal digests at equal applied indexes, no
+ * node loop crashed. At the end: liveness after healing, every per-session history
  * linearizable under the expiring-session model, no session resurrected by a STALE read.
+ *
+ * Where to extend it: faults are injectFaults() (membership changes through the node's API
+ * would be one more there, with the hosts map growing); client operations are issue(),
+ * attempt() and outputOf(), and the model (model.ts) if they change what a session shows.
  */
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
-import { NotLeaderError, SessionNode, resolveNodeOptions, type NodeOptions, type NodePlantedBugs } from '../../../src/node/index.js';
+import { NotLeaderError, SessionNode, resolveNodeOptions, type Durability, type NodeOptions, type NodePlantedBugs, type WriteOutcome } from '../../../src/node/index.js';
 import type { LogIndex, NodeId } from '../../../src/raft/index.js';
 import type { Session, SessionCommand } from '../../../src/session/index.js';
-import { createMemoryStorage, type MemoryStorage, type Storage } from '../../../src/storage/index.js';
+import { createMemoryStorage, type LogUpdate, type MemoryStorage, type Storage } from '../../../src/storage/index.js';
 import { checkOperationsVerbose } from '../../lincheck/checker.js';
 import { SimNetwork } from '../network.js';
 import { Prng } from '../prng.js';
@@ -30,7 +37,7 @@ export interface SessionSimConfig {
   readonly bug?: NodeBugName;
 }
 
-export const NODE_BUG_NAMES = ['syncAckBeforeCommit', 'applyBeforePersist', 'snapshotInstallOutOfOrder'] as const satisfies readonly (keyof NodePlantedBugs)[];
+export const NODE_BUG_NAMES = ['syncAckBeforeCommit', 'asyncAckBeforeFsync', 'applyBeforePersist', 'snapshotInstallOutOfOrder'] as const satisfies readonly (keyof NodePlantedBugs)[];
 export type NodeBugName = (typeof NODE_BUG_NAMES)[number];
 
 export interface SessionSimResult {
@@ -42,6 +49,15 @@ export interface SessionSimResult {
   /** Sessions left out of the check: a write whose outcome stayed unknown to the end. */
   readonly uncheckedSessions: number;
   readonly crashes: number;
+  /** Snapshots from a leader installed by a running node. */
+  readonly snapshotInstalls: number;
+  /**
+   * Restarts that found a snapshot file newer than both the state and the log's snapshot (a
+   * crash between a received snapshot's file and the log pointing at it).
+   */
+  readonly restartsWithStraySnapshotFile: number;
+  /** Installs while the same node was reading its state for its own snapshot. */
+  readonly installsDuringStateRead: number;
   /** sha256 of the checked history: equal for two runs of one seed (determinism). */
   readonly historyHash: string;
   readonly violations: readonly string[];
@@ -74,10 +90,19 @@ interface Host {
   resumeAtTick: number;
   incarnation: number;
   loopError: Error | undefined;
+  /** Indexes this incarnation's log saves made durable (what an ASYNC answer may name). */
+  written: Set<number>;
+  /** Reads of the whole state in progress (the node taking its own snapshot). */
+  stateReads: number;
+  /** It was the leader at the last check (a tick ago at most). */
+  leads: boolean;
 }
 
 interface Attempt {
   readonly startedMs: number;
+  /** The incarnation the attempt went to: the log it wrote (undefined: the node was down). */
+  readonly written: ReadonlySet<number> | undefined;
+  readonly incarnation: number;
   settled: boolean;
   result?: { ok: true; value: unknown } | { ok: false; error: unknown };
 }
@@ -91,6 +116,13 @@ interface PendingOp {
   readonly callMs: number;
   readonly requestSeq: number;
   readonly consistency: 'linearizable' | 'stale';
+  /**
+   * A write's durability on its next attempt: 'async' until the node acknowledges it, then
+   * 'sync' retries with the same request id until one answers with the applied result.
+   */
+  durability: Durability;
+  /** Sent ASYNC at least once: a SYNC retry may then share that attempt's ASYNC answer. */
+  readonly sentAsync: boolean;
   target: number;
   /** Where a read was served (for failure reports). */
   servedAt?: string;
@@ -143,9 +175,28 @@ class SessionSimulation {
   private readonly crashProb: number;
   /** Per storage write: the process dies just before or just after it (mid-Ready, mid-install). */
   private readonly storageCrashProb: number;
+  /** Per append a leader makes durable (its own fsync): it dies just before or after it. */
+  private readonly leaderAppendCrashProb: number;
+  /** Per write of a received snapshot's install: the log pointing at it, the state replaced. */
+  private readonly installCrashProb: number;
+  /** Per snapshot file saved (own or received) and per compaction of the log. */
+  private readonly ownSnapshotCrashProb: number;
   private readonly pauseProb: number;
   private readonly partitionProb: number;
+  /** Low, so that snapshots are taken, sent and installed often (a node down a while needs one). */
+  private readonly snapshotEntriesThreshold: number;
+  /**
+   * How long reading the whole state takes on a running node (its own snapshot is read off the
+   * loop, as from a LevelDB iterator): a snapshot from the leader may be installed meanwhile.
+   */
+  private readonly stateReadDelayMs: number;
+  /** Of the writes: the share sent ASYNC first (then confirmed SYNC with the same request id). */
+  private readonly asyncShare: number;
+  private readonly durabilityRng: Prng;
   private crashes = 0;
+  private snapshotInstalls = 0;
+  private restartsWithStraySnapshotFile = 0;
+  private installsDuringStateRead = 0;
   private faultPhase = true;
   private healedAtMs = Number.POSITIVE_INFINITY;
   private clientsEnabled = true;
@@ -158,8 +209,17 @@ class SessionSimulation {
     const knobs = this.rng.fork('knobs');
     this.crashProb = knobs.float() * 0.01;
     this.storageCrashProb = knobs.float() * 0.004;
+    const crashKnobs = this.rng.fork('crash-points');
+    this.leaderAppendCrashProb = crashKnobs.float() * 0.02;
+    this.installCrashProb = crashKnobs.float() * 0.2;
+    this.ownSnapshotCrashProb = crashKnobs.float() * 0.02;
+    const snapshots = this.rng.fork('snapshots');
+    this.snapshotEntriesThreshold = snapshots.int(4, 24);
+    this.stateReadDelayMs = snapshots.int(0, 10) * TICK_MS;
     this.pauseProb = knobs.float() * 0.005;
     this.partitionProb = knobs.float() * 0.01;
+    this.asyncShare = this.rng.fork('async').float() * 0.6;
+    this.durabilityRng = this.rng.fork('durability');
     this.network = new SimNetwork<Envelope>(this.rng.fork('net'), {
       dropProb: knobs.float() * 0.05,
       dupProb: knobs.float() * 0.02,
@@ -198,12 +258,16 @@ class SessionSimulation {
       checkedSessions: new Set(this.history.map((op) => op.input.sessionId)).size,
       uncheckedSessions: this.uncertain.size,
       crashes: this.crashes,
+      snapshotInstalls: this.snapshotInstalls,
+      restartsWithStraySnapshotFile: this.restartsWithStraySnapshotFile,
+      installsDuringStateRead: this.installsDuringStateRead,
       historyHash: createHash('sha256').update(JSON.stringify(this.history)).digest('hex'),
       violations: this.violations,
     };
   }
 
   // ---------------------------------------------------------------- hosts
+
 
   private options(id: number): NodeOptions {
     const peers = new Map<NodeId, string>();
@@ -217,7 +281,7 @@ class SessionSimulation {
       tickIntervalMs: TICK_MS,
       electionTimeoutTicks: ELECTION_TICKS,
       heartbeatIntervalTicks: 1,
-      snapshotEntriesThreshold: 40,
+      snapshotEntriesThreshold: this.snapshotEntriesThreshold,
       expirySweepIntervalMs: 500,
       requestTimeoutMs: OPERATION_TIMEOUT_MS,
     });
@@ -237,6 +301,9 @@ class SessionSimulation {
       resumeAtTick: 0,
       incarnation: 0,
       loopError: undefined,
+      written: new Set(),
+      stateReads: 0,
+      leads: false,
     };
   }
 
@@ -246,9 +313,13 @@ class SessionSimulation {
 
   private async start(host: Host): Promise<void> {
     host.incarnation++;
+    host.written = new Set();
+    host.stateReads = 0;
+    host.leads = false;
     host.clock = new SimClock(this.time);
     host.transport = this.newTransport(host.id);
     const random = this.rng.fork(`node-${host.id}-${host.incarnation}`);
+    if (host.incarnation > 1) await this.inspectDisk(host.storage);
     let node: SessionNode;
     try {
       node = await this.open(host, random);
@@ -268,6 +339,12 @@ class SessionSimulation {
     host.held = [];
   }
 
+  /** Counts what a restart finds on the disk (for the regression seeds of the snapshot races). */
+  private async inspectDisk(storage: Storage): Promise<void> {
+    const [log, file, applied] = await Promise.all([storage.log.load(), storage.snapshots.latest(), storage.state.appliedIndex()]);
+    if (file !== undefined && file.meta.index > applied && file.meta.index > (log.snapshot?.index ?? 0)) this.restartsWithStraySnapshotFile++;
+  }
+
   private open(host: Host, random: Prng): Promise<SessionNode> {
     return SessionNode.open({
       options: this.options(host.id),
@@ -281,15 +358,19 @@ class SessionSimulation {
   }
 
   /**
-   * The node's storage, where any write may be the last thing the process does: with
-   * storageCrashProb the host crashes just before or just after the write, and the node's
-   * continuation never runs (the promise never settles, as in a dead process).
+   * The node's storage, where any write may be the last thing the process does: the host
+   * crashes just before or just after the write, and the node's continuation never runs (the
+   * promise never settles, as in a dead process). Any write with storageCrashProb; a leader's
+   * own append (its fsync) with leaderAppendCrashProb; the log pointing at a received snapshot
+   * and the state replaced by it with installCrashProb (a crash just before the log save is one
+   * just after the snapshot's file); snapshot files and compactions with ownSnapshotCrashProb.
    */
   private withCrashPoints(host: Host, storage: Storage): Storage {
     const incarnation = host.incarnation;
-    const dies = (): boolean => {
+    const written = host.written;
+    const dies = (prob: number): boolean => {
       if (!this.faultPhase || host.incarnation !== incarnation || host.state === 'down') return false;
-      if (!this.faults.chance(this.storageCrashProb)) return false;
+      if (!this.faults.chance(prob)) return false;
       const majority = Math.floor(this.nodeCount / 2) + 1;
       if ([...this.hosts.values()].filter((h) => h.state !== 'down').length <= majority) return false;
       this.crash(host);
@@ -298,25 +379,65 @@ class SessionSimulation {
     };
     const never = new Promise<never>(() => undefined);
     const point =
-      <A extends unknown[], R>(write: (...args: A) => Promise<R>) =>
+      <A extends unknown[], R>(write: (...args: A) => Promise<R>, prob: (...args: NoInfer<A>) => number) =>
       async (...args: A): Promise<R> => {
-        if (dies()) return never;
+        if (dies(prob(...args))) return never;
         const result = await write(...args);
-        if (dies()) return never;
+        if (dies(prob(...args))) return never;
         return result;
       };
+    const any = (): number => this.storageCrashProb;
+    const install = (): number => Math.max(this.storageCrashProb, this.installCrashProb);
+    const own = (): number => Math.max(this.storageCrashProb, this.ownSnapshotCrashProb);
+    const logSave = (update: LogUpdate): number => {
+      if (update.snapshot) return install();
+      // As of the last check (status() per write would cost more than the rest of the write).
+      const leads = update.entries.length > 0 && host.leads;
+      return leads ? Math.max(this.storageCrashProb, this.leaderAppendCrashProb) : this.storageCrashProb;
+    };
     return {
-      log: { load: () => storage.log.load(), save: point((u) => storage.log.save(u)), compact: point((m) => storage.log.compact(m)), close: () => storage.log.close() },
+      log: {
+        load: () => storage.log.load(),
+        save: point(async (update: LogUpdate) => {
+          await storage.log.save(update);
+          for (const entry of update.entries) written.add(entry.index);
+        }, logSave),
+        compact: point((meta) => storage.log.compact(meta), own),
+        close: () => storage.log.close(),
+      },
       state: {
         appliedIndex: () => storage.state.appliedIndex(),
-        commit: point((ops, index) => storage.state.commit(ops, index)),
-        replaceAll: point((entries, index) => storage.state.replaceAll(entries, index)),
-        entries: () => storage.state.entries(),
+        commit: point((ops, index) => storage.state.commit(ops, index), any),
+        replaceAll: point((entries, index) => {
+          if (host.node !== undefined) this.snapshotInstalls++;
+          if (host.node !== undefined && host.stateReads > 0) this.installsDuringStateRead++;
+          return storage.state.replaceAll(entries, index);
+        }, install),
+        // Recovery reads the state before the node runs (host.node unset): at once.
+        entries: () => (host.node === undefined ? storage.state.entries() : this.slowly(host, storage.state.entries())),
         close: () => storage.state.close(),
       },
-      snapshots: { save: point((meta, data) => storage.snapshots.save(meta, data)), latest: () => storage.snapshots.latest() },
+      snapshots: { save: point((meta, data) => storage.snapshots.save(meta, data), own), latest: () => storage.snapshots.latest() },
       close: () => storage.close(),
     };
+  }
+
+  /**
+   * The state's pairs as of now (the store reads them on the first next(), as a LevelDB iterator
+   * takes its snapshot when created), handed out only after stateReadDelayMs on the host's clock,
+   * and never if the host crashes first.
+   */
+  private async *slowly(host: Host, pairs: AsyncIterable<readonly [string, Uint8Array]>): AsyncIterable<readonly [string, Uint8Array]> {
+    const iterator = pairs[Symbol.asyncIterator]();
+    const first = iterator.next();
+    const incarnation = host.incarnation;
+    host.stateReads++;
+    try {
+      if (this.stateReadDelayMs > 0) await new Promise<void>((resolve) => host.clock.setTimeout(resolve, this.stateReadDelayMs));
+      for (let next = await first; next.done !== true; next = await iterator.next()) yield next.value;
+    } finally {
+      if (host.incarnation === incarnation) host.stateReads--;
+    }
   }
 
   /** Loses the process: its loop, timers, waiters; the disk keeps what was synced (and maybe more). */
@@ -457,6 +578,7 @@ class SessionSimulation {
       }
       if (host.state !== 'up' || host.node === undefined) continue;
       const status = host.node.status();
+      host.leads = status.raft.role === 'leader';
       if (status.raft.role === 'leader') {
         const known = this.leaderOfTerm.get(status.raft.term);
         if (known !== undefined && known !== host.id) this.violations.push(`election safety: nodes ${known} and ${host.id} both led term ${status.raft.term}`);
@@ -503,24 +625,26 @@ class SessionSimulation {
   private issue(client: Client, input: OpInput, consistency: 'linearizable' | 'stale'): void {
     const isWrite = input.op !== 'read';
     const target = isWrite ? client.leaderGuess : this.rng.int(1, this.nodeCount);
-    client.op = { clientId: client.id, input, callMs: this.time.nowMs, requestSeq: isWrite ? ++client.seq : 0, consistency, target, attempt: undefined };
+    const durability: Durability = isWrite && this.durabilityRng.chance(this.asyncShare) ? 'async' : 'sync';
+    const requestSeq = isWrite ? ++client.seq : 0;
+    client.op = { clientId: client.id, input, callMs: this.time.nowMs, requestSeq, consistency, durability, sentAsync: durability === 'async', target, attempt: undefined };
     this.attempt(client);
   }
 
   /** Starts one attempt of the client's operation on its target node. */
   private attempt(client: Client): void {
     const op = client.op!;
-    const attempt: Attempt = { startedMs: this.time.nowMs, settled: false };
-    op.attempt = attempt;
     const host = this.hosts.get(op.target);
     const node = host?.state === 'up' ? host.node : undefined;
+    const attempt: Attempt = { startedMs: this.time.nowMs, written: node && host!.written, incarnation: host?.incarnation ?? 0, settled: false };
+    op.attempt = attempt;
     if (node === undefined) {
       attempt.settled = true;
       attempt.result = { ok: false, error: new Error('node down') };
       return;
     }
     const promise = op.input.op === 'read' ? this.read(node, op) : node.write(this.command(op.input), {
-      durability: 'sync',
+      durability: op.durability,
       requestId: { clientId: `client-${client.id}`, seq: op.requestSeq },
       deadlineMs: ATTEMPT_TIMEOUT_MS,
     });
@@ -570,9 +694,29 @@ class SessionSimulation {
       return expired ? this.finish(client, undefined) : this.retry(client, undefined);
     }
     const result = attempt.result!;
+    // A write sent SYNC only must come back with its applied result (outputOf checks it).
+    if (result.ok && op.sentAsync && (result.value as WriteOutcome).durability === 'async') return this.confirm(client, result.value as WriteOutcome);
     if (result.ok) return this.finish(client, this.outputOf(op, result.value));
     if (expired) return this.finish(client, undefined);
     this.retry(client, result.error);
+  }
+
+  /**
+   * An ASYNC acknowledgement: its node promised that its own log holds the entry durably (the
+   * contract of ASYNC; the entry may still be lost to a new leader that never had it). The
+   * client then retries with the same request id as SYNC until it learns the applied result,
+   * so the session stays in the linearizability check.
+   */
+  private confirm(client: Client, outcome: WriteOutcome): void {
+    const op = client.op!;
+    const attempt = op.attempt!;
+    if (attempt.written !== undefined && !attempt.written.has(outcome.index)) {
+      this.violations.push(
+        `ASYNC durability: node ${op.target} (incarnation ${attempt.incarnation}) acknowledged ASYNC ${op.input.op}(${op.input.sessionId}) at index ${outcome.index}, which its log never made durable`,
+      );
+    }
+    op.durability = 'sync';
+    this.attempt(client);
   }
 
   private retry(client: Client, error: unknown): void {
@@ -592,9 +736,14 @@ class SessionSimulation {
       op.servedAt = `index ${index}, judged at ${readTimeMs}`;
       return session === undefined ? { status: 'notFound' } : { status: 'ok', session: viewOf(session) };
     }
-    const outcome = value as { result: { ok: boolean; code?: string; session?: Session; message?: string } };
-    if (outcome.result.ok && outcome.result.session !== undefined) return { status: 'ok', session: viewOf(outcome.result.session) };
-    if (!outcome.result.ok && outcome.result.code === 'notFound') return { status: 'notFound' };
+    const outcome = value as WriteOutcome;
+    if (outcome.durability === 'async') {
+      this.violations.push(`SYNC ${op.input.op}(${op.input.sessionId}) answered before its apply, as ASYNC (index ${outcome.index})`);
+      return { status: 'failed' };
+    }
+    const result = outcome.result as { ok: boolean; code?: string; session?: Session };
+    if (result.ok && result.session !== undefined) return { status: 'ok', session: viewOf(result.session) };
+    if (!result.ok && result.code === 'notFound') return { status: 'notFound' };
     this.violations.push(`${op.input.op}(${op.input.sessionId}) answered ${JSON.stringify(outcome.result)}`);
     return { status: 'failed' };
   }

@@ -3,8 +3,8 @@
  * and a clean trace that breaks none.
  */
 import { describe, expect, it } from 'vitest';
-import type { Entry, HardState, Message, Term } from '../../src/raft/index.js';
-import { NO_NODE, logIndex, nodeId, term } from '../../src/raft/index.js';
+import type { Entry, HardState, Message, Term } from '../../../src/raft/index.js';
+import { NO_NODE, logIndex, nodeId, term } from '../../../src/raft/index.js';
 import { InvariantChecker, type InvariantName, type LogView, type ObservedStatus } from './invariants.js';
 
 const enc = new TextEncoder();

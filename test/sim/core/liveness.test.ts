@@ -3,14 +3,14 @@
  * every live member) within 20 election timeouts. The check must also be able to fail.
  */
 import { describe, expect, it } from 'vitest';
-import { RaftCore, type RaftNode, type Ready } from '../../src/raft/index.js';
+import { RaftCore, type RaftNode, type Ready } from '../../../src/raft/index.js';
 import { runSeeds } from './runner.js';
 import { runSimulation } from './sim.js';
 
 describe('liveness after healing', () => {
-  it('a calm cluster elects a leader and commits the probe quickly', () => {
+  it('a calm cluster elects a leader and commits the probe quickly', async () => {
     for (const nodes of [3, 5] as const) {
-      const r = runSimulation({ seed: 5, nodes, profile: 'calm', steps: 50 });
+      const r = await runSimulation({ seed: 5, nodes, profile: 'calm', steps: 50 });
       expect(r.violations).toEqual([]);
       expect(r.stats.leaderTerms).toBeGreaterThanOrEqual(1);
       expect(r.stats.livenessTicks).toBeGreaterThan(0);
@@ -18,17 +18,17 @@ describe('liveness after healing', () => {
     }
   });
 
-  it('holds after every kind of fault (20 seeds of each scenario profile)', () => {
+  it('holds after every kind of fault (20 seeds of each scenario profile)', async () => {
     for (const profile of ['mixed', 'figure8', 'membership', 'staleLeader'] as const) {
-      const s = runSeeds({ seeds: 20, firstSeed: 20_001, profile, steps: 300 });
+      const s = await runSeeds({ seeds: 20, firstSeed: 20_001, profile, steps: 300 });
       expect(s.failures.map((f) => `${profile} seed ${f.seed}: ${f.violations[0]?.message}`)).toEqual([]);
     }
   });
 
-  it('reports a cluster that cannot elect a leader', () => {
+  it('reports a cluster that cannot elect a leader', async () => {
     // Vote requests never leave their node: nobody can ever win an election.
     const mute = (...args: ConstructorParameters<typeof RaftCore>): RaftNode => new WithoutVotes(new RaftCore(...args));
-    const r = runSimulation({ seed: 1, nodes: 3, profile: 'calm', steps: 20, createCore: mute });
+    const r = await runSimulation({ seed: 1, nodes: 3, profile: 'calm', steps: 20, createCore: mute });
     expect(r.violations.map((v) => v.invariant)).toEqual(['liveness']);
     expect(r.violations[0]?.message).toMatch(/no committed write within \d+ ticks after healing/);
   });

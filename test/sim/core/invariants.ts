@@ -3,8 +3,8 @@
  * after each handled event, every persisted batch, every sent message, every applied entry.
  * Nothing here knows about planted bugs; a violation is a description with the numbers in it.
  */
-import type { Entry, HardState, LogIndex, Message, NodeId, Role, Term } from '../../src/raft/index.js';
-import { NO_NODE } from '../../src/raft/index.js';
+import type { Entry, HardState, LogIndex, Message, NodeId, Role, Term } from '../../../src/raft/index.js';
+import { NO_NODE } from '../../../src/raft/index.js';
 import { hashBytes } from './hash.js';
 
 export type InvariantName =

@@ -25,7 +25,7 @@ describe('sim CLI', () => {
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/^sim: seeds=1 steps=\d+ faults=\d+ ops=\d+ violations=[1-9]\d*$/m);
     expect(r.out).toContain('[termVoteMonotonic]');
-    expect(r.out).toContain('replay: npx tsx test/sim/cli.ts --seed 1 --nodes 3 --bug voteNotPersisted');
+    expect(r.out).toContain('replay: npx tsx test/sim/core/cli.ts --seed 1 --nodes 3 --bug voteNotPersisted');
   });
 
   it('exits 2 on bad arguments', () => {

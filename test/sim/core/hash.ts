@@ -2,7 +2,7 @@
  * Cheap non-cryptographic hashing for the simulation: entry identities (State Machine Safety,
  * Log Matching) and the trace hash that proves a seed replays bit for bit.
  */
-import type { Entry, HardState, Message, Ready, Snapshot } from '../../src/raft/index.js';
+import type { Entry, HardState, Message, Ready, Snapshot } from '../../../src/raft/index.js';
 
 const MESSAGE_TYPE_CODES: Readonly<Record<string, number>> = {
   append: 1, appendResponse: 2, heartbeat: 3, heartbeatResponse: 4, vote: 5, voteResponse: 6, preVote: 7,
@@ -18,18 +18,6 @@ export function hashBytes(bytes: Uint8Array, seed = 0): number {
     const b = bytes[i] as number;
     h1 = Math.imul(h1 ^ b, 2654435761);
     h2 = Math.imul(h2 ^ b, 1597334677);
-  }
-  return finish53(h1, h2);
-}
-
-/** A 53-bit hash of a string (cyrb53). */
-export function hashString(text: string, seed = 0): number {
-  let h1 = 0xdeadbeef ^ seed;
-  let h2 = 0x41c6ce57 ^ seed;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
   }
   return finish53(h1, h2);
 }

@@ -18,20 +18,20 @@ const RUNS: readonly { profile: ProfileName; seeds: number; nodes?: 3 | 5; steps
 ];
 
 describe('simulation: scenario profiles without bugs', () => {
-  it('covers 400 seeds', () => {
+  it('covers 400 seeds', async () => {
     expect(RUNS.reduce((n, r) => n + r.seeds, 0)).toBe(400);
   });
 
   for (const run of RUNS) {
     const name = `${run.profile}${run.nodes !== undefined ? ` (${run.nodes} nodes)` : ''}: ${run.seeds} seeds`;
-    it(`${name} hold every invariant`, () => {
+    it(`${name} hold every invariant`, async () => {
       const options: Omit<RunOptions, 'seeds'> = {
         profile: run.profile,
         firstSeed: 10_001,
         ...(run.nodes !== undefined ? { nodes: run.nodes } : {}),
         ...(run.steps !== undefined ? { steps: run.steps } : {}),
       };
-      const summary = runSeeds({ ...options, seeds: run.seeds });
+      const summary = await runSeeds({ ...options, seeds: run.seeds });
       expect(summary.failures.map((f) => describeFailure(f, options))).toEqual([]);
       expect(summary.ops).toBeGreaterThan(run.seeds);
     });

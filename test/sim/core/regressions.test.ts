@@ -8,7 +8,7 @@ import { describeViolation } from './runner.js';
 import { runSimulation } from './sim.js';
 
 describe('regressions', () => {
-  it('finding 1: a lost append with a full one-message window does not stall replication', () => {
+  it('finding 1: a lost append with a full one-message window does not stall replication', async () => {
     // Before the fix (core 687f6db) 16 of these 40 seeds ended in a liveness violation.
     const tweakProfile = (p: Profile): Profile => ({
       ...p,
@@ -17,20 +17,20 @@ describe('regressions', () => {
     });
     const failures: string[] = [];
     for (let seed = 1; seed <= 40; seed++) {
-      const r = runSimulation({ seed, profile: 'mixed', tweakProfile });
+      const r = await runSimulation({ seed, profile: 'mixed', tweakProfile });
       for (const v of r.violations) failures.push(`seed ${seed}: ${describeViolation(v)}`);
     }
     expect(failures).toEqual([]);
   });
 
-  it('finding 3: seed 191 (3 nodes, membership, pre-vote off) elects a leader after healing', () => {
+  it('finding 3: seed 191 (3 nodes, membership, pre-vote off) elects a leader after healing', async () => {
     // Failed liveness before the fix (every node a follower at term 35). The fix also changes
     // this seed's timing before the heal, so the exact livelock no longer arises here; the
     // mechanism is pinned by test/unit/raft/candidate-yield.test.ts.
-    const r = runSimulation({ seed: 191, nodes: 3, profile: 'membership', preVote: false });
+    const r = await runSimulation({ seed: 191, nodes: 3, profile: 'membership', preVote: false });
     expect(r.violations.map(describeViolation)).toEqual([]);
   });
-  it('finding 6: two-voter configurations elect a leader after healing (pre-vote off)', () => {
+  it('finding 6: two-voter configurations elect a leader after healing (pre-vote off)', async () => {
     // Each of these seeds failed liveness before the fix: a voter whose log was behind kept
     // taking new terms and out-timing the only voter that could win (its vote requests restarted
     // that voter's timer; each lost election restarted the loser's timer). The fix shifts these
@@ -42,7 +42,7 @@ describe('regressions', () => {
     ] as const;
     const failures: string[] = [];
     for (const { seed, nodes } of seeds) {
-      const r = runSimulation({ seed, nodes, profile: 'membership', preVote: false });
+      const r = await runSimulation({ seed, nodes, profile: 'membership', preVote: false });
       for (const v of r.violations) failures.push(`seed ${seed} (${nodes} nodes): ${describeViolation(v)}`);
     }
     expect(failures).toEqual([]);

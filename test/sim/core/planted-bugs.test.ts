@@ -15,10 +15,10 @@ const SEEDS_MAX = 200;
 
 describe('planted bugs are caught', () => {
   for (const bug of BUG_NAMES) {
-    it(`${bug} (profile ${PROFILE_FOR_BUG[bug]})`, () => {
+    it(`${bug} (profile ${PROFILE_FOR_BUG[bug]})`, async () => {
       let caught: { seed: number; what: string } | undefined;
       for (let seed = 1; seed <= SEEDS_MAX && caught === undefined; seed++) {
-        const r = runSimulation({ seed, bug });
+        const r = await runSimulation({ seed, bug });
         const safety = r.violations.find((v) => v.invariant !== 'liveness');
         if (safety !== undefined) caught = { seed, what: describeViolation(safety) };
       }

@@ -5,7 +5,7 @@
  * reads right after a transfer...) so a planted bug shows up in few seeds. Each seed samples
  * concrete numbers from a profile's ranges.
  */
-import type { Prng } from './prng.js';
+import type { Prng } from '../prng.js';
 
 export const BUG_NAMES = [
   'commitPreviousTermByCount',

@@ -1,20 +1,21 @@
 /**
- * One seed of the deterministic simulation: N RaftCore nodes on sim disks behind a simulated
- * network, clients recording a history, faults from the seed's profile, the safety invariants
- * after every event, then a liveness phase (everything healed) and a linearizability check.
+ * One seed of the simulation of the bare core: N RaftCore nodes (core-node.ts) on in-memory
+ * storage behind a simulated network, clients recording a history, faults from the seed's
+ * profile, the safety invariants after every event, then a liveness phase (everything healed)
+ * and a linearizability check. The whole seed runs in one chain of awaits: the stores are
+ * async, but nothing else runs in between, so a seed replays bit for bit.
  */
-import type { ConfChange, ConfState, Entry, Message, NodeId, ProposeResult, RaftNode, Ready } from '../../src/raft/index.js';
-import { RaftCore, nodeId } from '../../src/raft/index.js';
-import { StorageContractError } from './disk.js';
+import type { ConfChange, ConfState, Entry, Message, NodeId, ProposeResult, RaftNode, Ready } from '../../../src/raft/index.js';
+import { RaftCore, nodeId } from '../../../src/raft/index.js';
+import { type CoreFactory, CoreNode, StorageContractError } from './core-node.js';
 import { TraceHasher } from './hash.js';
 import { History, LogicalClock } from './history.js';
 import { InvariantChecker, type Violation } from './invariants.js';
 import { checkHistory, type LincheckVerdict } from './linearizability.js';
-import { SimNetwork, type LossReason } from './network.js';
-import { type CoreFactory, SimNode } from './node.js';
-import { Prng } from './prng.js';
+import { SimNetwork, type LossReason } from '../network.js';
+import { Prng } from '../prng.js';
 import { type BugName, PROFILE_FOR_BUG, type Profile, type ProfileName, type SeedPlan, planSeed, profileNamed } from './profiles.js';
-import { Workload, type ClusterAccess } from './workload.js';
+import { CommittedValues, Workload, type ClusterAccess } from './workload.js';
 
 export interface SimConfig {
   readonly seed: number;
@@ -33,8 +34,6 @@ export interface SimConfig {
   readonly stopOnViolation?: boolean;
   /** @default RaftCore */
   readonly createCore?: CoreFactory;
-  /** Attach the state as applied now to outgoing snapshots (else the last stored one). @default true */
-  readonly freshSnapshots?: boolean;
   /** Forces pre-vote on or off (else the seed decides, per its profile). */
   readonly preVote?: boolean;
   /** Forces check-quorum on or off (else the seed decides, per its profile). */
@@ -90,7 +89,7 @@ const EXTRA_NODES_MAX = 8;
 
 interface Timer {
   readonly tick: number;
-  readonly run: () => void;
+  readonly run: () => void | Promise<void>;
 }
 
 const CONF_KINDS = ['promote', 'add', 'remove'] as const;
@@ -103,7 +102,7 @@ interface ConfProposal {
   state: 'pending' | 'committed' | 'lost';
 }
 
-export function runSimulation(config: SimConfig): SimResult {
+export function runSimulation(config: SimConfig): Promise<SimResult> {
   return new Simulation(config).run();
 }
 
@@ -115,12 +114,13 @@ export class Simulation implements ClusterAccess {
   private readonly plan: SeedPlan;
   private readonly nodeCount: 3 | 5;
   private readonly steps: number;
-  private readonly nodes = new Map<number, SimNode>();
+  private readonly nodes = new Map<number, CoreNode>();
   private readonly net: SimNetwork<Envelope>;
   private readonly checker = new InvariantChecker();
   private readonly trace = new TraceHasher();
   private readonly clock = new LogicalClock();
   private readonly history = new History(this.clock);
+  private readonly values = new CommittedValues();
   private readonly workload: Workload;
   private readonly timers: Timer[] = [];
   private readonly lossReports: Envelope[] = [];
@@ -158,40 +158,44 @@ export class Simulation implements ClusterAccess {
     this.workload = new Workload(this.root.fork('workload'), this.plan.workload, this.history, this);
   }
 
-  run(): SimResult {
-    for (let id = 1; id <= this.nodeCount; id++) this.startNode(this.createNode(nodeId(id)));
+  async run(): Promise<SimResult> {
+    for (let id = 1; id <= this.nodeCount; id++) await this.startNode(this.createNode(nodeId(id)));
     for (let t = 0; t < this.steps && !this.shouldStop(); t++) {
       this.tick++;
       this.checker.tick = this.tick;
-      this.faultTick();
-      this.clusterTick();
+      await this.faultTick();
+      await this.clusterTick();
     }
-    if (!this.shouldStop()) this.livenessPhase();
+    if (!this.shouldStop()) await this.livenessPhase();
     return this.finish();
   }
 
   // --- ClusterAccess (for the workload) ---
 
-  reachableNodes(): SimNode[] {
+  reachableNodes(): CoreNode[] {
     return [...this.nodes.values()].filter((n) => n.up);
   }
 
-  nodeById(id: number): SimNode | undefined {
+  nodeById(id: number): CoreNode | undefined {
     return this.nodes.get(id);
   }
 
+  valueAt(key: string, index: number): string | null {
+    return this.values.valueAt(key, index);
+  }
+
   /** Feeds one input to a node's core and runs its loop; core errors become violations. */
-  input(node: SimNode, feed: () => void): void {
+  async input(node: CoreNode, feed: () => void): Promise<void> {
     if (!node.up || node.core === undefined) return;
     try {
       feed();
-      const outcome = node.handleReady();
+      const outcome = await node.handleReady();
       if (outcome === 'crashed') this.afterMidReadyCrash(node);
       else if (outcome === 'changed') this.observe(node);
     } catch (error) {
       this.reportError(node, error);
     }
-    this.flushLossReports();
+    if (this.lossReports.length > 0) await this.flushLossReports();
   }
 
   // --- the loop ---
@@ -200,15 +204,15 @@ export class Simulation implements ClusterAccess {
     return (this.config.stopOnViolation ?? true) && !this.checker.ok;
   }
 
-  private clusterTick(): void {
-    this.runTimers();
+  private async clusterTick(): Promise<void> {
+    await this.runTimers();
     const order = this.orderRng.shuffle([...this.nodes.values()].filter((n) => n.up));
-    for (const node of order) this.input(node, () => node.core?.tick());
-    this.deliverDue();
-    this.workload.step();
+    for (const node of order) await this.input(node, () => node.core?.tick());
+    await this.deliverDue();
+    await this.workload.step();
   }
 
-  private deliverDue(): void {
+  private async deliverDue(): Promise<void> {
     for (let env = this.net.deliverDue(this.tick); env !== undefined; env = this.net.deliverDue(this.tick)) {
       const dest = this.nodes.get(env.to);
       if (dest === undefined || !dest.up) {
@@ -218,36 +222,36 @@ export class Simulation implements ClusterAccess {
       this.trace.addMessage(env.message);
       this.stats.messagesDelivered++;
       const message = env.message;
-      this.input(dest, () => dest.core?.step(message));
-      if (message.type === 'snapshot') this.reportToSender(env, (core) => core.reportSnapshot(nodeId(env.to), true));
+      await this.input(dest, () => dest.core?.step(message));
+      if (message.type === 'snapshot') await this.reportToSender(env, (core) => core.reportSnapshot(nodeId(env.to), true));
     }
-    this.flushLossReports();
+    await this.flushLossReports();
   }
 
-  private observe(node: SimNode): void {
+  private observe(node: CoreNode): void {
     const core = node.core as RaftNode;
     const status = core.status();
-    this.checker.observeStatus(node.id, node.incarnation, status, node.disk);
+    this.checker.observeStatus(node.id, node.incarnation, status, node.log);
     if (status.role === 'leader' && !this.leaderTerms.has(status.term)) {
       this.leaderTerms.add(status.term);
       this.stats.leaderTerms++;
     }
   }
 
-  private reportError(node: SimNode, error: unknown): void {
+  private reportError(node: CoreNode, error: unknown): void {
     const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     const kind = error instanceof StorageContractError ? 'storageContract' : 'coreError';
     this.checker.report(kind, `node ${node.id}: ${text}`, node.id);
     node.crash();
   }
 
-  private flushLossReports(): void {
+  private async flushLossReports(): Promise<void> {
     while (this.lossReports.length > 0) {
       const env = this.lossReports.shift() as Envelope;
       this.stats.messagesLost++;
-      if (env.message.type === 'snapshot') this.reportToSender(env, (core) => core.reportSnapshot(nodeId(env.to), false));
+      if (env.message.type === 'snapshot') await this.reportToSender(env, (core) => core.reportSnapshot(nodeId(env.to), false));
       else if (env.message.type === 'append' && this.faultRng.chance(0.2)) {
-        this.reportToSender(env, (core) => core.reportUnreachable(nodeId(env.to)));
+        await this.reportToSender(env, (core) => core.reportUnreachable(nodeId(env.to)));
       }
     }
   }
@@ -256,7 +260,7 @@ export class Simulation implements ClusterAccess {
    * Transport feedback goes to the incarnation that sent the message, if it still runs; a paused
    * sender gets it when it resumes (its transport finished the send meanwhile).
    */
-  private reportToSender(env: Envelope, report: (core: RaftNode) => void): void {
+  private async reportToSender(env: Envelope, report: (core: RaftNode) => void): Promise<void> {
     const sender = this.nodes.get(env.from);
     if (sender === undefined || sender.incarnation !== env.fromIncarnation) return;
     if (sender.state === 'paused') {
@@ -266,22 +270,22 @@ export class Simulation implements ClusterAccess {
       return;
     }
     if (!sender.up) return;
-    this.input(sender, () => report(sender.core as RaftNode));
+    await this.input(sender, () => report(sender.core as RaftNode));
   }
 
-  private resume(node: SimNode): void {
+  private async resume(node: CoreNode): Promise<void> {
     node.state = 'up';
     const reports = this.deferredReports.get(node.id) ?? [];
     this.deferredReports.delete(node.id);
-    for (const report of reports) this.input(node, () => report(node.core as RaftNode));
+    for (const report of reports) await this.input(node, () => report(node.core as RaftNode));
   }
 
   // --- nodes ---
 
-  private createNode(id: NodeId): SimNode {
+  private createNode(id: NodeId): CoreNode {
     const plan = this.plan;
     const bug = this.config.bug;
-    const node = new SimNode(
+    const node = new CoreNode(
       {
         id,
         bootstrapConfState: this.bootstrap,
@@ -295,7 +299,6 @@ export class Simulation implements ClusterAccess {
           ...(bug !== undefined && bug !== 'sendBeforePersist' ? { plantedBugs: { [bug]: true } } : {}),
         },
         compactEveryEntries: plan.compactEveryEntries,
-        freshSnapshots: this.config.freshSnapshots ?? true,
         sendBeforePersist: bug === 'sendBeforePersist',
         createCore: this.config.createCore ?? ((options, initial) => new RaftCore(options, initial)),
         randomFor: (incarnation) => {
@@ -308,7 +311,10 @@ export class Simulation implements ClusterAccess {
         trace: this.trace,
         send: (m) => this.send(node, m),
         crashMidReady: (n, rd) => this.crashMidReady(n, rd),
-        onApplied: (_n, e) => this.onApplied(e),
+        onApplied: (_n, e) => {
+          this.values.record(e);
+          this.onApplied(e);
+        },
         onSnapshotRestored: () => {
           this.stats.snapshotsInstalled++;
         },
@@ -318,24 +324,24 @@ export class Simulation implements ClusterAccess {
     return node;
   }
 
-  private startNode(node: SimNode): void {
+  private async startNode(node: CoreNode): Promise<void> {
     this.deferredReports.delete(node.id);
     try {
-      node.start();
+      await node.start();
       this.observe(node);
     } catch (error) {
       this.reportError(node, error);
       return;
     }
-    this.input(node, () => {});
+    await this.input(node, () => {});
   }
 
-  private send(from: SimNode, m: Message): void {
+  private send(from: CoreNode, m: Message): void {
     this.stats.messagesSent++;
     this.net.send({ from: m.from, to: m.to, fromIncarnation: from.incarnation, message: m }, this.tick);
   }
 
-  private crashMidReady(node: SimNode, rd: Ready): boolean {
+  private crashMidReady(node: CoreNode, rd: Ready): boolean {
     if (!this.faultPhase || rd.messages.length === 0) return false;
     const p = this.plan.profile;
     if (this.faultRng.chance(p.midReadyCrashProb)) return true;
@@ -345,23 +351,23 @@ export class Simulation implements ClusterAccess {
     return grantsVote && this.faultRng.chance(p.voteCrashProb);
   }
 
-  private afterMidReadyCrash(node: SimNode): void {
+  private afterMidReadyCrash(node: CoreNode): void {
     this.stats.midReadyCrashes++;
     this.faults++;
     this.scheduleRestart(node);
   }
 
-  private scheduleRestart(node: SimNode): void {
+  private scheduleRestart(node: CoreNode): void {
     const [lo, hi] = this.plan.profile.crash.downTicks;
     const incarnation = node.incarnation;
-    this.at(this.tick + this.faultRng.int(lo, hi), () => {
-      if (node.state === 'down' && node.incarnation === incarnation) this.restart(node);
+    this.at(this.tick + this.faultRng.int(lo, hi), async () => {
+      if (node.state === 'down' && node.incarnation === incarnation) await this.restart(node);
     });
   }
 
-  private restart(node: SimNode): void {
+  private async restart(node: CoreNode): Promise<void> {
     this.stats.restarts++;
-    this.startNode(node);
+    await this.startNode(node);
   }
 
   private onApplied(e: Entry): void {
@@ -384,31 +390,31 @@ export class Simulation implements ClusterAccess {
 
   // --- faults ---
 
-  private at(tick: number, run: () => void): void {
+  private at(tick: number, run: () => void | Promise<void>): void {
     this.timers.push({ tick, run });
   }
 
-  private runTimers(): void {
+  private async runTimers(): Promise<void> {
     const due = this.timers.filter((t) => t.tick <= this.tick);
     if (due.length === 0) return;
     const later = this.timers.filter((t) => t.tick > this.tick);
     this.timers.length = 0;
     this.timers.push(...later);
-    for (const t of due) t.run();
+    for (const t of due) await t.run();
   }
 
-  private faultTick(): void {
+  private async faultTick(): Promise<void> {
     const p = this.plan.profile;
     const rng = this.faultRng;
     if (!this.partitionActive && rng.chance(p.partition.perTickProb)) this.partition();
     if (rng.chance(p.crash.perTickProb)) this.crashSome();
     if (rng.chance(p.pause.perTickProb)) this.pauseSome();
-    if (rng.chance(p.membership.perTickProb)) this.membershipBurst();
-    if (rng.chance(p.transferPerTickProb)) this.transfer();
+    if (rng.chance(p.membership.perTickProb)) await this.membershipBurst();
+    if (rng.chance(p.transferPerTickProb)) await this.transfer();
   }
 
-  private leader(): SimNode | undefined {
-    let best: SimNode | undefined;
+  private leader(): CoreNode | undefined {
+    let best: CoreNode | undefined;
     let bestTerm = -1;
     for (const n of this.nodes.values()) {
       if (!n.up || n.role !== 'leader' || n.core === undefined) continue;
@@ -421,7 +427,7 @@ export class Simulation implements ClusterAccess {
     return best;
   }
 
-  private liveNodes(): SimNode[] {
+  private liveNodes(): CoreNode[] {
     return [...this.nodes.values()].filter((n) => n.state !== 'retired');
   }
 
@@ -487,12 +493,12 @@ export class Simulation implements ClusterAccess {
     this.stats.pauses++;
     this.faults++;
     const incarnation = target.incarnation;
-    this.at(this.tick + this.faultRng.int(p.ticks[0], p.ticks[1]), () => {
-      if (target.state === 'paused' && target.incarnation === incarnation) this.resume(target);
+    this.at(this.tick + this.faultRng.int(p.ticks[0], p.ticks[1]), async () => {
+      if (target.state === 'paused' && target.incarnation === incarnation) await this.resume(target);
     });
   }
 
-  private transfer(): void {
+  private async transfer(): Promise<void> {
     const leader = this.leader();
     if (leader === undefined || leader.core === undefined) return;
     const voters = leader.core.status().confState.voters.filter((v) => v !== leader.id);
@@ -500,10 +506,10 @@ export class Simulation implements ClusterAccess {
     const to = this.faultRng.pick(voters);
     this.stats.transfers++;
     this.faults++;
-    this.input(leader, () => leader.core?.transferLeadership(to));
+    await this.input(leader, () => leader.core?.transferLeadership(to));
   }
 
-  private membershipBurst(): void {
+  private async membershipBurst(): Promise<void> {
     const m = this.plan.profile.membership;
     const burst = this.faultRng.int(1, m.burstMax);
     // Operators send changes to whichever node claims leadership, stale leaders included.
@@ -514,9 +520,9 @@ export class Simulation implements ClusterAccess {
     const preferred = this.faultRng.pick(CONF_KINDS);
     for (let k = 0; k < burst; k++) {
       if (!leader.up || leader.role !== 'leader') break;
-      const change = this.pickConfChange(leader, preferred);
+      const change = await this.pickConfChange(leader, preferred);
       if (change === undefined) break;
-      this.proposeConfChange(leader, change);
+      await this.proposeConfChange(leader, change);
     }
     if (this.faultRng.chance(m.partitionAfterBurstProb)) {
       this.at(this.tick + this.faultRng.int(0, 3), () => {
@@ -526,7 +532,7 @@ export class Simulation implements ClusterAccess {
   }
 
   /** The membership the leader is heading to: its view plus our proposals still in flight. */
-  private plannedConf(leader: SimNode): { voters: number[]; learners: number[] } {
+  private plannedConf(leader: CoreNode): { voters: number[]; learners: number[] } {
     const conf = (leader.core as RaftNode).status().confState;
     const voters = new Set<number>(conf.voters);
     const learners = new Set<number>(conf.learners);
@@ -545,7 +551,7 @@ export class Simulation implements ClusterAccess {
   }
 
   /** A change valid against the planned membership; `preferred` kind first when possible. */
-  private pickConfChange(leader: SimNode, preferred?: ConfKind): ConfChange | undefined {
+  private async pickConfChange(leader: CoreNode, preferred?: ConfKind): Promise<ConfChange | undefined> {
     const m = this.plan.profile.membership;
     const rng = this.faultRng;
     const conf = this.plannedConf(leader);
@@ -562,7 +568,7 @@ export class Simulation implements ClusterAccess {
     if (kind === 'promote') return { type: 'addVoter', node: nodeId(rng.pick(promotable)) };
     if (kind === 'add') {
       const id = nodeId(this.nextNodeId++);
-      this.startNode(this.createNode(id));
+      await this.startNode(this.createNode(id));
       return rng.chance(m.addVoterShare) ? { type: 'addVoter', node: id } : { type: 'addLearner', node: id };
     }
     // Both views must stay above the floor: ours may miss a change that the leader already has.
@@ -572,10 +578,10 @@ export class Simulation implements ClusterAccess {
     return { type: 'removeNode', node: nodeId(target) };
   }
 
-  private proposeConfChange(leader: SimNode, change: ConfChange): void {
+  private async proposeConfChange(leader: CoreNode, change: ConfChange): Promise<void> {
     this.stats.confChangesProposed++;
     this.faults++;
-    this.input(leader, () => {
+    await this.input(leader, () => {
       let result: ProposeResult;
       try {
         result = (leader.core as RaftNode).proposeConfChange(change);
@@ -595,15 +601,15 @@ export class Simulation implements ClusterAccess {
   // --- liveness ---
 
   /** Heals every fault, then demands a leader and a committed write within the budget. */
-  private livenessPhase(): void {
+  private async livenessPhase(): Promise<void> {
     this.faultPhase = false;
     this.net.heal();
     this.partitionActive = false;
     this.net.reconfigure({ delayTicksMin: 1, delayTicksMax: this.plan.network.delayTicksMax });
     this.timers.length = 0;
     for (const n of this.liveNodes()) {
-      if (n.state === 'paused') this.resume(n);
-      else if (n.state === 'down') this.restart(n);
+      if (n.state === 'paused') await this.resume(n);
+      else if (n.state === 'down') await this.restart(n);
     }
     const budgetTicks = LIVENESS_ELECTIONS * this.plan.raft.electionTimeoutTicks + this.catchUpTicks();
     const healTick = this.tick;
@@ -612,9 +618,9 @@ export class Simulation implements ClusterAccess {
     while (this.tick - healTick < budgetTicks + DRAIN_TICKS && this.tick < drainUntil && !this.shouldStop()) {
       this.tick++;
       this.checker.tick = this.tick;
-      this.clusterTick();
+      await this.clusterTick();
       if (drainUntil !== Infinity || this.tick - healTick > budgetTicks) continue;
-      if (this.livenessStep(probe)) {
+      if (await this.livenessStep(probe)) {
         this.stats.livenessTicks = this.tick - healTick;
         drainUntil = this.tick + DRAIN_TICKS;
         this.workload.enabled = false;
@@ -645,7 +651,7 @@ export class Simulation implements ClusterAccess {
   }
 
   /** True once a write went through the leader and every live member applied it. */
-  private livenessStep(probe: LivenessProbe): boolean {
+  private async livenessStep(probe: LivenessProbe): Promise<boolean> {
     if (probe.index === 0) {
       if (probe.inFlight) return false;
       const leader = this.leader();
@@ -653,7 +659,7 @@ export class Simulation implements ClusterAccess {
       probe.inFlight = true;
       probe.attempts++;
       const clientId = 1000 + probe.attempts;
-      this.workload.probeWrite(clientId, leader, 'live', `probe${probe.attempts}`, (ok, index) => {
+      await this.workload.probeWrite(clientId, leader, 'live', `probe${probe.attempts}`, (ok, index) => {
         probe.inFlight = false;
         if (ok) probe.index = index;
       });
@@ -669,7 +675,7 @@ export class Simulation implements ClusterAccess {
     for (const id of [...conf.voters, ...conf.learners]) {
       const n = this.nodes.get(id);
       if (n === undefined || n.state === 'retired') continue;
-      if (!n.up || n.sm.appliedIndex < probe.index) return false;
+      if (!n.up || n.applied.index < probe.index) return false;
     }
     return true;
   }
@@ -723,7 +729,7 @@ class LivenessProbe {
   attempts = 0;
 
   describe(sim: Simulation): string {
-    const nodes = sim.reachableNodes().map((n) => `${n.id}:${n.role}@${n.core?.status().term ?? '-'}/applied ${n.sm.appliedIndex}`);
+    const nodes = sim.reachableNodes().map((n) => `${n.id}:${n.role}@${n.core?.status().term ?? '-'}/applied ${n.applied.index}`);
     return `probe attempts ${this.attempts}, probe index ${this.index}; nodes ${nodes.join(', ')}`;
   }
 }

@@ -3,12 +3,65 @@
  * node it believes is the leader (acknowledged when that node applies the entry at the returned
  * index with the returned term), or a get through ReadIndex (served once the node applied the
  * read index). Every operation goes into the History with its call and return instants.
+ *
+ * The nodes keep no key-value state: a get answers what the committed log says the key holds at
+ * the index the node had applied when it served the read (CommittedValues). State Machine Safety
+ * (checked on every apply) makes that one answer for every node.
  */
-import type { ProposeResult } from '../../src/raft/index.js';
+import type { Entry, ProposeResult } from '../../../src/raft/index.js';
+import type { CoreNode, ReadWaiter, WriteWaiter } from './core-node.js';
 import type { History, KvInput, RecordedOp } from './history.js';
-import { encodeCommand } from './kv.js';
-import type { ReadWaiter, SimNode, WriteWaiter } from './node.js';
-import type { Prng } from './prng.js';
+import type { Prng } from '../prng.js';
+
+export type KvCommand =
+  | { readonly op: 'put'; readonly key: string; readonly value: string; readonly id: string }
+  | { readonly op: 'del'; readonly key: string; readonly id: string };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeCommand(command: KvCommand): Uint8Array {
+  return encoder.encode(JSON.stringify(command));
+}
+
+export function decodeCommand(data: Uint8Array): KvCommand {
+  const parsed = JSON.parse(decoder.decode(data)) as KvCommand;
+  if ((parsed.op !== 'put' && parsed.op !== 'del') || typeof parsed.key !== 'string') {
+    throw new Error(`not a kv command: ${decoder.decode(data)}`);
+  }
+  return parsed;
+}
+
+/**
+ * What each key holds at each index of the committed log, from the entries as they are first
+ * applied anywhere (in index order: whoever applies an index first applied, or restored a
+ * snapshot of, everything before it).
+ */
+export class CommittedValues {
+  private appliedMax = 0;
+  /** Per key, its writes in index order. */
+  private readonly writes = new Map<string, { readonly index: number; readonly value: string | null }[]>();
+
+  /** An entry some node applied (again, or for the first time). */
+  record(entry: Entry): void {
+    if (entry.index <= this.appliedMax) return;
+    if (entry.index !== this.appliedMax + 1) throw new Error(`entry ${entry.index} applied first, after only ${this.appliedMax}`);
+    this.appliedMax = entry.index;
+    if (entry.type !== 'normal' || entry.data.length === 0) return;
+    const command = decodeCommand(entry.data);
+    const list = this.writes.get(command.key) ?? [];
+    list.push({ index: entry.index, value: command.op === 'put' ? command.value : null });
+    this.writes.set(command.key, list);
+  }
+
+  /** The key's value once the log up to `index` is applied (null: absent). */
+  valueAt(key: string, index: number): string | null {
+    if (index > this.appliedMax) throw new Error(`value of ${key} at ${index}, beyond the applied log (${this.appliedMax})`);
+    const list = this.writes.get(key) ?? [];
+    for (let k = list.length - 1; k >= 0; k--) if (list[k]!.index <= index) return list[k]!.value;
+    return null;
+  }
+}
 
 export interface WorkloadPlan {
   readonly clients: number;
@@ -23,15 +76,17 @@ export interface WorkloadPlan {
 export interface ClusterAccess {
   readonly tick: number;
   /** Nodes a client can reach (up, not paused), in id order. */
-  reachableNodes(): SimNode[];
-  nodeById(id: number): SimNode | undefined;
+  reachableNodes(): CoreNode[];
+  nodeById(id: number): CoreNode | undefined;
   /** Runs `input` on the node's core and then handles its Readys (the node loop). */
-  input(node: SimNode, input: () => void): void;
+  input(node: CoreNode, input: () => void): Promise<void>;
+  /** What the committed log says `key` holds once applied up to `index`. */
+  valueAt(key: string, index: number): string | null;
 }
 
 interface Pending {
   readonly op: RecordedOp;
-  readonly node: SimNode;
+  readonly node: CoreNode;
   readonly deadlineTick: number;
   readonly write?: WriteWaiter;
   readonly read?: ReadWaiter;
@@ -68,11 +123,11 @@ export class Workload {
   }
 
   /** One tick: time out what is overdue, start new operations for idle clients. */
-  step(): void {
+  async step(): Promise<void> {
     const tick = this.cluster.tick;
     for (const c of this.clients) {
       if (c.pending !== undefined && tick >= c.pending.deadlineTick) this.timeOut(c);
-      if (this.enabled && c.pending === undefined && tick >= c.nextTick) this.issue(c);
+      if (this.enabled && c.pending === undefined && tick >= c.nextTick) await this.issue(c);
     }
   }
 
@@ -85,41 +140,41 @@ export class Workload {
    * Proposes one put on `node` outside the random workload (the liveness probe) and calls
    * `done` with the outcome; the operation is recorded like any other.
    */
-  probeWrite(clientId: number, node: SimNode, key: string, value: string, done: (ok: boolean, index: number) => void): void {
+  async probeWrite(clientId: number, node: CoreNode, key: string, value: string, done: (ok: boolean, index: number) => void): Promise<void> {
     const client: Client = { id: clientId, pending: undefined, nextTick: 0, leaderGuess: node.id, seq: 0 };
-    this.write(client, node, { op: 'put', key, value }, (outcome, index) => done(outcome === 'ok', index));
+    await this.write(client, node, { op: 'put', key, value }, (outcome, index) => done(outcome === 'ok', index));
   }
 
-  private issue(c: Client): void {
+  private async issue(c: Client): Promise<void> {
     const node = this.pickNode(c);
     if (node === undefined) return;
     const key = `k${this.rng.int(0, this.plan.keys - 1)}`;
     const r = this.rng.float();
     c.seq++;
     this.stats.issued++;
-    if (r < this.plan.readShare) this.read(c, node, key);
-    else if (r < this.plan.readShare + this.plan.deleteShare) this.write(c, node, { op: 'del', key });
-    else this.write(c, node, { op: 'put', key, value: `c${c.id}.${c.seq}` });
+    if (r < this.plan.readShare) await this.read(c, node, key);
+    else if (r < this.plan.readShare + this.plan.deleteShare) await this.write(c, node, { op: 'del', key });
+    else await this.write(c, node, { op: 'put', key, value: `c${c.id}.${c.seq}` });
   }
 
-  private pickNode(c: Client): SimNode | undefined {
+  private pickNode(c: Client): CoreNode | undefined {
     const guess = this.cluster.nodeById(c.leaderGuess);
     if (guess !== undefined && guess.up) return guess;
     const reachable = this.cluster.reachableNodes();
     return reachable.length === 0 ? undefined : this.rng.pick(reachable);
   }
 
-  private write(
+  private async write(
     c: Client,
-    node: SimNode,
+    node: CoreNode,
     input: Extract<KvInput, { op: 'put' | 'del' }>,
     onSettled?: (outcome: 'ok' | 'failed' | 'unknown', index: number) => void,
-  ): void {
+  ): Promise<void> {
     const op = this.history.begin(c.id, input, this.cluster.tick);
     const id = `${c.id}.${c.seq}.${op.id}`;
     const data = encodeCommand(input.op === 'put' ? { op: 'put', key: input.key, value: input.value, id } : { op: 'del', key: input.key, id });
     let result: ProposeResult | undefined;
-    this.cluster.input(node, () => {
+    await this.cluster.input(node, () => {
       const core = node.core;
       if (core === undefined) return;
       result = core.propose(data);
@@ -147,22 +202,21 @@ export class Workload {
     }
   }
 
-  private read(c: Client, node: SimNode, key: string): void {
+  private async read(c: Client, node: CoreNode, key: string): Promise<void> {
     const op = this.history.begin(c.id, { op: 'get', key }, this.cluster.tick);
     const contextKey = `r${c.id}.${c.seq}.${op.id}`;
     const waiter: ReadWaiter = {
       contextKey,
-      key,
       readIndex: undefined,
       settle: (outcome) => {
         if (c.pending?.read !== waiter) return;
         if (outcome === 'failed') this.finish(c, op, 'failed', undefined);
-        else this.finish(c, op, 'ok', outcome);
+        else this.finish(c, op, 'ok', { value: this.cluster.valueAt(key, outcome.appliedIndex) });
       },
     };
     c.pending = { op, node, deadlineTick: this.cluster.tick + this.plan.timeoutTicks, read: waiter };
     node.addReadWaiter(waiter);
-    this.cluster.input(node, () => node.core?.readIndex(new TextEncoder().encode(contextKey)));
+    await this.cluster.input(node, () => node.core?.readIndex(encoder.encode(contextKey)));
   }
 
   private finish(c: Client, op: RecordedOp, outcome: 'ok' | 'failed' | 'unknown', output: RecordedOp['output']): void {

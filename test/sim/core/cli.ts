@@ -1,6 +1,6 @@
 /**
  * The simulation's command line:
- *   npx tsx test/sim/cli.ts --seeds N [--seed S | --from S] [--nodes 3|5] [--steps K]
+ *   npx tsx test/sim/core/cli.ts --seeds N [--seed S | --from S] [--nodes 3|5] [--steps K]
  *                           [--bug NAME] [--profile NAME] [--prevote on|off]
  *                           [--checkquorum on|off] [--verbose]
  * `--seed S` replays that one seed; `--from S` runs N seeds starting at S. Prints one summary
@@ -87,7 +87,7 @@ function nonNegativeInt(flag: string, text: string): number {
   return n;
 }
 
-function main(): number {
+async function main(): Promise<number> {
   let args: CliArgs;
   try {
     args = parseArgs(process.argv.slice(2));
@@ -95,7 +95,7 @@ function main(): number {
     process.stderr.write(`sim: ${(error as Error).message}\n`);
     return 2;
   }
-  const summary = runSeeds({
+  const summary = await runSeeds({
     ...args.run,
     cpuMs: () => {
       const u = process.cpuUsage();
@@ -114,4 +114,4 @@ function main(): number {
   return summary.violations > 0 ? 1 : 0;
 }
 
-process.exitCode = main();
+process.exitCode = await main();

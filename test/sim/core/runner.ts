@@ -44,7 +44,7 @@ export interface RunSummary {
   readonly ticksPerCpuSecond?: number;
 }
 
-export function runSeeds(options: RunOptions): RunSummary {
+export async function runSeeds(options: RunOptions): Promise<RunSummary> {
   if (!(Number.isInteger(options.seeds) && options.seeds >= 1)) throw new RangeError(`seeds must be an integer ≥ 1, got ${options.seeds}`);
   const first = options.firstSeed ?? 1;
   const now = options.nowMs ?? (() => performance.now());
@@ -58,7 +58,7 @@ export function runSeeds(options: RunOptions): RunSummary {
   let seeds = 0;
   const failures: SimResult[] = [];
   for (let seed = first; seed < first + options.seeds; seed++) {
-    const result = runSimulation(configFor(seed, options));
+    const result = await runSimulation(configFor(seed, options));
     seeds++;
     ticks += result.ticks;
     faults += result.faults;
@@ -105,8 +105,8 @@ export function replayCommand(result: SimResult, options: Omit<RunOptions, 'seed
   if (options.profile !== undefined) flags.push(`--profile ${options.profile}`);
   if (options.preVote !== undefined) flags.push(`--prevote ${options.preVote ? 'on' : 'off'}`);
   if (options.checkQuorum !== undefined) flags.push(`--checkquorum ${options.checkQuorum ? 'on' : 'off'}`);
-  if (flags.length === 0) return `make sim SEED=${result.seed}`;
-  return `npx tsx test/sim/cli.ts --seed ${result.seed} ${flags.join(' ')}`;
+  if (flags.length === 0) return `make sim-core SEED=${result.seed}`;
+  return `npx tsx test/sim/core/cli.ts --seed ${result.seed} ${flags.join(' ')}`;
 }
 
 export function describeViolation(v: Violation): string {

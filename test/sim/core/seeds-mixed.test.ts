@@ -12,8 +12,8 @@ describe('simulation: mixed profile, seeds 1-600', () => {
   const sizes = new Set<number>();
   for (let k = 0; k < CASES; k++) {
     const first = 1 + k * SEEDS_PER_CASE;
-    it(`seeds ${first}-${first + SEEDS_PER_CASE - 1} hold every invariant`, () => {
-      const summary = runSeeds({ seeds: SEEDS_PER_CASE, firstSeed: first, onResult: (r) => sizes.add(r.nodes) });
+    it(`seeds ${first}-${first + SEEDS_PER_CASE - 1} hold every invariant`, async () => {
+      const summary = await runSeeds({ seeds: SEEDS_PER_CASE, firstSeed: first, onResult: (r) => sizes.add(r.nodes) });
       expect(summary.failures.map((f) => describeFailure(f, {}))).toEqual([]);
       expect(summary.seeds).toBe(SEEDS_PER_CASE);
       expect(summary.faults).toBeGreaterThan(SEEDS_PER_CASE);
@@ -21,7 +21,7 @@ describe('simulation: mixed profile, seeds 1-600', () => {
     });
   }
 
-  it('ran both cluster sizes', () => {
+  it('ran both cluster sizes', async () => {
     expect([...sizes].sort()).toEqual([3, 5]);
   });
 });

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { runSimulation, type SimConfig } from './sim.js';
 
-function fingerprint(config: SimConfig): string {
-  const r = runSimulation(config);
+async function fingerprint(config: SimConfig): Promise<string> {
+  const r = await runSimulation(config);
   return JSON.stringify({ hash: r.traceHash, ticks: r.ticks, faults: r.faults, ops: r.ops, stats: r.stats, violations: r.violations });
 }
 
@@ -19,19 +19,20 @@ describe('determinism', () => {
     { seed: 4, bug: 'sendBeforePersist' },
   ];
   for (const config of configs) {
-    it(`replays ${JSON.stringify(config)} bit for bit`, () => {
-      const first = fingerprint(config);
-      expect(fingerprint(config)).toBe(first);
+    it(`replays ${JSON.stringify(config)} bit for bit`, async () => {
+      const first = await fingerprint(config);
+      expect(await fingerprint(config)).toBe(first);
     });
   }
 
-  it('gives different traces for different seeds', () => {
-    const hashes = [11, 12, 13, 14, 15].map((seed) => runSimulation({ seed, nodes: 3 }).traceHash);
+  it('gives different traces for different seeds', async () => {
+    const hashes: string[] = [];
+    for (const seed of [11, 12, 13, 14, 15]) hashes.push((await runSimulation({ seed, nodes: 3 })).traceHash);
     expect(new Set(hashes).size).toBe(hashes.length);
   });
 
-  it('hashes a non-trivial trace', () => {
-    const r = runSimulation({ seed: 21 });
+  it('hashes a non-trivial trace', async () => {
+    const r = await runSimulation({ seed: 21 });
     expect(r.stats.messagesDelivered).toBeGreaterThan(500);
     expect(r.traceHash).toMatch(/^[0-9a-f]{16}$/);
   });

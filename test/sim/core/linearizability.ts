@@ -10,7 +10,7 @@ import {
   type RegisterOperation,
   type RegisterOutput,
   type RegisterValue,
-} from '../lincheck/index.js';
+} from '../../lincheck/index.js';
 import type { RecordedOp } from './history.js';
 
 export type LincheckVerdict = 'ok' | 'illegal' | 'unknown' | 'skipped';
