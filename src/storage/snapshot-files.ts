@@ -63,7 +63,7 @@ export class SnapshotFiles implements SnapshotStore {
     assert(!newest || meta.index >= newest.index, () => `snapshot ${meta.index} is older than the stored snapshot ${newest?.index}`);
     const name = fileName(meta);
     const temp = join(this.dir, name.replace(/\.snap$/, '.tmp'));
-    await writeDurably(temp, encodeSnapshotFile(meta, data));
+    await writeDurably(temp, await encodeSnapshotFile(meta, data));
     await rename(temp, join(this.dir, name));
     await syncDir(this.dir);
     await this.removeAllBut(name);
@@ -73,7 +73,7 @@ export class SnapshotFiles implements SnapshotStore {
     const newest = newestOf(await this.list());
     if (!newest) return undefined;
     const path = join(this.dir, newest.name);
-    const snapshot = decodeSnapshotFile(await readFile(path), path);
+    const snapshot = await decodeSnapshotFile(await readFile(path), path);
     if (snapshot.meta.index !== newest.index || snapshot.meta.term !== newest.term) {
       throw new StorageCorruptionError(`${path} holds snapshot ${snapshot.meta.index} at term ${snapshot.meta.term}`);
     }
@@ -127,16 +127,31 @@ function newestOf(files: readonly SnapshotFileName[]): SnapshotFileName | undefi
   return newest;
 }
 
-export function encodeSnapshotFile(meta: SnapshotMeta, data: Uint8Array): Buffer[] {
+/** Bytes hashed between two yields to the event loop: a large snapshot never blocks it for long. */
+const HASH_SLICE_BYTES = 4 * 1024 * 1024;
+
+/** SHA-256 over `parts`, a slice at a time, yielding to the event loop between slices. */
+async function sha256Sliced(parts: readonly Uint8Array[]): Promise<Buffer> {
+  const hash = createHash('sha256');
+  for (const part of parts) {
+    for (let at = 0; at < part.byteLength; at += HASH_SLICE_BYTES) {
+      hash.update(part.subarray(at, Math.min(part.byteLength, at + HASH_SLICE_BYTES)));
+      if (part.byteLength > HASH_SLICE_BYTES) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+  return hash.digest();
+}
+
+export async function encodeSnapshotFile(meta: SnapshotMeta, data: Uint8Array): Promise<Buffer[]> {
   const metaBytes = encodeSnapshotMeta(meta);
   const fixed = Buffer.alloc(HEADER_FIXED_BYTES);
   MAGIC.copy(fixed, 0);
   fixed.writeUInt32BE(metaBytes.length, MAGIC.length);
-  const digest = createHash('sha256').update(metaBytes).update(data).digest();
+  const digest = await sha256Sliced([metaBytes, data]);
   return [fixed, Buffer.from(metaBytes), digest, Buffer.from(data.buffer, data.byteOffset, data.byteLength)];
 }
 
-export function decodeSnapshotFile(file: Buffer, path: string): { meta: SnapshotMeta; data: Uint8Array } {
+export async function decodeSnapshotFile(file: Buffer, path: string): Promise<{ meta: SnapshotMeta; data: Uint8Array }> {
   if (!file.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw new StorageCorruptionError(`${path} is not a sessionraft snapshot (its first bytes are not "SRSNAP1")`);
   }
@@ -149,7 +164,7 @@ export function decodeSnapshotFile(file: Buffer, path: string): { meta: Snapshot
   const metaBytes = file.subarray(HEADER_FIXED_BYTES, HEADER_FIXED_BYTES + metaLength);
   const stored = file.subarray(HEADER_FIXED_BYTES + metaLength, dataStart);
   const data = file.subarray(dataStart);
-  const actual = createHash('sha256').update(metaBytes).update(data).digest();
+  const actual = await sha256Sliced([metaBytes, data]);
   if (!actual.equals(stored)) throw new StorageCorruptionError(`${path} is corrupt: sha256 mismatch over ${file.length} bytes`);
   return { meta: decodeSnapshotMeta(metaBytes, `${path} meta`), data: plainBytes(data) };
 }
