@@ -394,12 +394,16 @@ export async function runNode(args: readonly string[]): Promise<void> {
     watchFaultFile(faultFile, peers, options.id, (faults) => blockPeers(transport, options, faults.blockedPeers), logger.child({ module: 'faults' }));
   }
   void node.failed.promise.then(() => {
-    // A broken invariant is a crash: never keep serving from a state we no longer trust.
-    watch.close();
-    server.forceShutdown();
-    void ops?.close();
-    logger.flush?.();
-    process.exit(70);
+    // A broken invariant is a crash: never keep serving from a state we no longer trust. Exit
+    // whatever the clean-up does (a node whose loop died once kept running).
+    try {
+      server.forceShutdown();
+      watch.close();
+      void ops?.close();
+      logger.flush?.();
+    } finally {
+      process.exit(70);
+    }
   });
   logger.info(
     {

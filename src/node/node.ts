@@ -226,8 +226,9 @@ export class SessionNode implements SessionBackend, StateCopySource {
     this.loopDone = this.runLoop().catch((error: unknown) => {
       this.failure = error instanceof Error ? error : new Error(String(error));
       this.logger.fatal({ err: this.failure }, 'node loop failed (a broken invariant or a storage error)');
-      this.failAll(new NodeError('SHUTTING_DOWN', `node failed: ${this.failure.message}`));
+      // Tell the owner first (it exits the process): nothing below may keep a failed node alive.
       this.failed.resolve(this.failure);
+      this.failAll(new NodeError('SHUTTING_DOWN', `node failed: ${this.failure.message}`));
     });
   }
 

@@ -67,7 +67,9 @@ export class LevelStateStore implements StateStore {
       for await (const key of this.shared.db.keys({ gte: STATE_KEY_LOW, lt: STATE_KEY_HIGH })) {
         batch.push({ type: 'del', key });
       }
-      batch.push(...puts, { type: 'put', key: APPLIED_KEY, value: encodeApplied(appliedIndex) });
+      // A loop, not push(...puts): a spread of a million pairs overflows the call stack.
+      for (const put of puts) batch.push(put);
+      batch.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied(appliedIndex) });
       await writeBatch(this.shared.db, batch, { sync: true });
       this.applied = appliedIndex;
     });

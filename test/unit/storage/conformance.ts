@@ -276,6 +276,17 @@ function registerStateTests(get: () => Storage): void {
     ]);
   });
 
+  it('replaceAll takes a state of 300,000 pairs (a snapshot of a large state)', async () => {
+    const { state } = get();
+    const value = bytes('v');
+    const pairs = Array.from({ length: 300_000 }, (_, i) => [`k${String(i).padStart(6, '0')}`, value] as const);
+    await state.replaceAll(pairs, logIndex(7));
+    expect(await state.appliedIndex()).toBe(7);
+    let count = 0;
+    for await (const [key] of state.entries()) if (key.startsWith('k')) count++;
+    expect(count).toBe(300_000);
+  }, 60_000);
+
   it('stores copies: changing the bytes after a write does not change what is stored', async () => {
     const { state, log } = get();
     const value = Buffer.from('before');
