@@ -133,7 +133,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
     this.applied = applied;
     this.changes = io.changes;
     this.changes?.reset(applied);
-    this.snapshots = new OwnSnapshots(io.storage, io.logger, () => this.poke(), snapshotIndex, snapshotPhaseFraction(io.options.id), () => io.clock.nowMs());
+    this.snapshots = new OwnSnapshots(io.storage, io.logger, () => this.poke(), snapshotIndex, snapshotPhaseFraction(io.options.id), () => io.clock.nowMs(), applied);
     // Read contexts must be unique in the cluster and across restarts: id, a nonce, a counter.
     const nonce = Array.from({ length: 4 }, () => Math.floor(io.random() * 0x1_0000).toString(16).padStart(4, '0')).join('');
     this.reads = new ReadBatches(`${io.options.id}.${nonce}.`);

@@ -58,7 +58,11 @@ export class OwnSnapshots {
     private readonly phaseFraction: number,
     /** The node's clock, for the durations in the logs. */
     private readonly nowMs: () => number,
-  ) {}
+    /** Applied when the node opened: the entries since `index` count toward the next snapshot. */
+    appliedAtOpen: LogIndex = index,
+  ) {
+    this.appliedSinceSnapshot = Math.max(0, appliedAtOpen - index);
+  }
 
   /** The loop applied this many commands (counting an entry without commands as one). */
   countApplied(units: number): void {
