@@ -58,6 +58,8 @@ export class OwnSnapshots {
     private readonly phaseFraction: number,
     /** The node's clock, for the durations in the logs. */
     private readonly nowMs: () => number,
+    /** Told each snapshot taken: its bytes and how long it took, read to log compacted (NodeStats). */
+    private readonly onTaken: (bytes: number, totalMs: number) => void = () => {},
   ) {}
 
   /** The loop applied this many commands (counting an entry without commands as one). */
@@ -113,6 +115,7 @@ export class OwnSnapshots {
       this.index = Math.max(this.index, meta.index) as LogIndex;
       const totalMs = Math.round(this.nowMs() - built.startedAtMs);
       this.logger.info({ index: meta.index, bytes: built.data.length, readMs: built.readMs, totalMs }, 'snapshot taken, log compacted');
+      this.onTaken(built.data.length, totalMs);
     })()
       .catch((error: unknown) => this.logger.error({ err: error }, 'snapshot failed'))
       .finally(() => {
