@@ -246,13 +246,12 @@ export class SessionNode implements SessionBackend, StateCopySource {
 
   // ---------------------------------------------------------------- SessionBackend
 
-  async write(command: SessionCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
-    try {
-      return await this.submitWrite(command, options);
-    } catch (error) {
+  /** Writes one command (submitWrite); a failure is counted by reason in `stats` on its way out. */
+  write(command: SessionCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
+    return this.submitWrite(command, options).catch((error: unknown) => {
       this.stats.proposalFailed(error);
       throw error;
-    }
+    });
   }
 
   private async submitWrite(command: SessionCommand, options: WriteOptions): Promise<WriteOutcome> {
