@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { NODE_DEFAULTS, blockPeers, openNodeOnDisk, resolveNodeOptions, watchFaultFile, type NodeOptions } from '../node/index.js';
 import type { NodeId } from '../raft/index.js';
 import { formatListenAddress, nodeOpsSource, parseListenAddress, startOpsServer, type ListenAddress, type OpsServer } from '../http/index.js';
-import { checkClientToken, createAccessControl, registerSessionServices, resolveSessionApiOptions } from '../server/index.js';
+import { checkClientToken, createAccessControl, createRequestCounter, registerSessionServices, resolveSessionApiOptions } from '../server/index.js';
 import { NodeServerCredentials, NodeTls, checkClusterSecret, transportServerOptions, type PeerSecurity } from '../transport/index.js';
 import { WATCH_DEFAULTS, WatchHub, resolveWatchOptions, type WatchOptions } from '../watch/index.js';
 import { createNodeLogger, type LogFormat } from './logger.js';
@@ -342,13 +342,16 @@ export async function runNode(args: readonly string[]): Promise<void> {
   // Peer frames may be up to the transport's message limit; client requests are capped per call
   // by the session services' own validation. The interceptor checks the client token and the
   // request and stream bounds before any handler runs.
-  const server = new grpc.Server({ ...transportServerOptions(), interceptors: [access.interceptor] });
+  // The request counter first: innermost, it also counts the statuses access control sends.
+  const requests = createRequestCounter();
+  const server = new grpc.Server({ ...transportServerOptions(), interceptors: [requests.interceptor, access.interceptor] });
   registerSessionServices(server, node, {
     dataBytesMax: options.dataBytesMax,
     defaultTtlMs: options.defaultTtlMs,
     ...(settings.streamUnsentBytesMax !== undefined ? { batchUnsentBytesMax: settings.streamUnsentBytesMax } : {}),
     logger: logger.child({ module: 'server' }),
     watch,
+    requestCounter: requests,
   });
   transport.bindTo(server);
   await new Promise<void>((resolve, reject) =>
@@ -357,7 +360,7 @@ export async function runNode(args: readonly string[]): Promise<void> {
     ),
   );
   // /metrics, /healthz, /readyz: bound before the loop starts so a busy port fails the start.
-  const opsSource = nodeOpsSource(node, transport);
+  const opsSource = nodeOpsSource(node, transport, requests);
   let ops: OpsServer | undefined;
   if (httpListen !== undefined) {
     try {

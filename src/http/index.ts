@@ -5,4 +5,4 @@
 export { formatListenAddress, parseListenAddress, type ListenAddress } from './address.js';
 export { createNodeMetrics, type NodeMetrics, type NodeMetricsOptions } from './metrics.js';
 export { OPS_PATHS, readiness, startOpsServer, type OpsServer, type OpsServerOptions, type Readiness } from './server.js';
-export { nodeOpsSource, type NodeOpsSource, type OpsNode, type OpsSource } from './source.js';
+export { nodeOpsSource, type NodeOpsSource, type OpsNode, type OpsSource, type RequestCount } from './source.js';

@@ -7,6 +7,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { NodeStatus } from '../node/index.js';
 import type { PeerStats } from '../transport/index.js';
 import type { OpsSource } from './source.js';
+import { registerRequestMetrics, registerStatsMetrics } from './stats-metrics.js';
 
 export interface NodeMetricsOptions {
   /** Also export prom-client's process and Node.js runtime metrics. @default true */
@@ -117,6 +118,9 @@ export function createNodeMetrics(source: OpsSource, options: NodeMetricsOptions
       this.inc(transportStats().inboundRefused);
     },
   });
+
+  registerStatsMetrics(registry, () => source.nodeStats());
+  registerRequestMetrics(registry, () => source.requestCounts());
 
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   return { registry, sample: () => observe(source.status()) };

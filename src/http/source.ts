@@ -1,9 +1,9 @@
 /**
  * What the operations endpoints read: a node's status, its transport counters, whether its loop
- * runs, and its live session count. Everything is read when asked (at scrape or probe time);
+ * runs, its live session count, its NodeStats and the client API's request counts. Everything is read when asked (at scrape or probe time);
  * nothing here is called from the node's loop.
  */
-import type { NodeStatus, SessionBackend } from '../node/index.js';
+import type { NodeStats, NodeStatus, SessionBackend } from '../node/index.js';
 import type { TransportStats } from '../transport/index.js';
 
 export interface OpsSource {
@@ -13,10 +13,22 @@ export interface OpsSource {
   alive(): boolean;
   /** Live (unexpired) sessions in this node's applied state; undefined when it cannot be read. */
   liveSessions(): Promise<number | undefined>;
+  /** What the node counts about itself (proposals, latencies, snapshots, expirations). */
+  nodeStats(): NodeStats;
+  /** Client API calls answered so far, by method and status code. */
+  requestCounts(): Iterable<RequestCount>;
+}
+
+/** Calls of one method answered with one gRPC status code (a name: OK, UNAVAILABLE...). */
+export interface RequestCount {
+  readonly method: string;
+  readonly code: string;
+  readonly count: number;
 }
 
 /** The parts of a SessionNode the adapter uses (a SessionNode is one). */
 export interface OpsNode extends Pick<SessionBackend, 'status' | 'read'> {
+  readonly stats: NodeStats;
   /** Resolves when the node's loop dies. */
   readonly failed: { readonly promise: Promise<unknown> };
 }
@@ -26,8 +38,12 @@ export interface NodeOpsSource extends OpsSource {
   markStopping(): void;
 }
 
-/** An OpsSource over a started node. */
-export function nodeOpsSource(node: OpsNode, transport: { stats(): TransportStats }): NodeOpsSource {
+/** An OpsSource over a started node, and the request counter of its client API (none: no counts). */
+export function nodeOpsSource(
+  node: OpsNode,
+  transport: { stats(): TransportStats },
+  requests: { counts(): Iterable<RequestCount> } = { counts: () => [] },
+): NodeOpsSource {
   let failed = false;
   let stopping = false;
   void node.failed.promise.then(() => {
@@ -36,6 +52,8 @@ export function nodeOpsSource(node: OpsNode, transport: { stats(): TransportStat
   return {
     status: () => node.status(),
     transportStats: () => transport.stats(),
+    nodeStats: () => node.stats,
+    requestCounts: () => requests.counts(),
     alive: () => !failed && !stopping,
     markStopping: () => {
       stopping = true;

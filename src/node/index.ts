@@ -9,3 +9,13 @@ export { IDENTITY_FILE, hasNodeData, identityPath, readIdentity, writeIdentity, 
 export { bootstrapLog } from './membership.js';
 export { forceNewCluster, seedFromState, type ForcedCluster } from './recovery.js';
 export { BACKUPS_CONCURRENT_MAX, type StateCopy, type StateCopyHeader, type StateCopySource } from './backup-source.js';
+export {
+  DISK_BUCKETS_SECONDS,
+  DurationHistogram,
+  NodeStats,
+  PROPOSAL_FAILURE_REASONS,
+  ROUND_TRIP_BUCKETS_SECONDS,
+  SNAPSHOT_BUCKETS_SECONDS,
+  proposalFailureReason,
+  type ProposalFailureReason,
+} from './stats.js';

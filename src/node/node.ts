@@ -34,6 +34,7 @@ import type { Clock, NodeTransport, TimerHandle } from './io.js';
 import { ReadBatches } from './reads.js';
 import { OwnSnapshots, snapshotPhaseFraction } from './snapshots.js';
 import { decodeStateSnapshot } from './state-snapshot.js';
+import { NodeStats } from './stats.js';
 import { IndexQueue, armDeadline, deferred, type Deferred } from './waiters.js';
 import { Writes, type PendingProposal } from './writes.js';
 
@@ -85,6 +86,8 @@ export interface NodePlantedBugs {
 
 export class SessionNode implements SessionBackend, StateCopySource {
   private readonly writes = new Writes();
+  /** Counters and histograms for /metrics (src/http reads them when scraped). */
+  readonly stats = new NodeStats(() => this.writes.pending);
   private readonly reads: ReadBatches;
   private readonly snapshots: OwnSnapshots;
   private readonly inbox: Message[] = [];
@@ -133,7 +136,16 @@ export class SessionNode implements SessionBackend, StateCopySource {
     this.applied = applied;
     this.changes = io.changes;
     this.changes?.reset(applied);
-    this.snapshots = new OwnSnapshots(io.storage, io.logger, () => this.poke(), snapshotIndex, snapshotPhaseFraction(io.options.id), () => io.clock.nowMs(), applied);
+    this.snapshots = new OwnSnapshots(
+      io.storage,
+      io.logger,
+      () => this.poke(),
+      snapshotIndex,
+      snapshotPhaseFraction(io.options.id),
+      () => io.clock.nowMs(),
+      (bytes, totalMs) => this.stats.snapshotTaken(bytes, totalMs),
+      applied,
+    );
     // Read contexts must be unique in the cluster and across restarts: id, a nonce, a counter.
     const nonce = Array.from({ length: 4 }, () => Math.floor(io.random() * 0x1_0000).toString(16).padStart(4, '0')).join('');
     this.reads = new ReadBatches(`${io.options.id}.${nonce}.`);
@@ -206,6 +218,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
 
   start(): void {
     this.transport.onMessage((message) => {
+      if (message.type === 'heartbeatResponse') this.stats.heartbeatAnswered(message.from);
       if (this.inbox.length >= this.options.inboxMessagesMax) return; // Raft tolerates loss.
       this.inbox.push(message);
       this.poke();
@@ -235,7 +248,15 @@ export class SessionNode implements SessionBackend, StateCopySource {
 
   // ---------------------------------------------------------------- SessionBackend
 
-  async write(command: SessionCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
+  /** Writes one command (submitWrite); a failure is counted by reason in `stats` on its way out. */
+  write(command: SessionCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
+    return this.submitWrite(command, options).catch((error: unknown) => {
+      this.stats.proposalFailed(error);
+      throw error;
+    });
+  }
+
+  private async submitWrite(command: SessionCommand, options: WriteOptions): Promise<WriteOutcome> {
     this.ensureRunning();
     if (this.leader !== this.options.id) throw this.notLeader();
     const requestId = options.requestId;
@@ -251,7 +272,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
         deadlineMs,
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      return this.write(command, { ...options, deadlineMs: Math.max(1, deadlineMs - (this.clock.nowMs() - startedMs)) });
+      return this.submitWrite(command, { ...options, deadlineMs: Math.max(1, deadlineMs - (this.clock.nowMs() - startedMs)) });
     }
     if (requestId) {
       // Exactly-once without a new entry: an applied request gets its remembered answer, and a
@@ -566,6 +587,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
     // Everything else (votes, acks a follower sends) waits for the disk, as the Ready demands.
     let later = ready.messages;
     if (this.leader === this.options.id && ready.messages.length > 0) {
+      this.timeHeartbeats(ready.messages);
       this.transport.send(coalesceAppends(ready.messages.filter(isReplication), RAFT_DEFAULTS.appendBatchBytesMax));
       later = ready.messages.filter((m) => !isReplication(m));
     }
@@ -576,17 +598,19 @@ export class SessionNode implements SessionBackend, StateCopySource {
     const bugs = this.bugs;
     const syncAckBeforeCommit = bugs.syncAckBeforeCommit === true;
     if (bugs.asyncAckBeforeFsync) this.writes.acknowledgeAsync(ready.entries, syncAckBeforeCommit);
-    if (ready.snapshot && bugs.snapshotInstallOutOfOrder) await this.installSnapshot(ready.snapshot.meta, snapshotState!);
+    if (ready.snapshot && bugs.snapshotInstallOutOfOrder) await this.installSnapshot(ready.snapshot, snapshotState!);
     if (ready.committed.length > 0 && bugs.applyBeforePersist) await this.apply(ready.committed);
     if (ready.snapshot) await this.storage.snapshots.save(ready.snapshot.meta, ready.snapshot.data);
     if (ready.entries.length > 0 || ready.hardState || ready.snapshot) {
+      const fsyncSeconds = this.stats.startTimer();
       await this.storage.log.save({
         ...(ready.hardState ? { hardState: ready.hardState } : {}),
         entries: ready.entries,
         ...(ready.snapshot ? { snapshot: ready.snapshot.meta } : {}),
       });
+      this.stats.appendFsync.observe(fsyncSeconds());
     }
-    if (ready.snapshot && !bugs.snapshotInstallOutOfOrder) await this.installSnapshot(ready.snapshot.meta, snapshotState!);
+    if (ready.snapshot && !bugs.snapshotInstallOutOfOrder) await this.installSnapshot(ready.snapshot, snapshotState!);
     if (!bugs.asyncAckBeforeFsync) this.writes.acknowledgeAsync(ready.entries, syncAckBeforeCommit);
     if (later.length > 0) this.transport.send(await this.snapshots.attach(later));
     if (ready.committed.length > 0 && !bugs.applyBeforePersist) await this.apply(ready.committed);
@@ -599,7 +623,10 @@ export class SessionNode implements SessionBackend, StateCopySource {
       const raft = this.core.status();
       this.logger.info({ leader, role, term: raft.term }, 'leader changed');
       if (leader === this.options.id) this.leaderSettledIndex = raft.lastIndex;
-      if (this.leader === this.options.id) this.writes.leadershipLost(raft.commit, this.options.id);
+      if (this.leader === this.options.id) {
+        this.writes.leadershipLost(raft.commit, this.options.id);
+        this.stats.leadershipLost();
+      }
     }
     this.leader = leader;
   }
@@ -614,11 +641,15 @@ export class SessionNode implements SessionBackend, StateCopySource {
     const normal = committed.filter((e) => e.type === 'normal');
     const last = committed[committed.length - 1]!;
     invariant(last.index > this.applied, () => `apply of entries up to ${last.index} at applied ${this.applied}`);
+    const applySeconds = this.stats.startTimer();
     const { results, ops, changes } = this.stateMachine.applyEntries(normal);
     this.snapshots.countApplied(committed.length - normal.length + Math.max(results.length, normal.length));
     this.applied = last.index;
     this.changes?.applied(changes, last.index);
     await this.storage.state.commit(ops, last.index);
+    this.stats.apply.observe(applySeconds());
+    this.stats.proposalsCommitted += results.length;
+    for (const change of changes) if (change.type === 'expired') this.stats.sessionsExpired++;
     this.writes.answerSync(committed, results, this.applied);
     this.releaseUpToApplied();
   }
@@ -630,9 +661,11 @@ export class SessionNode implements SessionBackend, StateCopySource {
   }
 
   /** Replaces the state machine and its LevelDB copy with a snapshot already on disk. */
-  private async installSnapshot(meta: SnapshotMeta, entries: readonly [string, Uint8Array][]): Promise<void> {
+  private async installSnapshot(snapshot: { readonly meta: SnapshotMeta; readonly data: Uint8Array }, entries: readonly [string, Uint8Array][]): Promise<void> {
+    const meta = snapshot.meta;
     this.logger.info({ index: meta.index, term: meta.term }, 'installing snapshot from leader');
     const startedAtMs = this.clock.nowMs();
+    const loadSeconds = this.stats.startTimer();
     invariant(meta.index > this.applied, () => `snapshot ${meta.index} installed at applied ${this.applied}`);
     const stateMachine = newStateMachine(this.options);
     await stateMachine.load(entries);
@@ -641,12 +674,21 @@ export class SessionNode implements SessionBackend, StateCopySource {
     this.applied = meta.index;
     this.changes?.reset(meta.index);
     this.snapshots.installed(meta);
+    this.stats.snapshotInstalled(snapshot.data.length, loadSeconds());
     this.logger.info({ index: meta.index, sessions: stateMachine.sessionCount, loadMs: Math.round(this.clock.nowMs() - startedAtMs) }, 'snapshot installed');
     this.writes.snapshotInstalled(this.applied);
     this.releaseUpToApplied();
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /**
+   * Peer round trips for NodeStats: a leader's heartbeats as it hands them to the transport, to
+   * their responses as the transport delivers them (start()), so the loop's own waits are not in it.
+   */
+  private timeHeartbeats(messages: readonly Message[]): void {
+    for (const m of messages) if (m.type === 'heartbeat') this.stats.heartbeatSent(m.to);
+  }
 
   private sweepExpired(): void {
     if (this.leader !== this.options.id || this.stopping) return;

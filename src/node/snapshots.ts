@@ -58,8 +58,10 @@ export class OwnSnapshots {
     private readonly phaseFraction: number,
     /** The node's clock, for the durations in the logs. */
     private readonly nowMs: () => number,
+    /** Told each snapshot taken: its bytes and how long it took, read to log compacted (NodeStats). */
+    private readonly onTaken: (bytes: number, totalMs: number) => void,
     /** Applied when the node opened: the entries since `index` count toward the next snapshot. */
-    appliedAtOpen: LogIndex = index,
+    appliedAtOpen: LogIndex,
   ) {
     this.appliedSinceSnapshot = Math.max(0, appliedAtOpen - index);
   }
@@ -117,6 +119,7 @@ export class OwnSnapshots {
       this.index = Math.max(this.index, meta.index) as LogIndex;
       const totalMs = Math.round(this.nowMs() - built.startedAtMs);
       this.logger.info({ index: meta.index, bytes: built.data.length, readMs: built.readMs, totalMs }, 'snapshot taken, log compacted');
+      this.onTaken(built.data.length, totalMs);
     })()
       .catch((error: unknown) => this.logger.error({ err: error }, 'snapshot failed'))
       .finally(() => {

@@ -79,6 +79,8 @@ export class BatchStream {
     private readonly handlers: Handlers,
     private readonly options: ResolvedSessionApiOptions,
     private readonly logger: Logger,
+    /** Told each item answered, with its operation and status code (the request counter). */
+    private readonly onItemAnswered: (operation: Operation | undefined, code: status) => void = () => {},
   ) {
     const remaining = remainingMs(call.getDeadline(), Date.now());
     this.deadlineAtMs = remaining === undefined ? undefined : Date.now() + remaining;
@@ -126,19 +128,19 @@ export class BatchStream {
     const id = item.id;
     if (this.unflushedItems > this.options.batchInflightItemsMax) {
       const limit = this.options.batchInflightItemsMax;
-      return this.enqueue({ id, error: toWireError(new ApiError(status.RESOURCE_EXHAUSTED, `more than batchInflightItemsMax (${limit}) items in flight on this stream; wait for results`)) });
+      return this.enqueue({ id, error: toWireError(new ApiError(status.RESOURCE_EXHAUSTED, `more than batchInflightItemsMax (${limit}) items in flight on this stream; wait for results`)) }, item.request);
     }
     const operation: Operation | undefined = item.request;
-    if (operation === undefined) return this.enqueue({ id, error: toWireError(invalidArgument('request', `item ${id} sets no operation`)) });
+    if (operation === undefined) return this.enqueue({ id, error: toWireError(invalidArgument('request', `item ${id} sets no operation`)) }, operation);
     if (this.processingIds.has(id)) {
-      return this.enqueue({ id, error: toWireError(invalidArgument('id', `${id} is already in flight on this stream`)) });
+      return this.enqueue({ id, error: toWireError(invalidArgument('id', `${id} is already in flight on this stream`)) }, operation);
     }
     this.processingIds.add(id);
     const handler = this.handlers[operation] as AnyHandler;
     const read = READ_OPERATIONS.has(operation);
     handler(item[operation], { signal: this.controller.signal, deadlineMs: this.itemDeadlineMs(item) }).then(
-      (response) => this.complete(id, { id, [operation]: response } as WireBatchResult, read),
-      (error: unknown) => this.complete(id, { id, error: toWireError(toApiError(error, this.controller.signal, this.logger)) }),
+      (response) => this.complete(id, operation, { id, [operation]: response } as WireBatchResult, read),
+      (error: unknown) => this.complete(id, operation, { id, error: toWireError(toApiError(error, this.controller.signal, this.logger)) }),
     );
   }
 
@@ -148,21 +150,22 @@ export class BatchStream {
     return streamMs === undefined ? item.timeoutMs : Math.min(streamMs, item.timeoutMs);
   }
 
-  private complete(id: number, result: WireBatchResult, read = false): void {
+  private complete(id: number, operation: Operation, result: WireBatchResult, read = false): void {
     this.processingIds.delete(id);
     if (read && !this.closed) {
       const unsent = this.unsentBytes();
       const limit = this.options.batchUnsentBytesMax;
       if (unsent + resultBytes(result) > limit) {
         const message = `${unsent} bytes of results wait for this client to read them, batchUnsentBytesMax (${limit}): read results as they come, or send fewer reads at once`;
-        return this.enqueue({ id, error: toWireError(new ApiError(status.RESOURCE_EXHAUSTED, message)) });
+        return this.enqueue({ id, error: toWireError(new ApiError(status.RESOURCE_EXHAUSTED, message)) }, operation);
       }
     }
-    this.enqueue(result);
+    this.enqueue(result, operation);
   }
 
-  private enqueue(result: WireBatchResult): void {
+  private enqueue(result: WireBatchResult, operation: Operation | undefined): void {
     if (this.closed) return;
+    this.onItemAnswered(operation, 'error' in result ? (result.error.code as status) : status.OK);
     const bytes = resultBytes(result);
     this.queued.push({ result, bytes });
     this.queuedBytes += bytes;

@@ -18,6 +18,7 @@ export { LEADER_ADDRESS_METADATA_KEY, LEADER_ID_METADATA_KEY, OLDEST_INDEX_METAD
 export { watchBatchToWire } from './watch.js';
 export { PROTO_LOADER_OPTIONS, findProtoDir, loadProtos } from './proto.js';
 export { sessionToWire, statusToWire } from './mapping.js';
+export { REQUEST_METHODS_MAX, createRequestCounter, methodLabel, type RequestCount, type RequestCounter } from './requests.js';
 export {
   ACCESS_DEFAULTS,
   AUTHORIZATION_METADATA_KEY,

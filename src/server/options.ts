@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { SESSION_STATE_MACHINE_DEFAULTS, TTL_MS_MAX, TTL_MS_MIN } from '../session/index.js';
 import type { WatchSource } from '../watch/index.js';
+import type { RequestCounter } from './requests.js';
 
 export type HealthMode = 'leaderKnown' | 'started';
 
@@ -49,6 +50,8 @@ export interface SessionApiOptions {
   readonly logger?: Logger;
   /** What serves Watch streams (the node's WatchHub). @default none: Watch answers UNIMPLEMENTED */
   readonly watch?: WatchSource;
+  /** Told each Batch item answered (the calls themselves are counted by its interceptor). @default none */
+  readonly requestCounter?: Pick<RequestCounter, 'countItem'>;
 }
 
 export interface ResolvedSessionApiOptions {
@@ -66,6 +69,7 @@ export interface ResolvedSessionApiOptions {
   readonly healthPollIntervalMs: number;
   readonly logger: Logger;
   readonly watch: WatchSource | undefined;
+  readonly requestCounter: Pick<RequestCounter, 'countItem'> | undefined;
 }
 
 const MiB = 1024 * 1024;
@@ -109,6 +113,7 @@ export function resolveSessionApiOptions(options: SessionApiOptions = {}): Resol
     healthPollIntervalMs: positiveInteger('healthPollIntervalMs', options.healthPollIntervalMs ?? 1000),
     logger: options.logger ?? pino({ level: 'info' }).child({ module: 'server' }),
     watch: options.watch,
+    requestCounter: options.requestCounter,
   });
 }
 

@@ -96,7 +96,7 @@ export function createSessionServices(backend: SessionBackend, input: SessionApi
     sessionImplementation[method] = unary(handlers[operation] as Handler<Operation>, logger);
   }
   sessionImplementation.Batch = ((call: grpc.ServerDuplexStream<WireBatchRequest, WireBatchResponse>) => {
-    new BatchStream(call, handlers, options, logger);
+    new BatchStream(call, handlers, options, logger, (operation, code) => options.requestCounter?.countItem(operation, code));
   }) as grpc.handleBidiStreamingCall<WireBatchRequest, WireBatchResponse>;
   sessionImplementation.Watch = ((call: grpc.ServerWritableStream<WireWatchRequest, WireWatchResponse>) =>
     serveWatch(call, options.watch, logger)) as grpc.handleServerStreamingCall<WireWatchRequest, WireWatchResponse>;

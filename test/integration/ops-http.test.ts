@@ -64,7 +64,7 @@ describe('operations HTTP endpoints of real nodes', () => {
     expect(help.stdout).toMatch(/--http-listen\s+host:port to serve GET \/metrics, \/healthz and \/readyz/);
   });
 
-  it('a one-node process is ready, exports its state and live sessions, and closes the port on SIGTERM', async () => {
+  it('a one-node process is ready, exports its state, live sessions, proposals and requests, and closes the port on SIGTERM', async () => {
     const [httpPort] = await freePorts(1);
     const base = `http://127.0.0.1:${httpPort}`;
     const cluster = await TestCluster.start({ nodes: 1, nodeArgs: ['--http-listen', `127.0.0.1:${httpPort}`] });
@@ -85,6 +85,8 @@ describe('operations HTTP endpoints of real nodes', () => {
     let lastIndex = 0;
     try {
       for (let i = 0; i < 3; i++) lastIndex = (await client.create({ clientId: 'ops', transport: 'http', data: { i } })).index;
+      // A failed request, counted with its code (the SDK reports a missing session its own way).
+      await client.get('00000000-0000-4000-8000-000000000000').catch(() => undefined);
     } finally {
       client.close();
     }
@@ -93,6 +95,17 @@ describe('operations HTTP endpoints of real nodes', () => {
     expect(value(after, 'sessionraft_live_sessions')).toBe(3);
     expect(value(after, 'sessionraft_applied_index')).toBeGreaterThanOrEqual(lastIndex);
     expect(value(after, 'sessionraft_commit_index')).toBeGreaterThanOrEqual(lastIndex);
+    expect(value(after, 'sessionraft_proposals_committed_total')).toBe(3);
+    expect(value(after, 'sessionraft_proposals_pending')).toBe(0);
+    expect(value(after, 'sessionraft_proposals_failed_total{reason="not_leader"}')).toBe(0);
+    expect(value(after, 'sessionraft_append_fsync_duration_seconds_count')).toBeGreaterThanOrEqual(3);
+    expect(value(after, 'sessionraft_apply_duration_seconds_count')).toBeGreaterThanOrEqual(3);
+    expect(value(after, 'sessionraft_apply_duration_seconds_bucket{le="+Inf"}')).toBe(value(after, 'sessionraft_apply_duration_seconds_count'));
+    expect(value(after, 'sessionraft_sessions_expired_total')).toBe(0);
+    expect(value(after, 'sessionraft_snapshots_taken_total')).toBe(0);
+    // The SDK sends its calls as items of one Batch stream: each item is counted with its code.
+    expect(value(after, 'sessionraft_requests_total{method="SessionService/Batch/Create",code="OK"}')).toBe(3);
+    expect(value(after, 'sessionraft_requests_total{method="SessionService/Batch/Get",code="NOT_FOUND"}')).toBe(1);
     expect((await fetch(`${base}/metrics`, { method: 'POST' })).status).toBe(405);
     expect((await get(`${base}/missing`)).status).toBe(404);
 
@@ -127,6 +140,7 @@ describe('operations HTTP endpoints of real nodes', () => {
         for (const peer of [1, 2, 3].filter((k) => k !== id)) {
           expect(value(text, `sessionraft_peer_messages_sent_total{peer="${peer}"}`)).toBeGreaterThan(0); // heartbeats
           expect(value(text, `sessionraft_peer_messages_received_total{peer="${peer}"}`)).toBeGreaterThan(0); // their answers
+          expect(value(text, `sessionraft_peer_round_trip_time_seconds_count{peer="${peer}"}`)).toBeGreaterThan(0); // heartbeats timed
         }
       } else {
         expect(value(text, `sessionraft_peer_messages_received_total{peer="${leader}"}`), `node ${id}`).toBeGreaterThan(0);

@@ -10,8 +10,9 @@ import {
   type OpsNode,
   type OpsServer,
   type OpsSource,
+  type RequestCount,
 } from '../../../src/http/index.js';
-import type { NodeStatus } from '../../../src/node/index.js';
+import { NodeStats, NotLeaderError, TimeoutError, type NodeStatus } from '../../../src/node/index.js';
 import { logIndex, nodeId, term } from '../../../src/raft/index.js';
 import type { PeerStats, TransportStats } from '../../../src/transport/index.js';
 
@@ -26,6 +27,8 @@ interface FakeState {
   liveSessions: number | undefined;
   peers: PeerStats[];
   inboundRefused: number;
+  stats: NodeStats;
+  requests: RequestCount[];
 }
 
 function peer(id: number, counts: Partial<PeerStats> = {}): PeerStats {
@@ -90,6 +93,8 @@ function fakeSource(state: FakeState): OpsSource & { statusCalls: number } {
     }),
     alive: () => state.alive,
     liveSessions: async () => state.liveSessions,
+    nodeStats: () => state.stats,
+    requestCounts: () => state.requests,
   };
   return source;
 }
@@ -133,7 +138,28 @@ function healthyFollower(): FakeState {
       peer(3, { messagesSent: 7, messagesReceived: 6, snapshotsReceived: 1 }),
     ],
     inboundRefused: 4,
+    stats: new NodeStats(() => 2),
+    requests: [],
   };
+}
+
+/** Stats as a leader that served a few writes would have counted them (fake clock for round trips). */
+function busyStats(): NodeStats {
+  let nowMs = 0;
+  const stats = new NodeStats(() => 2, () => nowMs);
+  stats.proposalsCommitted = 40;
+  stats.proposalFailed(new NotLeaderError(nodeId(2), undefined));
+  stats.proposalFailed(new TimeoutError('write', 5));
+  stats.proposalFailed(new TimeoutError('write', 5));
+  for (const seconds of [0.0003, 0.003, 0.003, 9]) stats.appendFsync.observe(seconds);
+  stats.apply.observe(0.001);
+  stats.heartbeatSent(nodeId(2));
+  nowMs = 1.5;
+  stats.heartbeatAnswered(nodeId(2));
+  stats.snapshotTaken(4096, 120);
+  stats.snapshotInstalled(8192, 0.3);
+  stats.sessionsExpired = 7;
+  return stats;
 }
 
 describe('operations HTTP server', () => {
@@ -208,6 +234,54 @@ describe('operations HTTP server', () => {
     expect(text).toMatch(/^# TYPE sessionraft_peer_messages_sent_total counter$/m);
     expect(text).toMatch(/^# TYPE sessionraft_term gauge$/m);
     expect(text).not.toMatch(/^process_/m); // defaultMetrics: false here
+  });
+
+  it('/metrics exports the NodeStats: proposals, fsync and apply histograms, round trips, snapshots, expirations', async () => {
+    const state = healthyFollower();
+    state.stats = busyStats();
+    const { url } = await start(state);
+    const text = await (await fetch(url('/metrics'))).text();
+    expect(value(text, 'sessionraft_proposals_pending')).toBe(2);
+    expect(value(text, 'sessionraft_proposals_committed_total')).toBe(40);
+    expect(value(text, 'sessionraft_proposals_failed_total{reason="not_leader"}')).toBe(1);
+    expect(value(text, 'sessionraft_proposals_failed_total{reason="timeout"}')).toBe(2);
+    expect(value(text, 'sessionraft_proposals_failed_total{reason="overloaded"}')).toBe(0);
+    expect(text).toMatch(/^# TYPE sessionraft_append_fsync_duration_seconds histogram$/m);
+    expect(value(text, 'sessionraft_append_fsync_duration_seconds_bucket{le="0.0005"}')).toBe(1);
+    expect(value(text, 'sessionraft_append_fsync_duration_seconds_bucket{le="0.004"}')).toBe(3);
+    expect(value(text, 'sessionraft_append_fsync_duration_seconds_bucket{le="4.096"}')).toBe(3);
+    expect(value(text, 'sessionraft_append_fsync_duration_seconds_bucket{le="+Inf"}')).toBe(4);
+    expect(value(text, 'sessionraft_append_fsync_duration_seconds_count')).toBe(4);
+    expect(value(text, 'sessionraft_append_fsync_duration_seconds_sum')).toBeCloseTo(9.0063);
+    expect(value(text, 'sessionraft_apply_duration_seconds_count')).toBe(1);
+    expect(value(text, 'sessionraft_peer_round_trip_time_seconds_bucket{peer="2",le="0.002"}')).toBe(1);
+    expect(value(text, 'sessionraft_peer_round_trip_time_seconds_bucket{peer="2",le="0.001"}')).toBe(0);
+    expect(value(text, 'sessionraft_peer_round_trip_time_seconds_sum{peer="2"}')).toBeCloseTo(0.0015);
+    expect(value(text, 'sessionraft_snapshots_taken_total')).toBe(1);
+    expect(value(text, 'sessionraft_snapshots_installed_total')).toBe(1);
+    expect(value(text, 'sessionraft_snapshot_last_size_bytes')).toBe(8192);
+    expect(value(text, 'sessionraft_snapshot_take_duration_seconds_bucket{le="0.25"}')).toBe(1);
+    expect(value(text, 'sessionraft_snapshot_take_duration_seconds_bucket{le="0.1"}')).toBe(0);
+    expect(value(text, 'sessionraft_snapshot_install_duration_seconds_count')).toBe(1);
+    expect(value(text, 'sessionraft_sessions_expired_total')).toBe(7);
+    // A second scrape copies the counters over again rather than adding them up.
+    const again = await (await fetch(url('/metrics'))).text();
+    expect(value(again, 'sessionraft_proposals_committed_total')).toBe(40);
+    expect(value(again, 'sessionraft_append_fsync_duration_seconds_count')).toBe(4);
+  });
+
+  it('/metrics exports the request counts by method and code', async () => {
+    const state = healthyFollower();
+    state.requests = [
+      { method: 'SessionService/Get', code: 'OK', count: 5 },
+      { method: 'SessionService/Create', code: 'UNAVAILABLE', count: 2 },
+      { method: 'SessionService/Batch/Get', code: 'NOT_FOUND', count: 1 },
+    ];
+    const { url } = await start(state);
+    const text = await (await fetch(url('/metrics'))).text();
+    expect(value(text, 'sessionraft_requests_total{method="SessionService/Get",code="OK"}')).toBe(5);
+    expect(value(text, 'sessionraft_requests_total{method="SessionService/Create",code="UNAVAILABLE"}')).toBe(2);
+    expect(value(text, 'sessionraft_requests_total{method="SessionService/Batch/Get",code="NOT_FOUND"}')).toBe(1);
   });
 
   it('reads the status once per scrape', async () => {
@@ -304,6 +378,7 @@ describe('nodeOpsSource', () => {
     let resolveFailed!: (error: Error) => void;
     let refuseReads = false;
     const node: OpsNode = {
+      stats: new NodeStats(() => 0),
       status: () => fakeStatus(healthyFollower()),
       read: async (query) => {
         if (refuseReads) throw new Error('shutting down');
@@ -339,5 +414,13 @@ describe('nodeOpsSource', () => {
     expect(source.status().raft.term).toBe(4);
     refuseReads();
     expect(await source.liveSessions()).toBeUndefined();
+  });
+
+  it('reads the node\'s stats and the request counter it was given (none: no counts)', () => {
+    const { node, transport } = fakeNode(1);
+    expect(nodeOpsSource(node, transport).nodeStats()).toBe(node.stats);
+    expect([...nodeOpsSource(node, transport).requestCounts()]).toEqual([]);
+    const counts = [{ method: 'SessionService/Get', code: 'OK', count: 1 }];
+    expect([...nodeOpsSource(node, transport, { counts: () => counts }).requestCounts()]).toEqual(counts);
   });
 });
