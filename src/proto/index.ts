@@ -9,6 +9,7 @@ export {
   RAFT_PROTO_FILE,
   SESSION_PROTO_FILE,
   findProtoDir,
+  loadProtoTypes,
   loadProtos,
   serviceDefinition,
 } from './load.js';

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 
 /**
  * How every message is decoded: camelCase fields, 64-bit integers as numbers (indexes and
@@ -78,4 +79,22 @@ export function serviceDefinition(definition: protoLoader.PackageDefinition, ful
     throw new Error(`service ${fullName} missing from the loaded proto files`);
   }
   return service as protoLoader.ServiceDefinition;
+}
+
+const roots = new Map<string, protobuf.Root>();
+
+/**
+ * The protobufjs types of one proto file (a path), parsed once per process with the field names
+ * as the .proto spells them (snake_case): for code that walks raw message bytes and names the
+ * fields it finds (src/server/decode.ts).
+ */
+export function loadProtoTypes(protoFile: string): protobuf.Root {
+  let root = roots.get(protoFile);
+  if (root === undefined) {
+    root = new protobuf.Root().loadSync(protoFile, { keepCase: true });
+    root.resolveAll();
+    if (roots.size >= PACKAGE_DEFINITIONS_CACHED_MAX) roots.clear();
+    roots.set(protoFile, root);
+  }
+  return root;
 }

@@ -1,12 +1,10 @@
 /**
- * proto/raft.proto, loaded once with @grpc/proto-loader, and the plain-object shapes of its
- * messages as proto-loader hands them out (longs as numbers, bytes as Buffers, defaults filled).
+ * The RaftTransport service of proto/raft.proto (found and loaded by src/proto/), and the
+ * plain-object shapes of its messages as proto-loader hands them out (longs as numbers, bytes
+ * as Buffers, defaults filled).
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as grpc from '@grpc/grpc-js';
+import { loadProtos, RAFT_PROTO_FILE, serviceDefinition } from '../proto/index.js';
 
 export const RAFT_SERVICE_NAME = 'sessionraft.raft.v1.RaftTransport';
 
@@ -46,33 +44,14 @@ export interface RaftServiceDefinition extends grpc.ServiceDefinition {
   readonly InstallSnapshot: grpc.MethodDefinition<SnapshotChunk, SnapshotAck>;
 }
 
-/** Walks up from this module to the package's proto/ folder (src/ under tsx, dist/src/ when built). */
-export function raftProtoPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let depth = 0; depth < 5; depth++) {
-    const candidate = join(dir, 'proto', 'raft.proto');
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error(`proto/raft.proto not found above ${dirname(fileURLToPath(import.meta.url))}`);
-}
-
 let cached: RaftServiceDefinition | undefined;
 
 /** The RaftTransport service definition (for server.addService and generic clients). */
 export function raftServiceDefinition(): RaftServiceDefinition {
   if (cached !== undefined) return cached;
-  const packageDefinition = protoLoader.loadSync(raftProtoPath(), {
-    keepCase: false,
-    longs: Number,
-    enums: String,
-    bytes: Buffer,
-    defaults: true,
-    oneofs: true,
-  });
-  const service = packageDefinition[RAFT_SERVICE_NAME];
-  if (service === undefined || !('Stream' in service) || !('InstallSnapshot' in service)) {
-    throw new Error(`${RAFT_SERVICE_NAME} with Stream and InstallSnapshot not found in raft.proto`);
+  const service = serviceDefinition(loadProtos([RAFT_PROTO_FILE]), RAFT_SERVICE_NAME);
+  if (!('Stream' in service) || !('InstallSnapshot' in service)) {
+    throw new Error(`${RAFT_SERVICE_NAME} with Stream and InstallSnapshot not found in ${RAFT_PROTO_FILE}`);
   }
   cached = service as unknown as RaftServiceDefinition;
   return cached;
