@@ -4,7 +4,15 @@
  * as Buffers, defaults filled).
  */
 import type * as grpc from '@grpc/grpc-js';
-import { loadProtos, RAFT_PROTO_FILE, serviceDefinition } from '../proto/index.js';
+import {
+  loadProtos,
+  RAFT_PROTO_FILE,
+  serviceDefinition,
+  type RaftFrame__Output,
+  type RaftFrameAck__Output,
+  type SnapshotAck__Output,
+  type SnapshotChunk__Output,
+} from '../proto/index.js';
 
 export const RAFT_SERVICE_NAME = 'sessionraft.raft.v1.RaftTransport';
 
@@ -14,30 +22,16 @@ export const METADATA_FROM_NODE = 'x-sessionraft-from-node';
 export const METADATA_TO_NODE = 'x-sessionraft-to-node';
 export const METADATA_SHARED_SETTINGS = 'x-sessionraft-shared-settings';
 
-export interface RaftFrame {
-  readonly clusterId: string;
-  readonly from: number;
-  readonly to: number;
-  readonly messages: readonly Uint8Array[];
-}
+// The messages of raft.proto: the generated types (src/proto/), read-only, with bytes as
+// Uint8Array, which this transport sends and which a decoded Buffer is.
 
-export interface RaftFrameAck {
-  readonly nodeId: number;
-  readonly clusterId: string;
-}
-
-export interface SnapshotChunk {
-  readonly clusterId: string;
-  readonly from: number;
-  readonly to: number;
+export type RaftFrame = Readonly<Omit<RaftFrame__Output, 'messages'>> & { readonly messages: readonly Uint8Array[] };
+export type RaftFrameAck = Readonly<RaftFrameAck__Output>;
+export type SnapshotChunk = Readonly<Omit<SnapshotChunk__Output, 'message' | 'data'>> & {
   readonly message: Uint8Array;
-  readonly totalBytes: number;
   readonly data: Uint8Array;
-}
-
-export interface SnapshotAck {
-  readonly bytesReceived: number;
-}
+};
+export type SnapshotAck = Readonly<SnapshotAck__Output>;
 
 export interface RaftServiceDefinition extends grpc.ServiceDefinition {
   readonly Stream: grpc.MethodDefinition<RaftFrame, RaftFrameAck>;
