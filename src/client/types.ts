@@ -184,7 +184,7 @@ export interface MemberChangeResult {
 export type WireSession = Session__Output;
 
 /** The SessionService operations, by BatchItem/BatchResult oneof name and unary method. */
-export type Operation = 'create' | 'get' | 'update' | 'touch' | 'delete' | 'list' | 'deleteByClient' | 'count';
+export type Operation = NonNullable<BatchItem['request']>;
 export const METHOD_NAMES: Readonly<Record<Operation, string>> = Object.freeze({
   create: 'Create',
   get: 'Get',

@@ -123,6 +123,8 @@ export type WireWatchEventType = Exclude<WatchEventType__Output, 'WATCH_EVENT_TY
 export type WireWatchEvent = WatchEvent__Output;
 export type WireWatchResponse = WatchResponse__Output;
 
-/** Compile-time check: the server's narrower result union still fits the generated message. */
+// Compile-time checks: the operations are the members of BatchItem's oneof, and the server's
+// narrower result union still fits the generated message.
 type Fits<T extends U, U> = T;
+type OperationsAreTheOneof = [Fits<Operation, NonNullable<BatchItem__Output['request']>>, Fits<NonNullable<BatchItem__Output['request']>, Operation>];
 type WireBatchResponseFits = Fits<WireBatchResponse, BatchResponse>;
