@@ -4,6 +4,7 @@
  * iteration early cancels the call.
  */
 import * as grpc from '@grpc/grpc-js';
+import type { AdminServiceClient, BackupResponse__Output } from '../proto/index.js';
 import { CancelledError, InternalError, SessionRaftError } from './errors.js';
 
 export interface BackupStart {
@@ -25,14 +26,7 @@ export type BackupMessage =
   | { readonly type: 'pairs'; readonly pairs: readonly (readonly [string, Uint8Array])[] }
   | { readonly type: 'end'; readonly pairs: number };
 
-interface WireBackupResponse {
-  part?: 'start' | 'pairs' | 'end';
-  start?: { clusterId: string; nodeId: number; index: number; term: number; members: { id: number; address: string; voter: boolean }[]; sessionCount: number; stateDigest: string };
-  pairs?: { pairs: { key: string; value: Uint8Array }[] };
-  end?: { pairs: number };
-}
-
-function toMessage(response: WireBackupResponse): BackupMessage {
+function toMessage(response: BackupResponse__Output): BackupMessage {
   if (response.part === 'start' && response.start) {
     const s = response.start;
     return {
@@ -55,17 +49,17 @@ function toMessage(response: WireBackupResponse): BackupMessage {
 
 /** The Backup call on `adminClient`; `toError` maps a failed call's status to a SessionRaftError. */
 export async function* backupMessages(
-  adminClient: grpc.Client,
+  adminClient: AdminServiceClient,
   toError: (error: grpc.ServiceError) => SessionRaftError,
   signal?: AbortSignal,
 ): AsyncGenerator<BackupMessage> {
   if (signal?.aborted) throw new CancelledError(grpc.status.CANCELLED, 'the backup was aborted');
-  const call = (adminClient as unknown as { Backup(request: object): grpc.ClientReadableStream<WireBackupResponse> }).Backup({});
+  const call = adminClient.Backup({});
   const onAbort = (): void => call.cancel();
   signal?.addEventListener('abort', onAbort, { once: true });
   let ended = false;
   try {
-    for await (const response of call as AsyncIterable<WireBackupResponse>) {
+    for await (const response of call as AsyncIterable<BackupResponse__Output>) {
       const message = toMessage(response);
       if (message.type === 'end') ended = true;
       yield message;

@@ -37,9 +37,15 @@ import {
   type Session,
   type SessionWriteResult,
   type CreateResult,
+  type AdminMethod,
+  type AdminRequests,
+  type AdminResponses,
   type UpdateInput,
-  type WireRequest,
-  type WireResponse,
+  type WireReadFields,
+  type WireRequests,
+  type WireResponses,
+  type WireSession,
+  type WireWriteFields,
   type WriteCallOptions,
 } from './types.js';
 
@@ -176,11 +182,11 @@ function withoutLeaderHint(error: unknown): unknown {
   return errorFromStatus(error.code, `${error.message} (an earlier attempt's outcome is unknown: it may have been applied)`, undefined, { cause: error });
 }
 
-function optionalSession(response: WireResponse): Session | undefined {
+function optionalSession(response: { session: WireSession | null }): Session | undefined {
   return response.session ? sessionFromWire(response.session) : undefined;
 }
 
-function requiredSession(response: WireResponse, operation: Operation): Session {
+function requiredSession(response: { session: WireSession | null }, operation: Operation): Session {
   if (!response.session) throw new InternalError(grpc.status.INTERNAL, `${operation} answered without a session`);
   return sessionFromWire(response.session);
 }
@@ -224,7 +230,7 @@ export class SessionClient {
   }
 
   async create(input: CreateInput, options: WriteCallOptions = {}): Promise<CreateResult> {
-    const request: WireRequest = {
+    const request: WireRequests['create'] = {
       sessionId: input.sessionId ?? '',
       clientId: input.clientId,
       transport: input.transport,
@@ -244,7 +250,7 @@ export class SessionClient {
 
   /** Merges `input.data` into the session's data (null removes a key); optionally checks the version and sets a new TTL. */
   async update(sessionId: string, input: UpdateInput, options: WriteCallOptions = {}): Promise<SessionWriteResult> {
-    const request: WireRequest = {
+    const request: WireRequests['update'] = {
       sessionId,
       dataJson: input.data === undefined ? '' : JSON.stringify(input.data),
       expectedVersion: input.expectedVersion ?? 0,
@@ -263,21 +269,21 @@ export class SessionClient {
 
   async delete(sessionId: string, options: WriteCallOptions = {}): Promise<DeleteResult> {
     const response = await this.invoke('delete', { sessionId, ...this.writeFields(options) }, options);
-    return { deleted: response.deleted ?? 0, index: response.index, durability: durabilityFromWire(response.durability) };
+    return { deleted: response.deleted, index: response.index, durability: durabilityFromWire(response.durability) };
   }
 
   async deleteByClient(clientId: string, options: WriteCallOptions = {}): Promise<DeleteResult> {
     const response = await this.invoke('deleteByClient', { clientId, ...this.writeFields(options) }, options);
-    return { deleted: response.deleted ?? 0, index: response.index, durability: durabilityFromWire(response.durability) };
+    return { deleted: response.deleted, index: response.index, durability: durabilityFromWire(response.durability) };
   }
 
   /** One page of a client's sessions in session id order. */
   async list(clientId: string, input: ListInput = {}, options: ReadCallOptions = {}): Promise<ListResult> {
-    const request: WireRequest = { clientId, pageSize: input.pageSize ?? 0, pageToken: input.pageToken ?? '', ...this.readFields(options) };
+    const request: WireRequests['list'] = { clientId, pageSize: input.pageSize ?? 0, pageToken: input.pageToken ?? '', ...this.readFields(options) };
     const response = await this.invoke('list', request, options);
     return {
-      sessions: (response.sessions ?? []).map(sessionFromWire),
-      nextPageToken: response.nextPageToken ?? '',
+      sessions: response.sessions.map(sessionFromWire),
+      nextPageToken: response.nextPageToken,
       index: response.index,
     };
   }
@@ -295,7 +301,7 @@ export class SessionClient {
   /** Live sessions, of one client or (clientId '') of all. */
   async count(clientId = '', options: ReadCallOptions = {}): Promise<CountResult> {
     const response = await this.invoke('count', { clientId, ...this.readFields(options) }, options);
-    return { count: response.count ?? 0, index: response.index };
+    return { count: response.count, index: response.index };
   }
 
   /** AdminService.Status of one node (default: the current endpoint); no retries. */
@@ -327,24 +333,25 @@ export class SessionClient {
 
   /** Hands leadership to voter `id`; resolves once it leads. */
   async transferLeadership(id: number, options: CallOptions = {}): Promise<{ leaderId: number }> {
-    const response = (await this.adminInvoke('TransferLeadership', { id }, options)) as { leaderId?: number };
-    return { leaderId: Number(response.leaderId ?? id) };
+    const response = await this.adminInvoke('TransferLeadership', { id }, options);
+    return { leaderId: response.leaderId };
   }
 
-  private async membership(method: string, request: WireRequest, options: CallOptions): Promise<MemberChangeResult> {
-    const response = (await this.adminInvoke(method, request, options)) as { index?: number; clusterId?: string; members?: MemberStatus[] };
-    return {
-      index: Number(response.index ?? 0),
-      clusterId: String(response.clusterId ?? ''),
-      members: (response.members ?? []) as MemberStatus[],
-    };
+  private async membership<M extends Exclude<AdminMethod, 'Status' | 'TransferLeadership'>>(
+    method: M,
+    request: AdminRequests[M],
+    options: CallOptions,
+  ): Promise<MemberChangeResult> {
+    const response: AdminResponses[M] = await this.adminInvoke(method, request, options);
+    const members: MemberStatus[] = response.members;
+    return { index: response.index, clusterId: response.clusterId, members };
   }
 
   /**
    * An admin call that must reach the leader: follows NOT_LEADER hints (and tries the next
    * endpoint when a node is down), never retries a call that may have been applied without a hint.
    */
-  private async adminInvoke(method: string, request: WireRequest, options: CallOptions): Promise<WireResponse> {
+  private async adminInvoke<M extends AdminMethod>(method: M, request: AdminRequests[M], options: CallOptions): Promise<AdminResponses[M]> {
     const deadlineMs = options.deadlineMs ?? this.options.deadlineMsDefault;
     const deadlineAtMs = Date.now() + deadlineMs;
     let endpoint = this.current;
@@ -397,12 +404,12 @@ export class SessionClient {
     for (const endpoint of this.endpoints.values()) endpoint.close();
   }
 
-  private writeFields(options: WriteCallOptions): WireRequest {
+  private writeFields(options: WriteCallOptions): WireWriteFields {
     const requestId: RequestId = options.requestId ?? { clientId: this.requestClientId, seq: ++this.requestSeqLast };
     return writeFields(options, requestId);
   }
 
-  private readFields(options: ReadCallOptions): WireRequest {
+  private readFields(options: ReadCallOptions): WireReadFields {
     return readFields(options, this.writtenIndexMax);
   }
 
@@ -421,17 +428,27 @@ export class SessionClient {
     return all[(all.indexOf(after) + 1) % all.length]!;
   }
 
-  private attempt(endpoint: Endpoint, operation: Operation, request: WireRequest, remainingMs: number, signal?: AbortSignal): Promise<WireResponse> {
+  private attempt<K extends Operation>(
+    endpoint: Endpoint,
+    operation: K,
+    request: WireRequests[K],
+    remainingMs: number,
+    signal?: AbortSignal,
+  ): Promise<WireResponses[K]> {
     return this.options.mode === 'stream'
       ? endpoint.call(operation, request, remainingMs, signal)
       : endpoint.unary(operation, request, remainingMs, signal);
   }
 
-  private async invoke(operation: Operation, request: WireRequest, options: WriteCallOptions & ReadCallOptions): Promise<WireResponse> {
+  private async invoke<K extends Operation>(
+    operation: K,
+    request: WireRequests[K],
+    options: WriteCallOptions & ReadCallOptions,
+  ): Promise<WireResponses[K]> {
     const deadlineMs = options.deadlineMs ?? this.options.deadlineMsDefault;
     const deadlineAtMs = Date.now() + deadlineMs;
     const write = WRITE_OPERATIONS.has(operation);
-    const retrySafe = !write || request.requestId !== undefined;
+    const retrySafe = !write || ('requestId' in request && request.requestId != null);
     /** An earlier attempt of this write failed without a leader hint: it may have been applied. */
     let outcomeUnknown = false;
     let endpoint = this.current;

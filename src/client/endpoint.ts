@@ -16,14 +16,20 @@ import {
 import { backupMessages, type BackupMessage } from './backup.js';
 import { serviceClients } from './proto.js';
 import type { WatchStream, WireWatchRequest } from './watch.js';
+import type { BatchRequest, BatchResponse__Output, SessionServiceClient, AdminServiceClient } from '../proto/index.js';
 import {
   METHOD_NAMES,
+  type AdminMethod,
+  type AdminRequests,
+  type AdminResponses,
   type NodeStatus,
   type Operation,
   type WireBatchItem,
   type WireBatchResult,
   type WireRequest,
+  type WireRequests,
   type WireResponse,
+  type WireResponses,
 } from './types.js';
 
 export const LEADER_ID_METADATA_KEY = 'x-leader-id';
@@ -37,12 +43,13 @@ export interface EndpointLimits {
   readonly messageBytesMax: number;
 }
 
-type UnaryMethod = (
-  request: WireRequest,
+/** A unary method of a client made by proto-loader, looked up by name (its overloads do not index). */
+type UnaryMethod<Req, Res> = (
+  request: Req,
   options: grpc.CallOptions,
-  callback: (error: grpc.ServiceError | null, response: WireResponse) => void,
+  callback: (error: grpc.ServiceError | null, response: Res) => void,
 ) => grpc.ClientUnaryCall;
-type BatchStreamCall = grpc.ClientDuplexStream<{ items: WireBatchItem[] }, { results: WireBatchResult[] }>;
+type BatchStreamCall = grpc.ClientDuplexStream<BatchRequest, BatchResponse__Output>;
 
 interface PendingCall {
   readonly operation: Operation;
@@ -57,13 +64,15 @@ interface PendingCall {
 
 const ITEM_FIXED_BYTES = 64;
 
-function itemBytes(item: WireBatchItem): number {
-  for (const request of Object.values(item)) {
-    if (typeof request === 'object' && request !== null && typeof (request as WireRequest).dataJson === 'string') {
-      return ITEM_FIXED_BYTES + ((request as WireRequest).dataJson as string).length;
-    }
-  }
-  return ITEM_FIXED_BYTES;
+function itemBytes(request: WireRequest): number {
+  return ITEM_FIXED_BYTES + ('dataJson' in request && typeof request.dataJson === 'string' ? request.dataJson.length : 0);
+}
+
+/** A queued item: its id (the generated BatchItem's id may be any 64-bit form) and size. */
+interface QueuedItem {
+  readonly id: number;
+  readonly item: WireBatchItem;
+  readonly bytes: number;
 }
 
 function leaderFromMetadata(metadata: grpc.Metadata | undefined): LeaderHint | undefined {
@@ -81,11 +90,11 @@ export function errorFromServiceError(error: grpc.ServiceError): SessionRaftErro
 }
 
 export class Endpoint {
-  private readonly sessionClient: grpc.Client;
-  private readonly adminClient: grpc.Client;
+  private readonly sessionClient: SessionServiceClient;
+  private readonly adminClient: AdminServiceClient;
   private stream: BatchStreamCall | undefined;
   private readonly pending = new Map<number, PendingCall>();
-  private queue: WireBatchItem[] = [];
+  private queue: QueuedItem[] = [];
   private flushScheduled = false;
   private nextId = 1;
   private closed = false;
@@ -127,18 +136,19 @@ export class Endpoint {
     });
   }
 
-  unary(operation: Operation, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {
-    const method = (this.sessionClient as unknown as Record<string, UnaryMethod>)[METHOD_NAMES[operation]]!;
+  unary<K extends Operation>(operation: K, request: WireRequests[K], deadlineMs: number, signal?: AbortSignal): Promise<WireResponses[K]> {
+    const methods = this.sessionClient as unknown as Record<string, UnaryMethod<WireRequests[K], WireResponses[K]>>;
+    const method = methods[METHOD_NAMES[operation]]!;
     return this.unaryCall(method.bind(this.sessionClient), request, deadlineMs, signal);
   }
 
   status(deadlineMs: number, signal?: AbortSignal): Promise<NodeStatus> {
-    return this.admin('Status', {}, deadlineMs, signal) as unknown as Promise<NodeStatus>;
+    return this.admin('Status', {}, deadlineMs, signal);
   }
 
   /** One AdminService call by method name (Status, AddMember, ...). */
-  admin(method: string, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {
-    const call = (this.adminClient as unknown as Record<string, UnaryMethod>)[method];
+  admin<M extends AdminMethod>(method: M, request: AdminRequests[M], deadlineMs: number, signal?: AbortSignal): Promise<AdminResponses[M]> {
+    const call = (this.adminClient as unknown as Partial<Record<M, UnaryMethod<AdminRequests[M], AdminResponses[M]>>>)[method];
     if (call === undefined) throw new RangeError(`AdminService has no method ${method}`);
     return this.unaryCall(call.bind(this.adminClient), request, deadlineMs, signal);
   }
@@ -148,7 +158,7 @@ export class Endpoint {
     return backupMessages(this.adminClient, errorFromServiceError, signal);
   }
 
-  private unaryCall(method: UnaryMethod, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {
+  private unaryCall<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, deadlineMs: number, signal?: AbortSignal): Promise<Res> {
     if (signal?.aborted) return Promise.reject(new CancelledError(grpc.status.CANCELLED, 'the call was aborted'));
     return new Promise((resolve, reject) => {
       const onAbort = (): void => call.cancel();
@@ -164,11 +174,11 @@ export class Endpoint {
   /** A Watch server stream from this endpoint. */
   watch(request: WireWatchRequest): WatchStream {
     if (this.closed) throw new CancelledError(grpc.status.CANCELLED, 'the client is closed');
-    return (this.sessionClient as unknown as { Watch(request: WireWatchRequest): grpc.ClientReadableStream<unknown> }).Watch(request) as unknown as WatchStream;
+    return this.sessionClient.Watch(request);
   }
 
   /** One operation over this endpoint's Batch stream. */
-  call(operation: Operation, request: WireRequest, deadlineMs: number, signal?: AbortSignal): Promise<WireResponse> {
+  call<K extends Operation>(operation: K, request: WireRequests[K], deadlineMs: number, signal?: AbortSignal): Promise<WireResponses[K]> {
     if (this.closed) return Promise.reject(new CancelledError(grpc.status.CANCELLED, 'the client is closed'));
     if (signal?.aborted) return Promise.reject(new CancelledError(grpc.status.CANCELLED, 'the call was aborted'));
     if (this.pending.size >= this.limits.pendingCallsMax) {
@@ -177,15 +187,17 @@ export class Endpoint {
       );
     }
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    return new Promise<WireResponses[K]>((resolve, reject) => {
       const onAbort = (): void => this.settle(id, new CancelledError(grpc.status.CANCELLED, 'the call was aborted'));
       const timer = setTimeout(
         () => this.settle(id, new DeadlineExceededError(grpc.status.DEADLINE_EXCEEDED, `no answer from ${this.address} within ${deadlineMs} ms`)),
         deadlineMs,
       );
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(id, { operation, resolve, reject, timer, signal, onAbort, stream: undefined });
-      this.queue.push({ id, timeoutMs: Math.max(1, Math.ceil(deadlineMs)), [operation]: request });
+      // onResult resolves with the result's `operation` member: the response type of K.
+      this.pending.set(id, { operation, resolve: resolve as (response: WireResponse) => void, reject, timer, signal, onAbort, stream: undefined });
+      const item: WireBatchItem = { id, timeoutMs: Math.max(1, Math.ceil(deadlineMs)), [operation]: request };
+      this.queue.push({ id, item, bytes: itemBytes(request) });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -210,25 +222,25 @@ export class Endpoint {
     const stream = (this.stream ??= this.openStream());
     let items: WireBatchItem[] = [];
     let bytes = 0;
-    for (const item of this.queue) {
-      const entry = this.pending.get(item.id);
+    for (const queued of this.queue) {
+      const entry = this.pending.get(queued.id);
       if (entry === undefined) continue; // timed out or aborted while queued
       entry.stream = stream;
-      if (items.length > 0 && bytes + itemBytes(item) > this.limits.batchRequestBytesMax) {
+      if (items.length > 0 && bytes + queued.bytes > this.limits.batchRequestBytesMax) {
         stream.write({ items });
         items = [];
         bytes = 0;
       }
-      items.push(item);
-      bytes += itemBytes(item);
+      items.push(queued.item);
+      bytes += queued.bytes;
     }
     this.queue = [];
     if (items.length > 0) stream.write({ items });
   }
 
   private openStream(): BatchStreamCall {
-    const stream = (this.sessionClient as unknown as { Batch(): BatchStreamCall }).Batch();
-    stream.on('data', (response: { results: WireBatchResult[] }) => {
+    const stream = this.sessionClient.Batch();
+    stream.on('data', (response: BatchResponse__Output) => {
       for (const result of response.results) this.onResult(result);
     });
     stream.on('error', (error: grpc.ServiceError) => this.onStreamEnd(stream, errorFromServiceError(error)));
@@ -246,7 +258,7 @@ export class Endpoint {
       return;
     }
     const response = result[entry.operation];
-    if (response === undefined) {
+    if (response == null) {
       this.settle(result.id, errorFromStatus(grpc.status.INTERNAL, `result ${result.id} carries no ${entry.operation} response`));
       return;
     }

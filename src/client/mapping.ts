@@ -6,8 +6,9 @@ import type {
   ReadConsistency,
   RequestId,
   Session,
-  WireRequest,
+  WireReadFields,
   WireSession,
+  WireWriteFields,
   WriteCallOptions,
 } from './types.js';
 
@@ -27,8 +28,8 @@ export function sessionFromWire(wire: WireSession): Session {
   };
 }
 
-const DURABILITY_NAMES: Readonly<Record<Durability, string>> = { sync: 'DURABILITY_SYNC', async: 'DURABILITY_ASYNC' };
-const CONSISTENCY_NAMES: Readonly<Record<ReadConsistency, string>> = {
+const DURABILITY_NAMES: Readonly<Record<Durability, 'DURABILITY_SYNC' | 'DURABILITY_ASYNC'>> = { sync: 'DURABILITY_SYNC', async: 'DURABILITY_ASYNC' };
+const CONSISTENCY_NAMES: Readonly<Record<ReadConsistency, 'READ_CONSISTENCY_LINEARIZABLE' | 'READ_CONSISTENCY_LEASE' | 'READ_CONSISTENCY_STALE'>> = {
   linearizable: 'READ_CONSISTENCY_LINEARIZABLE',
   lease: 'READ_CONSISTENCY_LEASE',
   stale: 'READ_CONSISTENCY_STALE',
@@ -39,15 +40,15 @@ export function durabilityFromWire(name: string | undefined): Durability {
 }
 
 /** durability and request_id of a write request (`requestId`: the caller's, or the one the client assigned). */
-export function writeFields(options: WriteCallOptions, requestId: RequestId): WireRequest {
-  const fields: WireRequest = { requestId: { clientId: requestId.clientId, seq: requestId.seq } };
+export function writeFields(options: WriteCallOptions, requestId: RequestId): WireWriteFields {
+  const fields: WireWriteFields = { requestId: { clientId: requestId.clientId, seq: requestId.seq } };
   if (options.durability !== undefined) fields.durability = DURABILITY_NAMES[options.durability];
   return fields;
 }
 
 /** consistency and min_index of a read request (`minIndexDefault` when the caller gives none). */
-export function readFields(options: ReadCallOptions, minIndexDefault: number): WireRequest {
-  const fields: WireRequest = {};
+export function readFields(options: ReadCallOptions, minIndexDefault: number): WireReadFields {
+  const fields: WireReadFields = {};
   if (options.consistency !== undefined) fields.consistency = CONSISTENCY_NAMES[options.consistency];
   const minIndex = options.minIndex ?? minIndexDefault;
   if (minIndex > 0) fields.minIndex = minIndex;

@@ -1,49 +1,20 @@
 /**
- * The wire: proto/session.proto loaded with the same decoding options as the server (camelCase,
- * 64-bit integers as numbers, enums by name, defaults, oneof names), and the client
- * constructors made from it. The proto folder is found by walking up from this module.
+ * The SessionService and AdminService client constructors, made from session.proto as
+ * src/proto/ finds and loads it (the decoding options the server uses too), typed with the
+ * generated client interfaces.
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { loadProtos, SESSION_PROTO_FILE, type SessionProtoGrpcType } from '../proto/index.js';
 
-const PARENT_DIRS_SEARCHED_MAX = 6;
-
-function findSessionProto(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < PARENT_DIRS_SEARCHED_MAX; i++) {
-    const candidate = path.join(dir, 'proto', 'session.proto');
-    if (existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  throw new Error(`proto/session.proto not found within ${PARENT_DIRS_SEARCHED_MAX} folders above ${import.meta.url}`);
-}
-
-export type ServiceClientConstructor = new (
-  address: string,
-  credentials: grpc.ChannelCredentials,
-  options?: grpc.ClientOptions,
-) => grpc.Client;
-
-let constructors: { session: ServiceClientConstructor; admin: ServiceClientConstructor } | undefined;
+type Constructors = Pick<SessionProtoGrpcType['sessionraft']['v1'], 'SessionService' | 'AdminService'>;
+let constructors: { session: Constructors['SessionService']; admin: Constructors['AdminService'] } | undefined;
 
 /** SessionService and AdminService client constructors (loaded once). */
-export function serviceClients(): { session: ServiceClientConstructor; admin: ServiceClientConstructor } {
+export function serviceClients(): { session: Constructors['SessionService']; admin: Constructors['AdminService'] } {
   if (constructors === undefined) {
-    const definition = protoLoader.loadSync(findSessionProto(), {
-      keepCase: false,
-      longs: Number,
-      enums: String,
-      defaults: true,
-      oneofs: true,
-    });
-    const v1 = (grpc.loadPackageDefinition(definition).sessionraft as grpc.GrpcObject).v1 as grpc.GrpcObject;
-    constructors = {
-      session: v1.SessionService as unknown as ServiceClientConstructor,
-      admin: v1.AdminService as unknown as ServiceClientConstructor,
-    };
+    // loadPackageDefinition is untyped; proto-loader-gen-types describes what it returns.
+    const v1 = (grpc.loadPackageDefinition(loadProtos([SESSION_PROTO_FILE])) as unknown as SessionProtoGrpcType).sessionraft.v1;
+    constructors = { session: v1.SessionService, admin: v1.AdminService };
   }
   return constructors;
 }

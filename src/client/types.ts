@@ -2,6 +2,36 @@
  * The client's own types (kept apart from the server's on purpose: the SDK depends only on the
  * wire), and the wire shapes it sends and receives.
  */
+import type {
+  AddMemberRequest,
+  BatchItem,
+  BatchResult__Output,
+  CountRequest,
+  CountResponse__Output,
+  CreateRequest,
+  CreateResponse__Output,
+  DeleteByClientRequest,
+  DeleteByClientResponse__Output,
+  DeleteRequest,
+  DeleteResponse__Output,
+  GetRequest,
+  GetResponse__Output,
+  ListRequest,
+  ListResponse__Output,
+  MemberChangeResponse__Output,
+  PromoteMemberRequest,
+  RemoveMemberRequest,
+  Session__Output,
+  StatusRequest,
+  StatusResponse__Output,
+  TouchRequest,
+  TouchResponse__Output,
+  TransferLeadershipRequest,
+  TransferLeadershipResponse__Output,
+  UpdateMemberRequest,
+  UpdateRequest,
+  UpdateResponse__Output,
+} from '../proto/index.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -147,24 +177,14 @@ export interface MemberChangeResult {
   readonly members: MemberStatus[];
 }
 
-// ---- wire shapes (proto-loader: camelCase, int64 as number, enums by name) ----
+// ---- wire shapes: the types generated from proto/session.proto (src/proto/, `npm run gen:proto`)
+// Requests as the client sends them (every field optional), responses as proto-loader decodes
+// them (camelCase, int64 as number, enums by name, every scalar present, an unset message null).
 
-export interface WireSession {
-  sessionId: string;
-  clientId: string;
-  transport: string;
-  createdAtMs: number;
-  updatedAtMs: number;
-  lastActivityMs: number;
-  dataJson: string;
-  ttlMs: number;
-  maxLifetimeMs: number;
-  version: number;
-  expiresAtMs: number;
-}
+export type WireSession = Session__Output;
 
 /** The SessionService operations, by BatchItem/BatchResult oneof name and unary method. */
-export type Operation = 'create' | 'get' | 'update' | 'touch' | 'delete' | 'list' | 'deleteByClient' | 'count';
+export type Operation = NonNullable<BatchItem['request']>;
 export const METHOD_NAMES: Readonly<Record<Operation, string>> = Object.freeze({
   create: 'Create',
   get: 'Get',
@@ -177,26 +197,52 @@ export const METHOD_NAMES: Readonly<Record<Operation, string>> = Object.freeze({
 });
 export const WRITE_OPERATIONS: ReadonlySet<Operation> = new Set(['create', 'update', 'touch', 'delete', 'deleteByClient']);
 
-export type WireRequest = Record<string, unknown>;
-export interface WireResponse {
-  session?: WireSession | null;
-  sessions?: WireSession[];
-  index: number;
-  durability?: string;
-  deleted?: number;
-  count?: number;
-  nextPageToken?: string;
+export interface WireRequests {
+  create: CreateRequest;
+  get: GetRequest;
+  update: UpdateRequest;
+  touch: TouchRequest;
+  delete: DeleteRequest;
+  list: ListRequest;
+  deleteByClient: DeleteByClientRequest;
+  count: CountRequest;
 }
-
-export interface WireError {
-  code: number;
-  message: string;
-  leaderId: number;
-  leaderAddress: string;
-  notLeader: boolean;
+export interface WireResponses {
+  create: CreateResponse__Output;
+  get: GetResponse__Output;
+  update: UpdateResponse__Output;
+  touch: TouchResponse__Output;
+  delete: DeleteResponse__Output;
+  list: ListResponse__Output;
+  deleteByClient: DeleteByClientResponse__Output;
+  count: CountResponse__Output;
 }
+/** Any one operation's request or response, where the code passes it on without looking inside. */
+export type WireRequest = WireRequests[Operation];
+export type WireResponse = WireResponses[Operation];
+/** The durability and request id every write request carries. */
+export type WireWriteFields = Pick<CreateRequest, 'durability' | 'requestId'>;
+/** The consistency and minimum index every read request carries. */
+export type WireReadFields = Pick<GetRequest, 'consistency' | 'minIndex'>;
 
-export type WireBatchItem = { id: number; timeoutMs: number } & { [K in Operation]?: WireRequest };
-export type WireBatchResult = { id: number; response?: Operation | 'error'; error?: WireError } & {
-  [K in Operation]?: WireResponse;
-};
+/** The AdminService unary methods. */
+export interface AdminRequests {
+  Status: StatusRequest;
+  AddMember: AddMemberRequest;
+  RemoveMember: RemoveMemberRequest;
+  PromoteMember: PromoteMemberRequest;
+  UpdateMember: UpdateMemberRequest;
+  TransferLeadership: TransferLeadershipRequest;
+}
+export interface AdminResponses {
+  Status: StatusResponse__Output;
+  AddMember: MemberChangeResponse__Output;
+  RemoveMember: MemberChangeResponse__Output;
+  PromoteMember: MemberChangeResponse__Output;
+  UpdateMember: MemberChangeResponse__Output;
+  TransferLeadership: TransferLeadershipResponse__Output;
+}
+export type AdminMethod = keyof AdminRequests;
+
+export type WireBatchItem = BatchItem;
+export type WireBatchResult = BatchResult__Output;

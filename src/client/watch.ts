@@ -13,7 +13,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { CancelledError, OutOfRangeError, SessionRaftError, UnavailableError, errorFromStatus } from './errors.js';
 import { sessionFromWire } from './mapping.js';
-import type { Session, WireSession } from './types.js';
+import type { WatchEvent__Output, WatchRequest, WatchResponse__Output } from '../proto/index.js';
+import type { Session } from './types.js';
 
 /** Trailing metadata of an OUT_OF_RANGE watch: the oldest index that node can serve. */
 export const OLDEST_INDEX_METADATA_KEY = 'x-oldest-index';
@@ -57,24 +58,11 @@ export interface WatchOptions {
   readonly reconnectTimeoutMs?: number;
 }
 
-// ---- the wire (proto-loader: camelCase, int64 as number, enums by name)
+// ---- the wire: the types generated from proto/session.proto (src/proto/)
 
-export interface WireWatchRequest {
-  clientId: string;
-  fromIndex: number;
-  fromPosition: number;
-}
-export interface WireWatchEvent {
-  index: number;
-  position: number;
-  slot: number;
-  type: string;
-  session: WireSession | null;
-}
-export interface WireWatchResponse {
-  events: WireWatchEvent[];
-  progressIndex: number;
-}
+export type WireWatchRequest = WatchRequest;
+export type WireWatchEvent = WatchEvent__Output;
+export type WireWatchResponse = WatchResponse__Output;
 
 /** What SessionWatch needs of a gRPC server stream (a ClientReadableStream fits). */
 export interface WatchStream {

@@ -9,6 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
+import { loadProtoTypes } from '../proto/index.js';
 
 const MALFORMED = Symbol('malformed request');
 
@@ -51,26 +52,13 @@ export function invalidUtf8Field(type: protobuf.Type, bytes: Uint8Array, prefix 
   return undefined;
 }
 
-const roots = new Map<string, protobuf.Root>();
-
-/** The proto file's types, parsed once per process (keeping the proto's snake_case names). */
-function rootOf(protoFile: string): protobuf.Root {
-  let root = roots.get(protoFile);
-  if (root === undefined) {
-    root = new protobuf.Root().loadSync(protoFile, { keepCase: true });
-    root.resolveAll();
-    roots.set(protoFile, root);
-  }
-  return root;
-}
-
 /**
  * Wraps every method's requestDeserialize in `service` (a proto-loader service definition of
  * `protoFile`'s `serviceName`) so that it returns a MalformedRequest instead of throwing. The walk
  * also refuses bytes the generated decoder would read past (a length beyond the message).
  */
 export function withSafeDecoding(service: grpc.ServiceDefinition, protoFile: string, serviceName: string): grpc.ServiceDefinition {
-  const root = rootOf(protoFile);
+  const root = loadProtoTypes(protoFile);
   const serviceType = root.lookupService(serviceName);
   const wrapped: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(service)) {

@@ -16,7 +16,6 @@ export {
 export { resolveSessionApiOptions, type HealthMode, type ResolvedSessionApiOptions, type SessionApiOptions } from './options.js';
 export { LEADER_ADDRESS_METADATA_KEY, LEADER_ID_METADATA_KEY, OLDEST_INDEX_METADATA_KEY, ApiError } from './errors.js';
 export { watchBatchToWire } from './watch.js';
-export { PROTO_LOADER_OPTIONS, findProtoDir, loadProtos } from './proto.js';
 export { sessionToWire, statusToWire } from './mapping.js';
 export { REQUEST_METHODS_MAX, createRequestCounter, methodLabel, type RequestCount, type RequestCounter } from './requests.js';
 export {

@@ -22,7 +22,7 @@ import { malformedReason, withSafeDecoding } from './decode.js';
 import { createHandlers, type Handler } from './handlers.js';
 import { statusToWire } from './mapping.js';
 import { resolveSessionApiOptions, type ResolvedSessionApiOptions, type SessionApiOptions } from './options.js';
-import { findProtoDir, loadProtos, RAFT_PROTO_FILE, serviceDefinition, SESSION_PROTO_FILE } from './proto.js';
+import { findProtoDir, loadProtos, RAFT_PROTO_FILE, serviceDefinition, SESSION_PROTO_FILE } from '../proto/index.js';
 import { serveWatch } from './watch.js';
 import type { Operation, WireBatchRequest, WireBatchResponse, WireRequests, WireResponses, WireWatchRequest, WireWatchResponse } from './wire.js';
 

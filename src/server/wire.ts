@@ -1,103 +1,69 @@
 /**
- * The decoded shapes of proto/session.proto messages as @grpc/proto-loader hands them out with
- * PROTO_LOADER_OPTIONS (camelCase, int64 as number, enums as names, defaults filled, oneof
- * name in a virtual field). Inputs are typed loosely on purpose: an enum number the proto does
- * not know arrives as a number, and validate.ts is what turns these into trusted values.
+ * The server's names for the messages of proto/session.proto, as @grpc/proto-loader hands them
+ * out with PROTO_LOADER_OPTIONS: aliases of the types generated from the .proto (src/proto/,
+ * `npm run gen:proto`), `X__Output` for what is decoded and for what the server builds (every
+ * field set). Requests are still untrusted: an enum number the proto does not know arrives as
+ * a number although the generated enum types list names only, so validate.ts reads enums as
+ * WireEnum and turns requests into trusted values.
  */
+import type {
+  BatchItem__Output,
+  BatchRequest__Output,
+  BatchResponse,
+  CountRequest__Output,
+  CountResponse__Output,
+  CreateRequest__Output,
+  CreateResponse__Output,
+  DeleteByClientRequest__Output,
+  DeleteByClientResponse__Output,
+  DeleteRequest__Output,
+  DeleteResponse__Output,
+  Durability__Output,
+  GetRequest__Output,
+  GetResponse__Output,
+  ListRequest__Output,
+  ListResponse__Output,
+  Member__Output,
+  RequestId__Output,
+  Session__Output,
+  StatusResponse__Output,
+  TouchRequest__Output,
+  TouchResponse__Output,
+  UpdateRequest__Output,
+  UpdateResponse__Output,
+  WatchEvent__Output,
+  WatchEventType__Output,
+  WatchRequest__Output,
+  WatchResponse__Output,
+  WireError__Output,
+} from '../proto/index.js';
 
 /** An enum as decoded: its name, or the raw number when the name is unknown. */
 export type WireEnum = string | number;
 
-export interface WireRequestId {
-  clientId: string;
-  seq: number;
-}
+export type WireRequestId = RequestId__Output;
+/** The fields every write request has. */
+export type WireWriteFields = Pick<CreateRequest__Output, 'durability' | 'requestId'>;
+/** The fields every read request has. */
+export type WireReadFields = Pick<GetRequest__Output, 'consistency' | 'minIndex'>;
 
-export interface WireWriteFields {
-  durability: WireEnum;
-  requestId: WireRequestId | null;
-}
+export type WireCreateRequest = CreateRequest__Output;
+export type WireGetRequest = GetRequest__Output;
+export type WireUpdateRequest = UpdateRequest__Output;
+export type WireTouchRequest = TouchRequest__Output;
+export type WireDeleteRequest = DeleteRequest__Output;
+export type WireListRequest = ListRequest__Output;
+export type WireDeleteByClientRequest = DeleteByClientRequest__Output;
+export type WireCountRequest = CountRequest__Output;
 
-export interface WireReadFields {
-  consistency: WireEnum;
-  minIndex: number;
-}
+export type WireSession = Session__Output;
+/** What the server answers with: never DURABILITY_UNSPECIFIED. */
+export type WireDurability = Exclude<Durability__Output, 'DURABILITY_UNSPECIFIED'>;
 
-export interface WireCreateRequest extends WireWriteFields {
-  /** '' = the serving node mints a UUID. */
-  sessionId: string;
-  clientId: string;
-  transport: string;
-  dataJson: string;
-  ttlMs: number;
-  maxLifetimeMs: number;
-}
-export interface WireGetRequest extends WireReadFields {
-  sessionId: string;
-}
-export interface WireUpdateRequest extends WireWriteFields {
-  sessionId: string;
-  dataJson: string;
-  expectedVersion: number;
-  ttlMs: number;
-}
-export interface WireTouchRequest extends WireWriteFields {
-  sessionId: string;
-}
-export interface WireDeleteRequest extends WireWriteFields {
-  sessionId: string;
-}
-export interface WireListRequest extends WireReadFields {
-  clientId: string;
-  pageSize: number;
-  pageToken: string;
-}
-export interface WireDeleteByClientRequest extends WireWriteFields {
-  clientId: string;
-}
-export interface WireCountRequest extends WireReadFields {
-  clientId: string;
-}
-
-export interface WireSession {
-  sessionId: string;
-  clientId: string;
-  transport: string;
-  createdAtMs: number;
-  updatedAtMs: number;
-  lastActivityMs: number;
-  dataJson: string;
-  ttlMs: number;
-  maxLifetimeMs: number;
-  version: number;
-  expiresAtMs: number;
-}
-
-export type WireDurability = 'DURABILITY_SYNC' | 'DURABILITY_ASYNC';
-
-export interface WireSessionWriteResponse {
-  session: WireSession | null;
-  index: number;
-  durability: WireDurability;
-}
-export interface WireReadSessionResponse {
-  session: WireSession;
-  index: number;
-}
-export interface WireDeletedResponse {
-  deleted: number;
-  index: number;
-  durability: WireDurability;
-}
-export interface WireListResponse {
-  sessions: WireSession[];
-  nextPageToken: string;
-  index: number;
-}
-export interface WireCountResponse {
-  count: number;
-  index: number;
-}
+/** Create, Update and Touch answer alike. */
+export type WireSessionWriteResponse = CreateResponse__Output & UpdateResponse__Output & TouchResponse__Output;
+/** Delete and DeleteByClient answer alike. */
+export type WireDeletedResponse = DeleteResponse__Output & DeleteByClientResponse__Output;
 
 /** The operations of SessionService, by their oneof field name in BatchItem / BatchResult. */
 export interface WireRequests {
@@ -111,14 +77,14 @@ export interface WireRequests {
   count: WireCountRequest;
 }
 export interface WireResponses {
-  create: WireSessionWriteResponse;
-  get: WireReadSessionResponse;
-  update: WireSessionWriteResponse;
-  touch: WireSessionWriteResponse;
-  delete: WireDeletedResponse;
-  list: WireListResponse;
-  deleteByClient: WireDeletedResponse;
-  count: WireCountResponse;
+  create: CreateResponse__Output;
+  get: GetResponse__Output;
+  update: UpdateResponse__Output;
+  touch: TouchResponse__Output;
+  delete: DeleteResponse__Output;
+  list: ListResponse__Output;
+  deleteByClient: DeleteByClientResponse__Output;
+  count: CountResponse__Output;
 }
 export type Operation = keyof WireRequests;
 export const OPERATIONS: readonly Operation[] = Object.freeze([
@@ -132,79 +98,33 @@ export const OPERATIONS: readonly Operation[] = Object.freeze([
   'count',
 ]);
 
-export type WireBatchItem = {
-  id: number;
-  timeoutMs: number;
-  /** The oneof member that is set (proto-loader `oneofs: true`); absent if none. */
-  request?: Operation;
-} & Partial<WireRequests>;
+/** `request` names the oneof member that is set (proto-loader `oneofs: true`); absent if none. */
+export type WireBatchItem = BatchItem__Output;
+export type WireBatchRequest = BatchRequest__Output;
+export type WireError = WireError__Output;
 
-export interface WireBatchRequest {
-  items: WireBatchItem[];
-}
-
-export interface WireError {
-  code: number;
-  message: string;
-  leaderId: number;
-  leaderAddress: string;
-  notLeader: boolean;
-}
-
+/** What the server answers an item with: exactly one response member, or the error. */
 export type WireBatchResult = { id: number } & (
   | { [K in Operation]: { [P in K]: WireResponses[K] } }[Operation]
   | { error: WireError }
 );
-
 export interface WireBatchResponse {
   results: WireBatchResult[];
 }
 
-export interface WireMember {
-  id: number;
-  address: string;
-  voter: boolean;
-  matchIndex: number;
-}
-
-export interface WireStatusResponse {
-  nodeId: number;
-  clusterId: string;
-  role: string;
-  term: number;
-  leaderId: number;
-  leaderAddress: string;
-  commitIndex: number;
-  appliedIndex: number;
-  members: WireMember[];
-  stateDigest: string;
-  removedIds: number[];
-}
+export type WireMember = Member__Output;
+export type WireStatusResponse = StatusResponse__Output;
 
 // ---- Watch
 
-export interface WireWatchRequest {
-  clientId: string;
-  fromIndex: number;
-  fromPosition: number;
-}
+export type WireWatchRequest = WatchRequest__Output;
+/** The types the server sends: never WATCH_EVENT_TYPE_UNSPECIFIED. */
+export type WireWatchEventType = Exclude<WatchEventType__Output, 'WATCH_EVENT_TYPE_UNSPECIFIED'>;
+export type WireWatchEvent = WatchEvent__Output;
+export type WireWatchResponse = WatchResponse__Output;
 
-export type WireWatchEventType =
-  | 'WATCH_EVENT_TYPE_CREATED'
-  | 'WATCH_EVENT_TYPE_UPDATED'
-  | 'WATCH_EVENT_TYPE_TOUCHED'
-  | 'WATCH_EVENT_TYPE_DELETED'
-  | 'WATCH_EVENT_TYPE_EXPIRED';
-
-export interface WireWatchEvent {
-  index: number;
-  position: number;
-  slot: number;
-  type: WireWatchEventType;
-  session: WireSession;
-}
-
-export interface WireWatchResponse {
-  events: WireWatchEvent[];
-  progressIndex: number;
-}
+// Compile-time checks: the operations are the members of BatchItem's oneof, and the server's
+// narrower result union still fits the generated message.
+type Fits<T extends U, U> = T;
+type OperationsAreTheOneof = [Fits<Operation, NonNullable<BatchItem__Output['request']>>, Fits<NonNullable<BatchItem__Output['request']>, Operation>];
+type WireBatchResponseFits = Fits<WireBatchResponse, BatchResponse>;

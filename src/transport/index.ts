@@ -18,7 +18,6 @@ export {
   METADATA_FROM_NODE,
   METADATA_TO_NODE,
   RAFT_SERVICE_NAME,
-  raftProtoPath,
   raftServiceDefinition,
   type RaftFrame,
   type RaftFrameAck,

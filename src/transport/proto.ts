@@ -1,12 +1,18 @@
 /**
- * proto/raft.proto, loaded once with @grpc/proto-loader, and the plain-object shapes of its
- * messages as proto-loader hands them out (longs as numbers, bytes as Buffers, defaults filled).
+ * The RaftTransport service of proto/raft.proto (found and loaded by src/proto/), and the
+ * plain-object shapes of its messages as proto-loader hands them out (longs as numbers, bytes
+ * as Buffers, defaults filled).
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as grpc from '@grpc/grpc-js';
+import {
+  loadProtos,
+  RAFT_PROTO_FILE,
+  serviceDefinition,
+  type RaftFrame__Output,
+  type RaftFrameAck__Output,
+  type SnapshotAck__Output,
+  type SnapshotChunk__Output,
+} from '../proto/index.js';
 
 export const RAFT_SERVICE_NAME = 'sessionraft.raft.v1.RaftTransport';
 
@@ -16,45 +22,20 @@ export const METADATA_FROM_NODE = 'x-sessionraft-from-node';
 export const METADATA_TO_NODE = 'x-sessionraft-to-node';
 export const METADATA_SHARED_SETTINGS = 'x-sessionraft-shared-settings';
 
-export interface RaftFrame {
-  readonly clusterId: string;
-  readonly from: number;
-  readonly to: number;
-  readonly messages: readonly Uint8Array[];
-}
+// The messages of raft.proto: the generated types (src/proto/), read-only, with bytes as
+// Uint8Array, which this transport sends and which a decoded Buffer is.
 
-export interface RaftFrameAck {
-  readonly nodeId: number;
-  readonly clusterId: string;
-}
-
-export interface SnapshotChunk {
-  readonly clusterId: string;
-  readonly from: number;
-  readonly to: number;
+export type RaftFrame = Readonly<Omit<RaftFrame__Output, 'messages'>> & { readonly messages: readonly Uint8Array[] };
+export type RaftFrameAck = Readonly<RaftFrameAck__Output>;
+export type SnapshotChunk = Readonly<Omit<SnapshotChunk__Output, 'message' | 'data'>> & {
   readonly message: Uint8Array;
-  readonly totalBytes: number;
   readonly data: Uint8Array;
-}
-
-export interface SnapshotAck {
-  readonly bytesReceived: number;
-}
+};
+export type SnapshotAck = Readonly<SnapshotAck__Output>;
 
 export interface RaftServiceDefinition extends grpc.ServiceDefinition {
   readonly Stream: grpc.MethodDefinition<RaftFrame, RaftFrameAck>;
   readonly InstallSnapshot: grpc.MethodDefinition<SnapshotChunk, SnapshotAck>;
-}
-
-/** Walks up from this module to the package's proto/ folder (src/ under tsx, dist/src/ when built). */
-export function raftProtoPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let depth = 0; depth < 5; depth++) {
-    const candidate = join(dir, 'proto', 'raft.proto');
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error(`proto/raft.proto not found above ${dirname(fileURLToPath(import.meta.url))}`);
 }
 
 let cached: RaftServiceDefinition | undefined;
@@ -62,17 +43,9 @@ let cached: RaftServiceDefinition | undefined;
 /** The RaftTransport service definition (for server.addService and generic clients). */
 export function raftServiceDefinition(): RaftServiceDefinition {
   if (cached !== undefined) return cached;
-  const packageDefinition = protoLoader.loadSync(raftProtoPath(), {
-    keepCase: false,
-    longs: Number,
-    enums: String,
-    bytes: Buffer,
-    defaults: true,
-    oneofs: true,
-  });
-  const service = packageDefinition[RAFT_SERVICE_NAME];
-  if (service === undefined || !('Stream' in service) || !('InstallSnapshot' in service)) {
-    throw new Error(`${RAFT_SERVICE_NAME} with Stream and InstallSnapshot not found in raft.proto`);
+  const service = serviceDefinition(loadProtos([RAFT_PROTO_FILE]), RAFT_SERVICE_NAME);
+  if (!('Stream' in service) || !('InstallSnapshot' in service)) {
+    throw new Error(`${RAFT_SERVICE_NAME} with Stream and InstallSnapshot not found in ${RAFT_PROTO_FILE}`);
   }
   cached = service as unknown as RaftServiceDefinition;
   return cached;

@@ -15,7 +15,7 @@ import {
   type SessionEvent,
   type SessionEventType,
 } from '../../src/client/index.js';
-import { findProtoDir, loadProtos } from '../../src/server/index.js';
+import { findProtoDir, loadProtos } from '../../src/proto/index.js';
 import { TestCluster, runCli, sleep } from './harness.js';
 
 const RING_EVENTS_MAX = 1_000;

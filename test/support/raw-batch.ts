@@ -6,10 +6,11 @@
  * this, as they read (and buffer) whatever arrives.
  */
 import http2 from 'node:http2';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import protobuf from 'protobufjs';
+import { findProtoDir, SESSION_PROTO_FILE } from '../../src/proto/index.js';
 
-const root = protobuf.loadSync(fileURLToPath(new URL('../../proto/session.proto', import.meta.url)));
+const root = protobuf.loadSync(path.join(findProtoDir(), SESSION_PROTO_FILE));
 const BatchRequest = root.lookupType('sessionraft.v1.BatchRequest');
 const BatchResponse = root.lookupType('sessionraft.v1.BatchResponse');
 

@@ -5,10 +5,9 @@
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
+import { findProtoDir, loadProtos } from '../../../src/proto/index.js';
 import {
-  findProtoDir,
   grpcServerOptions,
-  loadProtos,
   registerSessionServices,
   type RegisteredSessionServices,
   type SessionApiOptions,

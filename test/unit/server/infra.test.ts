@@ -8,7 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findProtoDir, resolveSessionApiOptions } from '../../../src/server/index.js';
+import { findProtoDir } from '../../../src/proto/index.js';
+import { resolveSessionApiOptions } from '../../../src/server/index.js';
 import { FakeBackend } from './fake-backend.js';
 import { rawSessionClient, startServer, unary, type RawClient, type TestServer } from './harness.js';
 
