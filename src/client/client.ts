@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { retryPauseMs } from './backoff.js';
 import { Endpoint } from './endpoint.js';
 import type { BackupMessage } from './backup.js';
 import { CancelledError, DeadlineExceededError, InternalError, SessionRaftError, UnavailableError, errorFromStatus } from './errors.js';
@@ -483,7 +484,7 @@ export class SessionClient {
       this.current = this.endpoint(leader.address);
       return this.current;
     }
-    const pauseMs = Math.min(this.options.retryBackoffMs * 2 ** retries, this.options.retryBackoffMsMax, Math.max(0, deadlineAtMs - Date.now()));
+    const pauseMs = Math.min(retryPauseMs(retries, this.options.retryBackoffMs, this.options.retryBackoffMsMax), Math.max(0, deadlineAtMs - Date.now()));
     await sleep(pauseMs, signal);
     this.current = this.nextEndpoint(endpoint);
     return this.current;

@@ -10,6 +10,7 @@
  * bufferEventsMax the stream is paused, and a consumer that stays that slow is cut off by the
  * node (ResourceExhaustedError, after the events already received).
  */
+import { retryPauseMs } from './backoff.js';
 import * as grpc from '@grpc/grpc-js';
 import { CancelledError, OutOfRangeError, SessionRaftError, UnavailableError, errorFromStatus } from './errors.js';
 import { sessionFromWire } from './mapping.js';
@@ -293,8 +294,7 @@ export class SessionWatch implements AsyncIterableIterator<SessionEvent> {
         ),
       );
     }
-    const backoffMs = Math.min(this.backoff.retryBackoffMs * 2 ** Math.max(0, this.attempts - 1), this.backoff.retryBackoffMsMax);
-    const waitMs = delayMs ?? (this.attempts === 0 ? 0 : backoffMs * (0.5 + Math.random() / 2));
+    const waitMs = delayMs ?? (this.attempts === 0 ? 0 : retryPauseMs(this.attempts - 1, this.backoff.retryBackoffMs, this.backoff.retryBackoffMsMax));
     this.attempts++;
     this.endpointAt = (this.endpointAt + 1) % this.endpoints.length;
     this.retryTimer = setTimeout(() => {
