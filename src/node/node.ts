@@ -164,8 +164,17 @@ export class SessionNode implements SessionBackend, StateCopySource {
     const snapshot = await storage.snapshots.latest();
     // A received snapshot is stored in order: the file, the log that points at it, the state. A
     // crash after the log and before the state leaves the state behind: finish the install. A
-    // crash between the file and the log leaves a file the log does not know: ignore it (the
-    // leader sends the snapshot again); installing it would put applied above the log's commit.
+    // crash between the file and the log leaves a file newer than the log's snapshot: finish that
+    // install too, log first (the file holds a leader's applied, so committed, state: the commit
+    // moves up to it). Ignoring the file instead left it on disk as the newest, and a later, older
+    // snapshot from another leader could never be saved (the store refuses to go back): the node
+    // loop died on it at every restart.
+    if (snapshot && snapshot.meta.index > applied && snapshot.meta.index > (log.snapshot?.index ?? 0)) {
+      const hardState = { ...log.hardState, commit: Math.max(log.hardState.commit, snapshot.meta.index) as LogIndex };
+      await storage.log.save({ hardState, entries: [], snapshot: snapshot.meta });
+      log = await storage.log.load();
+      logger.info({ index: snapshot.meta.index }, 'finishing the install of a received snapshot whose log save a crash interrupted');
+    }
     if (snapshot && snapshot.meta.index > applied && log.snapshot?.index === snapshot.meta.index) {
       const entries = [...decodeStateSnapshot(snapshot.data)];
       await stateMachine.load(entries);
