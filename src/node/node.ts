@@ -19,6 +19,7 @@ import {
   type RaftOptions,
   type Ready,
   type SnapshotMeta,
+  type Term,
 } from '../raft/index.js';
 import { SessionStateMachine, encodeBatch, encodeBatchItem, type SessionCommand, type SessionQueries } from '../session/index.js';
 import type { Storage } from '../storage/index.js';
@@ -95,6 +96,11 @@ export class SessionNode implements SessionBackend, StateCopySource {
   private readonly backups = new BackupSource(this);
   private pendingTicks = 0;
   private transferTarget: NodeId | undefined;
+  /**
+   * Log indexes that changeMembership calls wait on: the term of the entry applied there (once
+   * applied) and how many calls wait. A call succeeds only if the applied entry is its own.
+   */
+  private readonly confWaits = new Map<LogIndex, { term: Term | undefined; calls: number }>();
   /** The last stamp this node gave a command: stamps never go back, even if the wall clock does. */
   private lastStampMs = 0;
   private applied: LogIndex;
@@ -371,8 +377,18 @@ export class SessionNode implements SessionBackend, StateCopySource {
     }
     this.logger.info({ change, index: result.index }, 'membership change proposed');
     this.poke();
-    await this.read(() => undefined, { consistency: 'stale', minIndex: result.index, ...deadlineOf(options) });
-    if (!changeIsIn(change, this.core.configuration())) {
+    const wait = this.confWaits.get(result.index) ?? { term: undefined, calls: 0 };
+    wait.calls++;
+    this.confWaits.set(result.index, wait);
+    try {
+      await this.read(() => undefined, { consistency: 'stale', minIndex: result.index, ...deadlineOf(options) });
+    } finally {
+      if (--wait.calls === 0) this.confWaits.delete(result.index);
+    }
+    // The entry applied at the index must be this call's: another leader's entry there means the
+    // change was dropped, even if the configuration shows the same change from a later entry
+    // (not committed yet). A snapshot installed over the index leaves it unknown.
+    if (wait.term !== result.term || !changeIsIn(change, this.core.configuration())) {
       throw new NodeError('OUTCOME_UNKNOWN', `the membership change at index ${result.index} was overtaken (leader change or a later change); check Status and retry`);
     }
     return result.index;
@@ -619,6 +635,10 @@ export class SessionNode implements SessionBackend, StateCopySource {
    * answers and waiters are released only after it.
    */
   private async apply(committed: readonly Entry[]): Promise<void> {
+    for (const entry of committed) {
+      const wait = entry.type === 'confChange' ? this.confWaits.get(entry.index) : undefined;
+      if (wait !== undefined) wait.term = entry.term;
+    }
     const normal = committed.filter((e) => e.type === 'normal');
     const last = committed[committed.length - 1]!;
     invariant(last.index > this.applied, () => `apply of entries up to ${last.index} at applied ${this.applied}`);
