@@ -773,7 +773,11 @@ class SessionSimulation {
       if (done !== undefined && index === undefined && done.output.status === 'ok') index = this.appliedIndexMax();
       if (index !== undefined && this.memberHosts().every((h) => (h?.node?.status().appliedIndex ?? 0) >= index!)) return this.retireNonMembers();
     }
-    this.violations.push(`liveness: no committed write applied everywhere within ${LIVENESS_TICKS_MAX} ticks after healing`);
+    const nodes = [...this.hosts.values()].map((h) => {
+      const raft = h.node?.status().raft;
+      return raft === undefined ? `node ${h.id} down` : `node ${h.id} ${raft.role} term ${raft.term} commit ${raft.commit} last ${raft.lastIndex} voters [${raft.confState.voters}] learners [${raft.confState.learners}]`;
+    });
+    this.violations.push(`liveness: no committed write applied everywhere within ${LIVENESS_TICKS_MAX} ticks after healing (${nodes.join('; ')})`);
   }
 
   /**
