@@ -5,15 +5,18 @@
  * writes, and ASYNC ones confirmed SYNC, with request ids retried until a definite answer;
  * LINEARIZABLE and STALE reads on any node); faults (loss, duplication, delay, partitions,
  * crashes that lose unsynced writes, also just before or after any storage write, restarts,
- * pauses), with snapshots taken, sent and installed often. As answers arrive: an ASYNC
+ * pauses), with snapshots taken, sent and installed often; in half the seeds, membership
+ * changes through the node's API (members.ts: new nodes added as learners and promoted, members
+ * removed or replaced, transfers; the hosts map grows and shrinks). As answers arrive: an ASYNC
  * acknowledgement names an index its node's log made durable, a SYNC one carries its applied
- * result. After every tick: one leader per term, equal digests at equal applied indexes, no
- * node loop crashed. At the end: liveness after healing, every per-session history
- * linearizable under the expiring-session model, no session resurrected by a STALE read.
+ * result, a membership call fails only with a documented error. After every tick: one leader per
+ * term, equal digests at equal applied indexes, no node loop crashed, configurations within the
+ * workload's bounds and no removed id a member again. At the end: liveness over the current
+ * members after healing, equal configurations, every per-session history linearizable under the
+ * expiring-session model, no session resurrected by a STALE read.
  *
- * Where to extend it: faults are injectFaults() (membership changes through the node's API
- * would be one more there, with the hosts map growing); client operations are issue(),
- * attempt() and outputOf(), and the model (model.ts) if they change what a session shows.
+ * Where to extend it: faults are injectFaults() and memberFaults(); client operations are
+ * issue(), attempt() and outputOf(), and the model (model.ts) if they change what a session shows.
  */
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
