@@ -19,6 +19,7 @@ import {
   type RaftOptions,
   type Ready,
   type SnapshotMeta,
+  type Term,
 } from '../raft/index.js';
 import { SessionStateMachine, encodeBatch, encodeBatchItem, type SessionCommand, type SessionQueries } from '../session/index.js';
 import type { Storage } from '../storage/index.js';
@@ -98,6 +99,11 @@ export class SessionNode implements SessionBackend, StateCopySource {
   private readonly backups = new BackupSource(this);
   private pendingTicks = 0;
   private transferTarget: NodeId | undefined;
+  /**
+   * Log indexes that changeMembership calls wait on: the term of the entry applied there (once
+   * applied) and how many calls wait. A call succeeds only if the applied entry is its own.
+   */
+  private readonly confWaits = new Map<LogIndex, { term: Term | undefined; calls: number }>();
   /** The last stamp this node gave a command: stamps never go back, even if the wall clock does. */
   private lastStampMs = 0;
   private applied: LogIndex;
@@ -176,8 +182,17 @@ export class SessionNode implements SessionBackend, StateCopySource {
     const snapshot = await storage.snapshots.latest();
     // A received snapshot is stored in order: the file, the log that points at it, the state. A
     // crash after the log and before the state leaves the state behind: finish the install. A
-    // crash between the file and the log leaves a file the log does not know: ignore it (the
-    // leader sends the snapshot again); installing it would put applied above the log's commit.
+    // crash between the file and the log leaves a file newer than the log's snapshot: finish that
+    // install too, log first (the file holds a leader's applied, so committed, state: the commit
+    // moves up to it). Ignoring the file instead left it on disk as the newest, and a later, older
+    // snapshot from another leader could never be saved (the store refuses to go back): the node
+    // loop died on it at every restart.
+    if (snapshot && snapshot.meta.index > applied && snapshot.meta.index > (log.snapshot?.index ?? 0)) {
+      const hardState = { ...log.hardState, commit: Math.max(log.hardState.commit, snapshot.meta.index) as LogIndex };
+      await storage.log.save({ hardState, entries: [], snapshot: snapshot.meta });
+      log = await storage.log.load();
+      logger.info({ index: snapshot.meta.index }, 'finishing the install of a received snapshot whose log save a crash interrupted');
+    }
     if (snapshot && snapshot.meta.index > applied && log.snapshot?.index === snapshot.meta.index) {
       const entries = [...decodeStateSnapshot(snapshot.data)];
       await stateMachine.load(entries);
@@ -384,8 +399,18 @@ export class SessionNode implements SessionBackend, StateCopySource {
     }
     this.logger.info({ change, index: result.index }, 'membership change proposed');
     this.poke();
-    await this.read(() => undefined, { consistency: 'stale', minIndex: result.index, ...deadlineOf(options) });
-    if (!changeIsIn(change, this.core.configuration())) {
+    const wait = this.confWaits.get(result.index) ?? { term: undefined, calls: 0 };
+    wait.calls++;
+    this.confWaits.set(result.index, wait);
+    try {
+      await this.read(() => undefined, { consistency: 'stale', minIndex: result.index, ...deadlineOf(options) });
+    } finally {
+      if (--wait.calls === 0) this.confWaits.delete(result.index);
+    }
+    // The entry applied at the index must be this call's: another leader's entry there means the
+    // change was dropped, even if the configuration shows the same change from a later entry
+    // (not committed yet). A snapshot installed over the index leaves it unknown.
+    if (wait.term !== result.term || !changeIsIn(change, this.core.configuration())) {
       throw new NodeError('OUTCOME_UNKNOWN', `the membership change at index ${result.index} was overtaken (leader change or a later change); check Status and retry`);
     }
     return result.index;
@@ -638,6 +663,10 @@ export class SessionNode implements SessionBackend, StateCopySource {
    * answers and waiters are released only after it.
    */
   private async apply(committed: readonly Entry[]): Promise<void> {
+    for (const entry of committed) {
+      const wait = entry.type === 'confChange' ? this.confWaits.get(entry.index) : undefined;
+      if (wait !== undefined) wait.term = entry.term;
+    }
     const normal = committed.filter((e) => e.type === 'normal');
     const last = committed[committed.length - 1]!;
     invariant(last.index > this.applied, () => `apply of entries up to ${last.index} at applied ${this.applied}`);

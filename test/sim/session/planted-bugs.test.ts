@@ -24,4 +24,16 @@ describe('planted node bugs are caught', () => {
       console.info(`planted node bug ${bug}: caught at seed ${caught?.seed}: ${caught?.what.split('\n')[0]}`);
     }, 120_000);
   }
+  // The core's bug lets two membership changes be uncommitted at once. Here it shows as a cluster
+  // that cannot elect anyone after the heal (liveness; the core simulation, which sees the logs,
+  // catches it by leader completeness); seeds 1-200 with membership on and no bug run clean.
+  it('unsafeMembershipChange (the core\'s; caught by liveness)', async () => {
+    let caught: { seed: number; what: string } | undefined;
+    for (let seed = 1; seed <= SEEDS_MAX && caught === undefined; seed++) {
+      const result = await runSessionSimulation({ seed, bug: 'unsafeMembershipChange' });
+      if (result.violations.length > 0) caught = { seed, what: result.violations[0]! };
+    }
+    expect(caught, `unsafeMembershipChange not caught within ${SEEDS_MAX} seeds`).toBeDefined();
+    console.info(`planted core bug unsafeMembershipChange: caught at seed ${caught?.seed}: ${caught?.what.split('\n')[0]}`);
+  }, 120_000);
 });

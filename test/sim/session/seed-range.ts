@@ -19,19 +19,26 @@ export function describeSeedRange(firstSeed: number, seeds: number): void {
         let ops = 0;
         let crashes = 0;
         let installs = 0;
+        let memberSeeds = 0;
+        let memberChanges = 0;
         for (let seed = first; seed <= last; seed++) {
           const result = await runSessionSimulation({ seed });
           ops += result.ops;
           crashes += result.crashes;
           installs += result.snapshotInstalls;
+          if (result.membership) memberSeeds++;
+          memberChanges += result.memberChanges;
           if (result.violations.length > 0) failures.push(`seed ${seed}: ${result.violations[0]}\n  replay: npx tsx test/sim/session/cli.ts --seed ${seed}`);
         }
         const count = last - first + 1;
         expect(failures).toEqual([]);
-        // The seeds did something: operations, crashes, snapshot installs.
+        // The seeds did something: operations, crashes, snapshot installs, membership changes
+        // (about half the seeds run the membership workload).
         expect(ops).toBeGreaterThan(count * 50);
         expect(crashes).toBeGreaterThan(count);
         expect(installs).toBeGreaterThan(count / 5);
+        expect(memberSeeds).toBeGreaterThan(count / 5);
+        expect(memberChanges).toBeGreaterThan(memberSeeds);
       }, CASE_TIMEOUT_MS);
     }
   });

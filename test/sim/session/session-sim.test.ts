@@ -72,6 +72,28 @@ describe('the simulation of real nodes (the bulk seeds are in seeds-*.test.ts)',
     expect(violations).toEqual([]);
   }, 60_000);
 
+  it('runs every kind of membership change through the node API, and the refusals it documents', async () => {
+    const outcomes = new Map<string, number>();
+    const violations: string[] = [];
+    for (let seed = 1; seed <= 12; seed++) {
+      const result = await runSessionSimulation({ seed, membership: true });
+      violations.push(...result.violations.map((v) => `seed ${seed}: ${v}`));
+      for (const [outcome, n] of Object.entries(result.memberOutcomes)) outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + n);
+    }
+    expect(violations).toEqual([]);
+    for (const kind of ['add ok', 'promote ok', 'remove ok', 'remove-self ok', 'replace ok', 'transfer ok', 'add FAILED_PRECONDITION', 'promote FAILED_PRECONDITION']) {
+      expect(outcomes.get(kind) ?? 0, `${kind} in ${JSON.stringify(Object.fromEntries(outcomes))}`).toBeGreaterThan(0);
+    }
+  }, 60_000);
+
+  it('replays a membership seed bit for bit', async () => {
+    const first = await runSessionSimulation({ seed: 4243, membership: true });
+    const second = await runSessionSimulation({ seed: 4243, membership: true });
+    expect(second.historyHash).toBe(first.historyHash);
+    expect(second.memberOutcomes).toEqual(first.memberOutcomes);
+    expect(first.memberChanges).toBeGreaterThan(0);
+  });
+
   it('replays a seed bit for bit', async () => {
     const first = await runSessionSimulation({ seed: 4242 });
     const second = await runSessionSimulation({ seed: 4242 });

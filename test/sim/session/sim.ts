@@ -5,25 +5,29 @@
  * writes, and ASYNC ones confirmed SYNC, with request ids retried until a definite answer;
  * LINEARIZABLE and STALE reads on any node); faults (loss, duplication, delay, partitions,
  * crashes that lose unsynced writes, also just before or after any storage write, restarts,
- * pauses), with snapshots taken, sent and installed often. As answers arrive: an ASYNC
+ * pauses), with snapshots taken, sent and installed often; in half the seeds, membership
+ * changes through the node's API (members.ts: new nodes added as learners and promoted, members
+ * removed or replaced, transfers; the hosts map grows and shrinks). As answers arrive: an ASYNC
  * acknowledgement names an index its node's log made durable, a SYNC one carries its applied
- * result. After every tick: one leader per term, equal digests at equal applied indexes, no
- * node loop crashed. At the end: liveness after healing, every per-session history
- * linearizable under the expiring-session model, no session resurrected by a STALE read.
+ * result, a membership call fails only with a documented error. After every tick: one leader per
+ * term, equal digests at equal applied indexes, no node loop crashed, configurations within the
+ * workload's bounds and no removed id a member again. At the end: liveness over the current
+ * members after healing, equal configurations, every per-session history linearizable under the
+ * expiring-session model, no session resurrected by a STALE read.
  *
- * Where to extend it: faults are injectFaults() (membership changes through the node's API
- * would be one more there, with the hosts map growing); client operations are issue(),
- * attempt() and outputOf(), and the model (model.ts) if they change what a session shows.
+ * Where to extend it: faults are injectFaults() and memberFaults(); client operations are
+ * issue(), attempt() and outputOf(), and the model (model.ts) if they change what a session shows.
  */
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
-import { NotLeaderError, SessionNode, resolveNodeOptions, type Durability, type NodeOptions, type NodePlantedBugs, type WriteOutcome } from '../../../src/node/index.js';
-import type { LogIndex, NodeId } from '../../../src/raft/index.js';
+import { NodeError, NotLeaderError, SessionNode, resolveNodeOptions, type Durability, type MemberChange, type NodeOptions, type NodePlantedBugs, type NodeStatus, type WriteOutcome } from '../../../src/node/index.js';
+import type { ConfState, LogIndex, NodeId, RaftOptions, RaftStatus } from '../../../src/raft/index.js';
 import type { Session, SessionCommand } from '../../../src/session/index.js';
 import { createMemoryStorage, type LogUpdate, type MemoryStorage, type Storage } from '../../../src/storage/index.js';
 import { checkOperationsVerbose } from '../../lincheck/checker.js';
 import { SimNetwork } from '../network.js';
 import { Prng } from '../prng.js';
+import { isDocumentedMemberError, pickMemberChange, type MemberBounds, type MemberStep } from './members.js';
 import { expiringSessionModel, type SessionInput, type SessionOperation, type SessionOutput, type SessionView } from './model.js';
 import { SimClock, SimTransport, VirtualTime, drain, type Envelope } from './world.js';
 
@@ -34,15 +38,28 @@ export interface SessionSimConfig {
   /** Ticks of the fault phase. @default 300 */
   readonly steps?: number;
   /** A runtime bug planted in every node (the simulation must report a violation). */
-  readonly bug?: NodeBugName;
+  readonly bug?: NodeBugName | CoreBugName;
+  /** Membership changes through the node API (members.ts). @default chosen by the seed: half of them */
+  readonly membership?: boolean;
 }
 
 export const NODE_BUG_NAMES = ['syncAckBeforeCommit', 'asyncAckBeforeFsync', 'applyBeforePersist', 'snapshotInstallOutOfOrder'] as const satisfies readonly (keyof NodePlantedBugs)[];
 export type NodeBugName = (typeof NODE_BUG_NAMES)[number];
+/** Planted in the core (src/raft/api.ts); caught here only with the membership workload on. */
+export const CORE_BUG_NAMES = ['unsafeMembershipChange'] as const satisfies readonly (keyof NonNullable<RaftOptions['plantedBugs']>)[];
+export type CoreBugName = (typeof CORE_BUG_NAMES)[number];
 
 export interface SessionSimResult {
   readonly seed: number;
   readonly nodes: number;
+  /** The membership workload ran (config.membership, or the seed's draw). */
+  readonly membership: boolean;
+  /** Membership changes that changeMembership reported applied. */
+  readonly memberChanges: number;
+  /** Nodes started under a new id (to be added as learners). */
+  readonly nodesAdded: number;
+  /** Membership calls by kind and outcome ('promote ok', 'remove FAILED_PRECONDITION', 'transfer TIMEOUT'...). */
+  readonly memberOutcomes: Readonly<Record<string, number>>;
   readonly ticks: number;
   readonly ops: number;
   readonly checkedSessions: number;
@@ -75,10 +92,22 @@ const HEALED_QUIET_MS = 4 * ELECTION_TICKS * TICK_MS;
 /** Ticks of normal operation after liveness, clients still working. */
 const QUIET_TICKS = 8 * ELECTION_TICKS;
 const SETTLE_TICKS = 200;
+/** Nodes the membership workload may start under new ids (ids are never reused). */
+const NEW_NODES_MAX = 6;
+/** A membership call's deadline (changeMembership, transferLeadership). */
+const MEMBER_CALL_TIMEOUT_MS = 3_000;
+/** A removed member keeps running this long (it must not disrupt the cluster), then stops. */
+const RETIRE_TICKS_MIN = 5;
+const RETIRE_TICKS_MAX = 80;
 const silent = pino({ level: 'silent' });
 
 interface Host {
   readonly id: number;
+  /** Started empty to join the running cluster (no bootstrap peers; hints to reach the members). */
+  readonly joiner: boolean;
+  readonly peerHints: ReadonlyMap<NodeId, string>;
+  /** Its removal is committed: it stops for good at this tick (infinite: not removed). */
+  retireAtTick: number;
   storage: MemoryStorage;
   clock: SimClock;
   transport: SimTransport;
@@ -96,6 +125,10 @@ interface Host {
   stateReads: number;
   /** It was the leader at the last check (a tick ago at most). */
   leads: boolean;
+  /** As of the last check: its configuration (with its log's last changes), term and commit. */
+  conf: ConfState | undefined;
+  term: number;
+  commit: number;
 }
 
 interface Attempt {
@@ -200,6 +233,19 @@ class SessionSimulation {
   private faultPhase = true;
   private healedAtMs = Number.POSITIVE_INFINITY;
   private clientsEnabled = true;
+  /** The membership workload (members.ts): on in half the seeds. */
+  private readonly membership: boolean;
+  private readonly memberRng: Prng;
+  private readonly memberChangeProb: number;
+  private readonly transferProb: number;
+  private readonly memberBounds: MemberBounds;
+  private nextNodeId: number;
+  /** Per removed id: the index of its removal, known committed (changeMembership returned it). */
+  private readonly removedAt = new Map<number, number>();
+  /** Replaced members whose successor is still to be added. */
+  private owedAdds = 0;
+  private memberChanges = 0;
+  private readonly memberOutcomes = new Map<string, number>();
 
   constructor(private readonly config: SessionSimConfig) {
     this.rng = new Prng(config.seed);
@@ -229,6 +275,14 @@ class SessionSimulation {
     this.network.onLoss = (envelope) => {
       if (envelope.message.type === 'snapshot') this.hosts.get(envelope.from)?.transport.snapshotStatus(envelope.to, false);
     };
+    const members = this.rng.fork('membership');
+    const drawn = members.chance(0.5);
+    this.membership = config.membership ?? (isCoreBug(config.bug) || drawn);
+    this.memberRng = members.fork('workload');
+    this.memberChangeProb = 0.02 + members.float() * 0.04;
+    this.transferProb = members.float() * 0.01;
+    this.memberBounds = { votersMin: 2, membersMax: this.nodeCount + 2, promoteLagEntriesMax: 16 };
+    this.nextNodeId = this.nodeCount + 1;
     const clientRng = this.rng.fork('clients');
     const clientCount = clientRng.int(2, 5);
     for (let c = 1; c <= clientCount; c++) {
@@ -238,7 +292,7 @@ class SessionSimulation {
   }
 
   async run(): Promise<SessionSimResult> {
-    for (let id = 1; id <= this.nodeCount; id++) this.hosts.set(id, this.newHost(id));
+    for (let id = 1; id <= this.nodeCount; id++) this.hosts.set(id, this.newHost(id, undefined));
     for (const host of this.hosts.values()) await this.start(host);
     for (let t = 0; t < this.steps && this.violations.length === 0; t++) await this.tick();
     this.faultPhase = false;
@@ -253,6 +307,10 @@ class SessionSimulation {
     return {
       seed: this.config.seed,
       nodes: this.nodeCount,
+      membership: this.membership,
+      memberChanges: this.memberChanges,
+      nodesAdded: this.nextNodeId - this.nodeCount - 1,
+      memberOutcomes: Object.fromEntries(this.memberOutcomes),
       ticks: this.clock.tick,
       ops: this.history.length,
       checkedSessions: new Set(this.history.map((op) => op.input.sessionId)).size,
@@ -269,14 +327,16 @@ class SessionSimulation {
   // ---------------------------------------------------------------- hosts
 
 
-  private options(id: number): NodeOptions {
+  private options(host: Host): NodeOptions {
     const peers = new Map<NodeId, string>();
-    for (let k = 1; k <= this.nodeCount; k++) peers.set(k as NodeId, `sim-${k}:1`);
+    if (!host.joiner) for (let k = 1; k <= this.nodeCount; k++) peers.set(k as NodeId, addressOf(k));
     return resolveNodeOptions({
-      id: id as NodeId,
+      id: host.id as NodeId,
       clusterId: 'sim',
-      listenAddress: `sim-${id}:1`,
+      listenAddress: addressOf(host.id),
       peers,
+      ...(host.joiner ? { peerHints: host.peerHints } : {}),
+      promoteLagEntriesMax: this.memberBounds.promoteLagEntriesMax,
       dataDir: '/nonexistent',
       tickIntervalMs: TICK_MS,
       electionTimeoutTicks: ELECTION_TICKS,
@@ -287,10 +347,14 @@ class SessionSimulation {
     });
   }
 
-  private newHost(id: number): Host {
+  /** `peerHints` undefined: one of the cluster's first members (bootstrapped from the peers). */
+  private newHost(id: number, peerHints: ReadonlyMap<NodeId, string> | undefined): Host {
     const clock = new SimClock(this.time);
     return {
       id,
+      joiner: peerHints !== undefined,
+      peerHints: peerHints ?? new Map(),
+      retireAtTick: Number.POSITIVE_INFINITY,
       storage: createMemoryStorage(),
       clock,
       transport: this.newTransport(id),
@@ -304,6 +368,9 @@ class SessionSimulation {
       written: new Set(),
       stateReads: 0,
       leads: false,
+      conf: undefined,
+      term: 0,
+      commit: 0,
     };
   }
 
@@ -347,7 +414,7 @@ class SessionSimulation {
 
   private open(host: Host, random: Prng): Promise<SessionNode> {
     return SessionNode.open({
-      options: this.options(host.id),
+      options: this.options(host),
       logger: silent,
       storage: this.withCrashPoints(host, host.storage),
       transport: host.transport,
@@ -371,8 +438,7 @@ class SessionSimulation {
     const dies = (prob: number): boolean => {
       if (!this.faultPhase || host.incarnation !== incarnation || host.state === 'down') return false;
       if (!this.faults.chance(prob)) return false;
-      const majority = Math.floor(this.nodeCount / 2) + 1;
-      if ([...this.hosts.values()].filter((h) => h.state !== 'down').length <= majority) return false;
+      if (!this.spareOne([...this.hosts.values()].filter((h) => h.state !== 'down'))) return false;
       this.crash(host);
       host.restartAtTick = this.clock.tick + this.faults.int(1, 4 * ELECTION_TICKS);
       return true;
@@ -489,21 +555,20 @@ class SessionSimulation {
       if (host.state === 'paused' && this.clock.tick >= host.resumeAtTick) this.resume(host);
     }
     const up = [...this.hosts.values()].filter((h) => h.state !== 'down');
-    const majority = Math.floor(this.nodeCount / 2) + 1;
-    if (up.length > majority && f.chance(this.crashProb)) {
+    if (this.spareOne(up) && f.chance(this.crashProb)) {
       const host = f.pick(up);
       this.crash(host);
       host.restartAtTick = this.clock.tick + f.int(1, 4 * ELECTION_TICKS);
     }
     const running = up.filter((h) => h.state === 'up');
-    if (running.length > majority && f.chance(this.pauseProb)) {
+    if (this.spareOne(running) && f.chance(this.pauseProb)) {
       const host = f.pick(running);
       host.state = 'paused';
       host.resumeAtTick = this.clock.tick + f.int(1, 3 * ELECTION_TICKS);
     }
     if (f.chance(this.partitionProb)) {
       this.network.heal();
-      const isolated = f.int(1, this.nodeCount);
+      const isolated = this.pickHostId(f);
       if (f.chance(0.5)) {
         this.network.partition([[isolated], [...this.hosts.keys()].filter((id) => id !== isolated)]);
       } else {
@@ -511,6 +576,171 @@ class SessionSimulation {
       }
     } else if (f.chance(0.02)) {
       this.network.heal();
+    }
+    if (this.membership) await this.memberFaults();
+  }
+
+  /** A host id at random (1..nodeCount without the membership workload). */
+  private pickHostId(rng: Prng): number {
+    return rng.pick([...this.hosts.keys()]);
+  }
+
+  /** Whether a quorum of voters stays alive if one more of `alive` stops (crashes and pauses keep one). */
+  private spareOne(alive: readonly Host[]): boolean {
+    if (!this.membership) return alive.length > Math.floor(this.nodeCount / 2) + 1;
+    const voters = this.referenceConf()?.voters;
+    if (voters === undefined) return false;
+    const aliveVoters = alive.filter((h) => voters.includes(h.id as NodeId)).length;
+    return aliveVoters > Math.floor(voters.length / 2) + 1;
+  }
+
+  /** The configuration of the leader of the highest term as of the last check (else of the furthest node). */
+  private referenceConf(): ConfState | undefined {
+    let best: Host | undefined;
+    for (const h of this.hosts.values()) {
+      if (h.conf === undefined || h.state === 'down') continue;
+      const better = best === undefined || (h.leads && !best.leads) || (h.leads === best.leads && (h.term > best.term || (h.term === best.term && h.commit > best.commit)));
+      if (better) best = h;
+    }
+    return best?.conf;
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  /**
+   * The membership workload (members.ts) through the node's API, on whichever node believes it
+   * leads: removed members stop once their time is up; now and then a leadership transfer; and
+   * membership changes, sometimes a burst back to back (the later ones are normally refused as
+   * in flight) with that leader cut off right after, while its changes are uncommitted.
+   */
+  private async memberFaults(): Promise<void> {
+    for (const host of [...this.hosts.values()]) if (this.clock.tick >= host.retireAtTick) this.retire(host);
+    const m = this.memberRng;
+    if (m.chance(this.transferProb)) this.transfer();
+    if (!m.chance(this.memberChangeProb)) return;
+    const leader = this.claimedLeader();
+    if (leader === undefined) return;
+    const burst = m.chance(0.3) ? m.int(2, 3) : 1;
+    for (let k = 0; k < burst && leader.node !== undefined; k++) await this.changeMembers(leader, leader.node);
+    if (burst > 1 && m.chance(0.5)) {
+      this.network.heal();
+      this.network.partition([[leader.id], [...this.hosts.keys()].filter((id) => id !== leader.id)]);
+    }
+  }
+
+  private claimedLeader(): Host | undefined {
+    const leaders = [...this.hosts.values()].filter((h) => h.state === 'up' && h.node !== undefined && h.leads);
+    return leaders.length === 0 ? undefined : this.memberRng.pick(leaders);
+  }
+
+  /** Picks a change against the leader's configuration and proposes it there (synchronously). */
+  private async changeMembers(leader: Host, node: SessionNode): Promise<void> {
+    const raft = node.status().raft;
+    const step = pickMemberChange(this.memberRng, raft, this.memberBounds, {
+      spare: this.spareHost(raft.confState),
+      newId: this.nextNodeId <= this.nodeCount + NEW_NODES_MAX ? () => this.nextNodeId++ as NodeId : undefined,
+      owedAdds: this.owedAdds,
+      addressOf: (id) => addressOf(id),
+    });
+    if (step === undefined) return;
+    let joiner: Host | undefined;
+    if (step.change.type === 'add' && !this.hosts.has(step.change.id)) {
+      // A new node: empty storage, no bootstrap peers, the members' addresses as hints.
+      const hints = new Map(Object.entries(raft.confState.addresses ?? {}).map(([id, address]) => [Number(id) as NodeId, address]));
+      joiner = this.newHost(step.change.id, hints);
+      this.hosts.set(joiner.id, joiner);
+    }
+    const change = step.change;
+    const kind = step.replace ? 'replace' : change.type === 'remove' && change.id === leader.id ? 'remove-self' : change.type;
+    node.changeMembership(change, { deadlineMs: MEMBER_CALL_TIMEOUT_MS }).then(
+      (index) => {
+        this.count(`${kind} ok`);
+        this.memberChanged(step, index);
+      },
+      (error: unknown) => this.memberCallFailed(leader, kind, `changeMembership(${JSON.stringify(change)})`, error),
+    );
+    if (joiner !== undefined) await this.start(joiner);
+  }
+
+  /** A started node that is not a member of `conf` and was never removed: added before a new id. */
+  private spareHost(conf: ConfState): NodeId | undefined {
+    for (const host of this.hosts.values()) {
+      const id = host.id as NodeId;
+      if (!host.joiner || host.retireAtTick !== Number.POSITIVE_INFINITY || this.removedAt.has(id)) continue;
+      if (conf.voters.includes(id) || conf.learners.includes(id) || conf.removed?.includes(id)) continue;
+      return id;
+    }
+    return undefined;
+  }
+
+  private memberChanged(step: MemberStep, index: LogIndex): void {
+    this.memberChanges++;
+    if (step.change.type === 'add' && this.owedAdds > 0) this.owedAdds--;
+    if (step.change.type !== 'remove') return;
+    const id = step.change.id;
+    if (!this.removedAt.has(id)) this.removedAt.set(id, index);
+    if (step.replace) this.owedAdds++;
+    const host = this.hosts.get(id);
+    if (host === undefined) return;
+    // A replaced member stops for good at once; a removed one runs a while first.
+    const at = step.replace ? this.clock.tick : this.clock.tick + this.memberRng.int(RETIRE_TICKS_MIN, RETIRE_TICKS_MAX);
+    host.retireAtTick = Math.min(host.retireAtTick, at);
+  }
+
+  private count(outcome: string): void {
+    this.memberOutcomes.set(outcome, (this.memberOutcomes.get(outcome) ?? 0) + 1);
+  }
+
+  private memberCallFailed(host: Host, kind: string, what: string, error: unknown): void {
+    this.count(`${kind} ${error instanceof NodeError ? error.code : 'other'}`);
+    if (isDocumentedMemberError(error)) return;
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    this.violations.push(`membership: ${what} on node ${host.id} at tick ${this.clock.tick} failed with an error the API does not document: ${text}`);
+  }
+
+  private transfer(): void {
+    const leader = this.claimedLeader();
+    const voters = leader?.conf?.voters.filter((id) => id !== leader.id) ?? [];
+    if (leader === undefined || voters.length === 0) return;
+    const target = this.memberRng.pick(voters);
+    leader.node!.transferLeadership(target, { deadlineMs: MEMBER_CALL_TIMEOUT_MS }).then(
+      () => this.count('transfer ok'),
+      (error: unknown) => this.memberCallFailed(leader, 'transfer', `transferLeadership(${target})`, error),
+    );
+  }
+
+  /** Stops a host for good: its id is never used again. */
+  private retire(host: Host): void {
+    this.crash(host, false);
+    this.hosts.delete(host.id);
+  }
+
+  /** The hosts of the current members (every host without the membership workload). */
+  private memberHosts(): (Host | undefined)[] {
+    if (!this.membership) return [...this.hosts.values()];
+    const conf = this.referenceConf();
+    if (conf === undefined) return [undefined];
+    return [...conf.voters, ...conf.learners].map((id) => this.hosts.get(id));
+  }
+
+  /**
+   * Per check: the configuration stays within what the workload asked for (a joining node shows
+   * the bootstrap changes one by one while it receives them: counted once it holds them all),
+   * and an id whose removal committed is a member nowhere that has committed that far.
+   */
+  private checkMembership(host: Host, raft: RaftStatus): void {
+    const { voters, learners } = raft.confState;
+    const members = voters.length + learners.length;
+    const { votersMin, membersMax } = this.memberBounds;
+    if (raft.lastIndex >= this.nodeCount && (voters.length < votersMin || members > membersMax)) {
+      this.violations.push(
+        `membership bounds: node ${host.id} has voters [${voters}] and learners [${learners}] at tick ${this.clock.tick}; the workload keeps at least ${votersMin} voters and at most ${membersMax} members`,
+      );
+    }
+    for (const [id, index] of this.removedAt) {
+      if (raft.commit >= index && (voters.includes(id as NodeId) || learners.includes(id as NodeId))) {
+        this.violations.push(`membership: node ${id}, removed at index ${index}, is a member again on node ${host.id} (commit ${raft.commit}, voters [${voters}], learners [${learners}])`);
+      }
     }
   }
 
@@ -523,6 +753,8 @@ class SessionSimulation {
 
   private async heal(): Promise<void> {
     this.healedAtMs = this.time.nowMs;
+    // Removed members stop now (the membership workload stops with the faults).
+    for (const host of [...this.hosts.values()]) if (host.retireAtTick !== Number.POSITIVE_INFINITY) this.retire(host);
     this.network.heal();
     this.network.reconfigure({ delayTicksMin: 1, delayTicksMax: 2 });
     for (const host of this.hosts.values()) {
@@ -542,9 +774,23 @@ class SessionSimulation {
       await this.tick();
       const done = this.history.find((op) => op.input.sessionId === 'probe' && op.clientId === 999);
       if (done !== undefined && index === undefined && done.output.status === 'ok') index = this.appliedIndexMax();
-      if (index !== undefined && [...this.hosts.values()].every((h) => (h.node?.status().appliedIndex ?? 0) >= index!)) return;
+      if (index !== undefined && this.memberHosts().every((h) => (h?.node?.status().appliedIndex ?? 0) >= index!)) return this.retireNonMembers();
     }
-    this.violations.push(`liveness: no committed write applied everywhere within ${LIVENESS_TICKS_MAX} ticks after healing`);
+    const nodes = [...this.hosts.values()].map((h) => {
+      const raft = h.node?.status().raft;
+      return raft === undefined ? `node ${h.id} down` : `node ${h.id} ${raft.role} term ${raft.term} commit ${raft.commit} last ${raft.lastIndex} voters [${raft.confState.voters}] learners [${raft.confState.learners}]`;
+    });
+    this.violations.push(`liveness: no committed write applied everywhere within ${LIVENESS_TICKS_MAX} ticks after healing (${nodes.join('; ')})`);
+  }
+
+  /**
+   * After liveness the leader has committed an entry of its term, so its configuration is final
+   * (no change is proposed after the heal): nodes whose addition never committed stop here.
+   */
+  private retireNonMembers(): void {
+    if (!this.membership) return;
+    const members = new Set(this.memberHosts());
+    for (const host of [...this.hosts.values()]) if (!members.has(host)) this.retire(host);
   }
 
   /** Stops new operations, lets the pending ones finish, and compares the nodes' final states. */
@@ -564,6 +810,8 @@ class SessionSimulation {
     const byIndex = new Set(statuses.map((s) => `${s.appliedIndex}:${s.stateDigest}`));
     const indexes = new Set(statuses.map((s) => s.appliedIndex));
     if (indexes.size === 1 && byIndex.size !== 1) this.violations.push(`state machine safety: digests differ at applied index ${[...indexes][0]}`);
+    const confs = new Set(statuses.map((s) => JSON.stringify(s.raft.confState)));
+    if (indexes.size === 1 && confs.size !== 1) this.violations.push(`membership: the members' configurations differ after healing: ${[...confs].join(' / ')}`);
   }
 
   private appliedIndexMax(): number {
@@ -579,6 +827,10 @@ class SessionSimulation {
       if (host.state !== 'up' || host.node === undefined) continue;
       const status = host.node.status();
       host.leads = status.raft.role === 'leader';
+      host.conf = status.raft.confState;
+      host.term = status.raft.term;
+      host.commit = status.raft.commit;
+      if (this.membership) this.checkMembership(host, status.raft);
       if (status.raft.role === 'leader') {
         const known = this.leaderOfTerm.get(status.raft.term);
         if (known !== undefined && known !== host.id) this.violations.push(`election safety: nodes ${known} and ${host.id} both led term ${status.raft.term}`);
@@ -624,7 +876,7 @@ class SessionSimulation {
 
   private issue(client: Client, input: OpInput, consistency: 'linearizable' | 'stale'): void {
     const isWrite = input.op !== 'read';
-    const target = isWrite ? client.leaderGuess : this.rng.int(1, this.nodeCount);
+    const target = isWrite ? client.leaderGuess : this.pickHostId(this.rng);
     const durability: Durability = isWrite && this.durabilityRng.chance(this.asyncShare) ? 'async' : 'sync';
     const requestSeq = isWrite ? ++client.seq : 0;
     client.op = { clientId: client.id, input, callMs: this.time.nowMs, requestSeq, consistency, durability, sentAsync: durability === 'async', target, attempt: undefined };
@@ -688,7 +940,7 @@ class SessionSimulation {
     if (!attempt.settled) {
       if (this.time.nowMs - attempt.startedMs <= ATTEMPT_TIMEOUT_MS + 2 * TICK_MS) return;
       // Healed, with a leader since long: the node must answer (or refuse), never leave a call hanging.
-      if (attempt.startedMs > this.healedAtMs + HEALED_QUIET_MS) {
+      if (attempt.startedMs > this.healedAtMs + HEALED_QUIET_MS && this.hosts.has(op.target)) {
         this.violations.push(`${op.input.op}(${op.input.sessionId}) on node ${op.target}, sent at ${attempt.startedMs} after the heal, got no answer within ${ATTEMPT_TIMEOUT_MS} ms`);
       }
       return expired ? this.finish(client, undefined) : this.retry(client, undefined);
@@ -725,7 +977,7 @@ class SessionSimulation {
       op.target = error.leaderId;
       client.leaderGuess = error.leaderId;
     } else {
-      op.target = this.rng.int(1, this.nodeCount);
+      op.target = this.pickHostId(this.rng);
     }
     this.attempt(client);
   }
@@ -779,11 +1031,12 @@ class SessionSimulation {
 
   /** A STALE read may lag, but a session it saw gone on a node never comes back there. */
   private checkStale(op: PendingOp, output: SessionOutput): void {
-    const host = this.hosts.get(op.target)!;
-    const key = `${host.id}/${host.incarnation}/${op.input.sessionId}`;
+    // The node may have stopped for good since (a removed member): then its last incarnation.
+    const incarnation = this.hosts.get(op.target)?.incarnation ?? op.attempt!.incarnation;
+    const key = `${op.target}/${incarnation}/${op.input.sessionId}`;
     const before = this.staleSeen.get(key);
     if (output.status === 'ok') {
-      if (before === 'gone') this.violations.push(`stale read on node ${host.id} found ${op.input.sessionId} (v${output.session.version} until ${output.session.expiresAtMs}) at ${op.servedAt} again after it reported it gone (${this.staleGoneAt.get(key)})`);
+      if (before === 'gone') this.violations.push(`stale read on node ${op.target} found ${op.input.sessionId} (v${output.session.version} until ${output.session.expiresAtMs}) at ${op.servedAt} again after it reported it gone (${this.staleGoneAt.get(key)})`);
       else this.staleSeen.set(key, 'present');
     } else if (before === 'present') {
       this.staleSeen.set(key, 'gone');
@@ -809,4 +1062,12 @@ class SessionSimulation {
 function viewOf(session: Session): SessionView {
   const value = session.data.v;
   return { version: session.version, expiresAtMs: session.expiresAtMs, stampMs: session.lastActivityMs, value: typeof value === 'number' ? value : 0 };
+}
+
+function addressOf(id: number): string {
+  return `sim-${id}:1`;
+}
+
+function isCoreBug(bug: string | undefined): boolean {
+  return (CORE_BUG_NAMES as readonly (string | undefined)[]).includes(bug);
 }
