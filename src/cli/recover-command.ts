@@ -5,8 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { forceNewCluster, readIdentity } from '../node/index.js';
-import { decodeConfChange, type NodeId } from '../raft/index.js';
-import { openLevelStorage, type LoadedLog } from '../storage/index.js';
+import { openLevelStorage } from '../storage/index.js';
 import { UsageError } from './args.js';
 
 export function recoverHelp(): string {
@@ -51,10 +50,11 @@ export async function runRecover(args: readonly string[]): Promise<void> {
     throw new Error(`cannot open the storage in ${dataDir} (is the node still running? stop it first): ${(error as Error).message}`, { cause: error });
   }
   try {
-    const loaded = await storage.log.load();
-    const address = listen ?? currentAddress(loaded, identity.nodeId);
-    if (address === undefined) throw new UsageError(`the data names no address for node ${identity.nodeId}: pass --listen HOST:PORT`);
-    const result = await forceNewCluster(storage, identity.nodeId, address);
+    const result = await forceNewCluster(storage, identity.nodeId, listen).catch((error: unknown) => {
+      const noAddress = error instanceof Error && error.message.startsWith('the data names no address');
+      throw noAddress ? new UsageError(`${error.message}: pass --listen HOST:PORT`) : error;
+    });
+    const address = result.address;
     const removed = [...result.before.voters, ...result.before.learners].filter((id) => id !== identity.nodeId);
     console.error(
       [
@@ -71,14 +71,4 @@ export async function runRecover(args: readonly string[]): Promise<void> {
   } finally {
     await storage.close();
   }
-}
-
-function currentAddress(loaded: LoadedLog, self: NodeId): string | undefined {
-  let address = loaded.snapshot?.confState.addresses?.[self];
-  for (const entry of loaded.entries) {
-    if (entry.type !== 'confChange') continue;
-    const change = decodeConfChange(entry.data);
-    if (change.node === self && 'address' in change && change.address !== undefined) address = change.address;
-  }
-  return address;
 }

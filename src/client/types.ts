@@ -207,16 +207,8 @@ export interface WireRequests {
   deleteByClient: DeleteByClientRequest;
   count: CountRequest;
 }
-export interface WireResponses {
-  create: CreateResponse__Output;
-  get: GetResponse__Output;
-  update: UpdateResponse__Output;
-  touch: TouchResponse__Output;
-  delete: DeleteResponse__Output;
-  list: ListResponse__Output;
-  deleteByClient: DeleteByClientResponse__Output;
-  count: CountResponse__Output;
-}
+import type { WireResponses } from '../proto/index.js';
+export type { WireResponses };
 /** Any one operation's request or response, where the code passes it on without looking inside. */
 export type WireRequest = WireRequests[Operation];
 export type WireResponse = WireResponses[Operation];

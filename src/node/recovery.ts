@@ -28,6 +28,8 @@ export interface ForcedCluster {
   readonly droppedEntries: number;
   /** The index of the last conf entry written; the node re-applies up to it. */
   readonly commit: LogIndex;
+  /** The address the node is the only member at. */
+  readonly address: string;
 }
 
 /**
@@ -36,13 +38,15 @@ export interface ForcedCluster {
  * committed, conf entries that make `self` a voter and remove every other member. Removed ids
  * are never members again, so the lost machines cannot come back into the new cluster by mistake.
  */
-export async function forceNewCluster(storage: Storage, self: NodeId, address: string): Promise<ForcedCluster> {
+export async function forceNewCluster(storage: Storage, self: NodeId, listen?: string): Promise<ForcedCluster> {
   const log = await storage.log.load();
   const commit = log.hardState.commit;
   let conf: ConfState = log.snapshot?.confState ?? { voters: [], learners: [] };
   const kept = log.entries.filter((e) => e.index <= commit);
   for (const entry of kept) if (entry.type === 'confChange') conf = applyConfChange(conf, decodeConfChange(entry.data));
   const before = conf;
+  const address = listen ?? conf.addresses?.[self];
+  if (address === undefined) throw new RangeError(`the data names no address for node ${self}: give the address it will serve on`);
   const changes = [
     ...(conf.voters.includes(self) ? [] : [{ type: 'addVoter' as const, node: self, address }]),
     ...(conf.addresses?.[self] !== address && conf.voters.includes(self) ? [{ type: 'setAddress' as const, node: self, address }] : []),
@@ -59,12 +63,12 @@ export async function forceNewCluster(storage: Storage, self: NodeId, address: s
   const last = (commit + entries.length) as LogIndex;
   if (entries.length === 0) {
     // Already a one-voter cluster at this address: nothing to rewrite (it commits its own tail).
-    return { before, after: conf, droppedEntries: 0, commit };
+    return { before, after: conf, droppedEntries: 0, commit, address };
   }
   // One atomic batch: the tail after commit is replaced by the new entries; a new term with no
   // vote cast in it, so nothing this node promised in the old term can be broken.
   await storage.log.save({ hardState: { term: (term + 1) as Term, vote: 0 as NodeId, commit: last }, entries });
-  return { before, after: conf, droppedEntries: log.entries.length - kept.length, commit: last };
+  return { before, after: conf, droppedEntries: log.entries.length - kept.length, commit: last, address };
 }
 
 /**

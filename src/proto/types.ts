@@ -63,3 +63,24 @@ export type { SnapshotAck, SnapshotAck__Output } from './generated/sessionraft/r
 export type { SnapshotChunk, SnapshotChunk__Output } from './generated/sessionraft/raft/v1/SnapshotChunk.js';
 export type { ProtoGrpcType as SessionProtoGrpcType } from './generated/session.js';
 export type { ProtoGrpcType as RaftProtoGrpcType } from './generated/raft.js';
+
+import type { CountResponse__Output } from './generated/sessionraft/v1/CountResponse.js';
+import type { CreateResponse__Output } from './generated/sessionraft/v1/CreateResponse.js';
+import type { DeleteByClientResponse__Output } from './generated/sessionraft/v1/DeleteByClientResponse.js';
+import type { DeleteResponse__Output } from './generated/sessionraft/v1/DeleteResponse.js';
+import type { GetResponse__Output } from './generated/sessionraft/v1/GetResponse.js';
+import type { ListResponse__Output } from './generated/sessionraft/v1/ListResponse.js';
+import type { TouchResponse__Output } from './generated/sessionraft/v1/TouchResponse.js';
+import type { UpdateResponse__Output } from './generated/sessionraft/v1/UpdateResponse.js';
+
+/** Each SessionService operation's response as decoded (client) and as built (server). */
+export interface WireResponses {
+  create: CreateResponse__Output;
+  get: GetResponse__Output;
+  update: UpdateResponse__Output;
+  touch: TouchResponse__Output;
+  delete: DeleteResponse__Output;
+  list: ListResponse__Output;
+  deleteByClient: DeleteByClientResponse__Output;
+  count: CountResponse__Output;
+}

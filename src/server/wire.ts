@@ -76,16 +76,8 @@ export interface WireRequests {
   deleteByClient: WireDeleteByClientRequest;
   count: WireCountRequest;
 }
-export interface WireResponses {
-  create: CreateResponse__Output;
-  get: GetResponse__Output;
-  update: UpdateResponse__Output;
-  touch: TouchResponse__Output;
-  delete: DeleteResponse__Output;
-  list: ListResponse__Output;
-  deleteByClient: DeleteByClientResponse__Output;
-  count: CountResponse__Output;
-}
+import type { WireResponses } from '../proto/index.js';
+export type { WireResponses };
 export type Operation = keyof WireRequests;
 export const OPERATIONS: readonly Operation[] = Object.freeze([
   'create',
