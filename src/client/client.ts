@@ -4,8 +4,9 @@
  * Every call goes to the current endpoint (at first the first one given). A follower answers a
  * write with UNAVAILABLE and the leader's address (x-leader-address); the client then switches
  * to that address and retries at once. Without a known leader, or when a node is unreachable,
- * it tries the next endpoint after a growing pause. At most retriesMax retries per call, all
- * within the call's deadline.
+ * it tries the next endpoint after a growing pause. The call's deadline bounds the retries
+ * (retriesMax, 20 by default, only caps them): an election after a leader died takes a second or
+ * two, and a budget counted in retries alone ran out before it (5 jittered pauses are 0.8-1.6 s).
  *
  * Every write carries a request id (the caller's, or this client's random id and the next seq),
  * so a retry after an unknown outcome is applied once. The client remembers the highest index of
@@ -57,7 +58,7 @@ export interface ConnectOptions {
   readonly mode?: 'stream' | 'unary';
   /** Deadline of a call that brings none, retries included. @default 10_000 */
   readonly deadlineMsDefault?: number;
-  /** Redirects and retries of one call. @default 5 */
+  /** Redirects and retries of one call, all within its deadline (which is what bounds them by default). @default 20 */
   readonly retriesMax?: number;
   /** First pause before retrying elsewhere when no leader is known; doubles up to retryBackoffMsMax. @default 50 */
   readonly retryBackoffMs?: number;
@@ -142,7 +143,7 @@ function resolveOptions(options: ConnectOptions): ResolvedOptions {
   }
   const mode = options.mode ?? 'stream';
   if (mode !== 'stream' && mode !== 'unary') throw new RangeError(`mode must be 'stream' or 'unary', got '${String(mode)}'`);
-  const retriesMax = options.retriesMax ?? 5;
+  const retriesMax = options.retriesMax ?? 20;
   if (!Number.isSafeInteger(retriesMax) || retriesMax < 0) throw new RangeError(`retriesMax must be an integer >= 0, got ${retriesMax}`);
   return Object.freeze({
     endpoints: Object.freeze([...new Set(options.endpoints)].slice(0, ENDPOINTS_MAX)),

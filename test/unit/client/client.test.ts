@@ -114,6 +114,21 @@ describe.each(['stream', 'unary'] as const)('SessionClient (%s)', (mode) => {
     expect(followerBackend.writes).toHaveLength(1);
   });
 
+  it('with the default options, retries through an election of 2.5 s (the deadline bounds it, not a count)', async () => {
+    const [a, b] = [new FakeBackend(), new FakeBackend()];
+    a.follower = b.follower = { leaderId: 0, leaderAddress: '' };
+    const servers = [await serve(a), await serve(b)];
+    const c = await connect({ endpoints: servers.map((s) => s.address), mode });
+    cleanups.push(() => c.close());
+    const electedAtMs = Date.now() + 2_500;
+    const elected = setTimeout(() => (b.follower = undefined), 2_500);
+    cleanups.push(() => clearTimeout(elected));
+    const created = await c.create({ clientId: 'c', transport: 'http' });
+    expect(Date.now()).toBeGreaterThanOrEqual(electedAtMs);
+    expect(b.sessions.has(created.session.sessionId)).toBe(true);
+    expect(a.writes.length + b.writes.length).toBeLessThanOrEqual(21);
+  });
+
   it('with no leader known, tries the next endpoint', async () => {
     const leader = await serve();
     const leaderless = new FakeBackend();
