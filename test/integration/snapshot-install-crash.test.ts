@@ -73,11 +73,12 @@ function logSize(id: number): number {
   }
 }
 
-/** Waits until node `id` logs `msg` after byte `offset`; false if it did not within `timeoutMs`. */
+/** Waits until node `id` logs `msg` after byte `offset`; false if it did not within `timeoutMs` or exited. */
 async function waitForLogLine(id: number, offset: number, msg: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (recordsFrom(id, offset).some((r) => r.msg === msg)) return true;
+    if (!cluster.isRunning(id)) return false;
     await sleep(5);
   }
   return false;
@@ -118,7 +119,7 @@ describe('a follower killed while it installs a snapshot', () => {
       const followerLogStart = logSize(follower);
       cluster.startNode(follower);
       const logged = await waitForLogLine(follower, followerLogStart, after, 20_000);
-      expect(logged, `node ${follower} never logged '${after}':\n${cluster.logTail(follower, 30)}`).toBe(true);
+      expect(logged, `node ${follower} never logged '${after}':\n${cluster.describeUnexpectedExits() || cluster.logTail(follower, 30)}`).toBe(true);
       if (delayMs > 0) await sleep(delayMs);
       await cluster.signal(follower, 'SIGKILL');
       const seen = recordsFrom(follower, followerLogStart).map((r) => r.msg);
