@@ -3,7 +3,8 @@
  *   cluster A: TLS for clients, mutual TLS between peers, a client token (--client-token-file);
  *   cluster B: plaintext peers with a shared cluster secret (--cluster-secret-file).
  * Every refused caller gets a clear status and changes nothing (no session, no new term).
- * The CLI's connection flags (--tls-dir, --ca/--cert/--key, --client-token-file) reach cluster A.
+ * The CLI's connection flags (--tls-dir, --ca/--cert/--key, --client-token-file) reach cluster A
+ * (session, admin, status, backup).
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -268,6 +269,17 @@ describe('the CLI connection flags against cluster A (TLS and a client token)', 
       expect(runs[name].stderr, name).toMatch(/UNAVAILABLE/);
     }
     expect(await sessionCount(tlsCluster, tlsClient)).toBe(before);
+  });
+
+  it('backup take reaches it with the same flags (its --client-token-file works as before), and the copy verifies', async () => {
+    const keyFile = path.join(dir, 'backup.key');
+    const out = path.join(dir, 'tls.backup');
+    expect((await cli(['backup', 'keygen', '--out', keyFile])).code).toBe(0);
+    const taken = await cli(['backup', '--out', out, '--key-file', keyFile, '--json', ...endpoints(), ...tlsDir(), ...token()]);
+    expect(taken.code, taken.stderr).toBe(0);
+    expect(JSON.parse(taken.stdout)).toMatchObject({ file: out, header: { clusterId: 'sec-tls' } });
+    const verified = await cli(['backup', 'verify', out, '--key-file', keyFile, '--json']);
+    expect(verified.code, verified.stderr).toBe(0);
   });
 
   it('exits 2 with the reason on bad flags, before connecting', async () => {
