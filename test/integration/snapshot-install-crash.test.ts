@@ -5,13 +5,17 @@
  * Three nodes compact their logs every 20 entries. A follower is killed, the others take enough
  * SYNC writes (large sessions, so the snapshot takes a while to store and load) that the leader
  * compacts past everything the follower has: on restart it can only catch up by a snapshot.
- * When its log says 'snapshot received', it is SIGKILLed, after a different delay each round,
- * so that the kills land in different steps of the install (the snapshot file, the log pointing
- * at it, the state replaced). Then it starts once more and must come up (no exit on its own: a
- * node that cannot recover exits 70), catch up, hold the leader's state (equal digests), and
- * serve every acknowledged SYNC write from its own state (STALE read, min_index).
- */
-import { readFileSync, statSync } from 'node:fs';
+ * Three rounds SIGKILL it at a different step of the install each (KILLS): the snapshot just
+ * received, its file just stored (the restart then finishes the install from the file: 'finishing
+ * the install of a received snapshot whose log save a crash interrupted'), the state being
+ * replaced. Then it starts once more and must come up (no exit on its own: a node that cannot
+ * recover exits 70), catch up, hold the leader's state (equal digests), and serve every
+ * acknowledged SYNC write from its own state (STALE read, min_index). What each start found is
+ * printed ('recovered: applied A, snapshot S').
+ *
+ * Ports: the harness's (freePorts: ones the OS just handed out), like every integration file. */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionClient } from '../../src/client/index.js';
 import { TestCluster, sleep } from './harness.js';
@@ -22,15 +26,13 @@ let client: SessionClient | undefined;
 /** Bytes of data per session: several MB of state, so storing and loading it take a while. */
 const DATA_BYTES = 15_000;
 /**
- * When each round's kill comes: this long after the follower logs this line. 'snapshot received'
- * comes before the file and the log are saved, 'installing snapshot from leader' after them, as
- * the state is replaced.
+ * When each round's kill comes, one per step of the install: right after the follower logs
+ * 'snapshot received' (before or while it writes the snapshot file), as soon as the new snapshot
+ * file is in its snapshots/ folder (before or just after the log is made to point at it), and
+ * when it logs 'installing snapshot from leader' (file and log saved, the state being replaced).
  */
-const KILLS: readonly { readonly after: string; readonly delayMs: number }[] = [
-  { after: 'snapshot received', delayMs: 0 },
-  { after: 'installing snapshot from leader', delayMs: 0 },
-  { after: 'snapshot received', delayMs: 150 },
-];
+const KILLS: readonly Kill[] = [{ after: 'snapshot received' }, { after: 'snapshot file' }, { after: 'installing snapshot from leader' }];
+type Kill = { readonly after: 'snapshot received' | 'installing snapshot from leader' | 'snapshot file' };
 
 beforeAll(async () => {
   cluster = await TestCluster.start({ nodes: 3, nodeArgs: ['--snapshot-entries', '20'] });
@@ -84,6 +86,26 @@ async function waitForLogLine(id: number, offset: number, msg: string, timeoutMs
   return false;
 }
 
+/** The snapshot files (snap-<index>-<term>.snap) in node `id`'s data directory. */
+function snapshotFiles(id: number): string[] {
+  try {
+    return readdirSync(path.join(cluster.dataDir(id), 'snapshots')).filter((name) => name.endsWith('.snap'));
+  } catch {
+    return [];
+  }
+}
+
+/** Waits (polling every millisecond) until node `id` has a snapshot file not in `before`. */
+async function waitForNewSnapshotFile(id: number, before: readonly string[], timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (snapshotFiles(id).some((name) => !before.includes(name))) return true;
+    if (!cluster.isRunning(id)) return false;
+    await sleep(1);
+  }
+  return false;
+}
+
 describe('a follower killed while it installs a snapshot', () => {
   it('comes up again, catches up and serves every acknowledged SYNC write', async () => {
     const c = client!;
@@ -94,7 +116,7 @@ describe('a follower killed while it installs a snapshot', () => {
     /** Where the follower was in the install when each kill came, from its log lines. */
     const phases: string[] = [];
 
-    for (const { after, delayMs } of KILLS) {
+    for (const { after } of KILLS) {
       if (cluster.isRunning(follower)) await cluster.signal(follower, 'SIGKILL');
       const current = await cluster.waitForLeader(20_000, follower);
       // Nothing the follower has reaches past this index: once the leader compacted past it, the
@@ -117,14 +139,17 @@ describe('a follower killed while it installs a snapshot', () => {
       }
 
       const followerLogStart = logSize(follower);
+      const filesBefore = snapshotFiles(follower);
       cluster.startNode(follower);
-      const logged = await waitForLogLine(follower, followerLogStart, after, 20_000);
-      expect(logged, `node ${follower} never logged '${after}':\n${cluster.describeUnexpectedExits() || cluster.logTail(follower, 30)}`).toBe(true);
-      if (delayMs > 0) await sleep(delayMs);
+      const seenStep =
+        after === 'snapshot file'
+          ? await waitForNewSnapshotFile(follower, filesBefore, 20_000)
+          : await waitForLogLine(follower, followerLogStart, after, 20_000);
+      expect(seenStep, `node ${follower}: no ${after}:\n${cluster.describeUnexpectedExits() || cluster.logTail(follower, 30)}`).toBe(true);
       await cluster.signal(follower, 'SIGKILL');
       const seen = recordsFrom(follower, followerLogStart).map((r) => r.msg);
       phases.push(
-        `kill ${delayMs} ms after '${after}': ${
+        `kill at '${after}': ${
           seen.includes('snapshot installed') ? 'after the install' : seen.includes('installing snapshot from leader') ? 'while loading the state' : 'before the state load began'
         }`,
       );
