@@ -13,7 +13,8 @@
  * acknowledged SYNC write from its own state (STALE read, min_index). What each start found is
  * printed ('recovered: applied A, snapshot S').
  *
- * Ports: the harness's (freePorts: ones the OS just handed out), like every integration file. */
+ * Ports: the harness's (freePorts: ones the OS just handed out), like every integration file.
+ */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
