@@ -228,11 +228,12 @@ function connectHint(layout: ClusterLayout, leaderId: number): string {
   const endpoints = ids(layout)
     .map((id) => address(layout, id))
     .join(',');
+  const tls = layout.tlsDir === undefined ? '' : ` --tls-dir ${layout.tlsDir}`;
   return [
     `Connect: endpoints ${endpoints} (writes go to the leader, ${address(layout, leaderId)}; a follower answers with its address)`,
     `  grpcurl ${layout.tlsDir === undefined ? '-plaintext' : `-cacert ${path.join(layout.tlsDir, 'ca.crt')}`} -d '{"client_id":"alice","transport":"http","data_json":"{\\"cart\\":[]}"}' ${address(layout, leaderId)} sessionraft.v1.SessionService/Create`,
-    `  node ${path.relative(process.cwd(), mainScript)} session create alice --data '{"cart":[]}' --endpoints ${endpoints}`,
-    `  node ${path.relative(process.cwd(), mainScript)} status --endpoints ${endpoints}`,
+    `  node ${path.relative(process.cwd(), mainScript)} session create alice --data '{"cart":[]}' --endpoints ${endpoints}${tls}`,
+    `  node ${path.relative(process.cwd(), mainScript)} status --endpoints ${endpoints}${tls}`,
     ...(layout.httpBasePort === 0
       ? []
       : [
