@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { SessionClient, type MemberChangeResult, type MemberStatus } from '../client/index.js';
 import { UsageError, endpointsFlag, integerFlag } from './args.js';
+import { CLIENT_CONNECTION_FLAGS, CLIENT_CONNECTION_HELP, clientConnectionFromFlags } from './client-connection.js';
 
 const ACTIONS = ['members', 'add-node', 'remove-node', 'promote', 'transfer-leader', 'replace-node'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -32,6 +33,7 @@ export function adminHelp(args: readonly string[] = []): string {
     '  --endpoints E   host:port,... (default $SESSIONRAFT_ENDPOINTS, else 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003)',
     '  --timeout-ms T  deadline of the command, redirects included (default 10000)',
     '  --json          print the result as JSON',
+    ...CLIENT_CONNECTION_HELP,
   ];
   if (action) return [`Usage: ${USAGE[action].usage}`, '', USAGE[action].summary, '', ...common].join('\n');
   return [
@@ -78,6 +80,7 @@ export async function runAdmin(args: readonly string[]): Promise<void> {
       endpoints: { type: 'string' },
       'timeout-ms': { type: 'string' },
       json: { type: 'boolean' },
+      ...CLIENT_CONNECTION_FLAGS,
       address: { type: 'string' },
       id: { type: 'string' },
       voter: { type: 'boolean' },
@@ -94,7 +97,8 @@ export async function runAdmin(args: readonly string[]): Promise<void> {
   const json = values.json === true;
   // Check every argument before connecting.
   const run = prepare(action, target, values);
-  const client = await SessionClient.connect({ endpoints, connectTimeoutMs: Math.min(timeoutMs, 5_000), deadlineMsDefault: timeoutMs });
+  const connection = clientConnectionFromFlags(values);
+  const client = await SessionClient.connect({ ...connection, endpoints, connectTimeoutMs: Math.min(timeoutMs, 5_000), deadlineMsDefault: timeoutMs });
   try {
     const { result, text } = await run(client, timeoutMs);
     console.log(json ? JSON.stringify(result) : text);

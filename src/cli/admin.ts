@@ -2,12 +2,16 @@
  * AdminService.Status for the status and cluster commands, through the client.
  */
 import { SessionClient, type NodeStatus } from '../client/index.js';
+import type { ClientConnection } from './client-connection.js';
 
 export type NodeStatusReply = NodeStatus;
 
-/** Status of one node, or an Error saying why it could not be had within `timeoutMs`. */
-export async function fetchStatus(address: string, timeoutMs = 1_000): Promise<NodeStatusReply> {
-  const client = await SessionClient.connect({ endpoints: [address], connectTimeoutMs: timeoutMs, retriesMax: 0 });
+/**
+ * Status of one node, or an Error saying why it could not be had within `timeoutMs`;
+ * `connection`: TLS and token (client-connection.ts), plaintext without.
+ */
+export async function fetchStatus(address: string, timeoutMs = 1_000, connection: ClientConnection = {}): Promise<NodeStatusReply> {
+  const client = await SessionClient.connect({ ...connection, endpoints: [address], connectTimeoutMs: timeoutMs, retriesMax: 0 });
   try {
     return await client.status(address, { deadlineMs: timeoutMs });
   } finally {
@@ -53,11 +57,15 @@ export function clusterProblem(rows: readonly { address: string; status?: NodeSt
 }
 
 /** Status of each address, or why it did not answer. */
-export function fetchStatuses(addresses: readonly string[], timeoutMs: number): Promise<{ address: string; status?: NodeStatusReply; error?: string }[]> {
+export function fetchStatuses(
+  addresses: readonly string[],
+  timeoutMs: number,
+  connection: ClientConnection = {},
+): Promise<{ address: string; status?: NodeStatusReply; error?: string }[]> {
   return Promise.all(
     addresses.map(async (address) => {
       try {
-        return { address, status: await fetchStatus(address, timeoutMs) };
+        return { address, status: await fetchStatus(address, timeoutMs, connection) };
       } catch (error) {
         return { address, error: (error as Error).message.split('\n')[0] };
       }

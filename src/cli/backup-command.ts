@@ -5,7 +5,6 @@
  * gRPC status of a failed call, 1 anything else (a damaged backup, a file that cannot be written).
  */
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
   BackupError,
@@ -20,6 +19,7 @@ import {
 import { SessionClient, SessionRaftError, type BackupMessage, type BackupStart } from '../client/index.js';
 import { SESSION_KEY_PREFIX } from '../session/index.js';
 import { UsageError, endpointsFlag, integerFlag } from './args.js';
+import { CLIENT_CONNECTION_FLAGS, CLIENT_CONNECTION_FLAG_NAMES, CLIENT_CONNECTION_HELP, clientConnectionFromFlags } from './client-connection.js';
 
 const ACTIONS = ['take', 'verify', 'keygen'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -41,10 +41,10 @@ const HELP: Record<Action, string> = {
     '  --out FILE             the backup file to write (refused if it exists, unless --force)',
     ...SECRET_OPTIONS,
     '  --endpoints E          host:port,... tried in turn (default $SESSIONRAFT_ENDPOINTS, else 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003)',
-    '  --client-token-file F  the client token of nodes started with --client-token-file',
     '  --timeout-ms T         deadline to connect and for a node to start the copy (default 10000; the copy itself takes as long as it takes)',
     '  --force                overwrite FILE if it exists',
     '  --json                 print the result as one JSON object',
+    ...CLIENT_CONNECTION_HELP,
     '',
     'Other actions:',
     '  sessionraft backup verify FILE (--key-file K | --passphrase-env VAR)   check a backup without restoring it',
@@ -70,7 +70,7 @@ const HELP: Record<Action, string> = {
 };
 
 const ALLOWED: Record<Action, readonly string[]> = {
-  take: ['out', 'key-file', 'passphrase-env', 'endpoints', 'client-token-file', 'timeout-ms', 'force', 'json'],
+  take: ['out', 'key-file', 'passphrase-env', 'endpoints', ...CLIENT_CONNECTION_FLAG_NAMES, 'timeout-ms', 'force', 'json'],
   verify: ['key-file', 'passphrase-env', 'json'],
   keygen: ['out'],
 };
@@ -97,7 +97,7 @@ function parseBackup(args: readonly string[]): Parsed {
       'key-file': { type: 'string' },
       'passphrase-env': { type: 'string' },
       endpoints: { type: 'string' },
-      'client-token-file': { type: 'string' },
+      ...CLIENT_CONNECTION_FLAGS,
       'timeout-ms': { type: 'string' },
       force: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -259,10 +259,9 @@ async function take(values: Parsed['values']): Promise<void> {
   if (existsSync(out) && values.force !== true) throw new UsageError(`backup: --out ${out} exists: choose another name, or --force to replace it`);
   const endpoints = endpointsFlag(values.endpoints as string | undefined);
   const timeoutMs = integerFlag('timeout-ms', values['timeout-ms'] as string | undefined, 1, 3_600_000) ?? 10_000;
+  const connection = clientConnectionFromFlags(values);
   const secret = await secretOf(values);
-  const tokenFile = values['client-token-file'] as string | undefined;
-  const token = tokenFile === undefined ? undefined : (await readFile(tokenFile, 'utf8')).trim();
-  const client = await SessionClient.connect({ endpoints, connectTimeoutMs: Math.min(timeoutMs, 5_000), ...(token !== undefined ? { token } : {}) });
+  const client = await SessionClient.connect({ ...connection, endpoints, connectTimeoutMs: Math.min(timeoutMs, 5_000) });
   try {
     const { address, start, rest } = await openStream(client, endpoints, timeoutMs);
     const header: Omit<BackupHeader, 'formatVersion'> = {

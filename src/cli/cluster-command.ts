@@ -9,8 +9,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SessionClient } from '../client/index.js';
-import { clusterProblem, fetchStatus, fetchStatuses, formatStatusTable, type NodeStatusReply } from './admin.js';
+import { clientConnectionFromFlags } from './client-connection.js';
+import { clusterProblem, fetchStatuses, formatStatusTable, type NodeStatusReply } from './admin.js';
 import { integerFlag, UsageError } from './args.js';
 import { prettyLogFormatter } from './logger.js';
 
@@ -200,33 +200,9 @@ async function stopNode(layout: ClusterLayout, id: number): Promise<void> {
 
 async function statusRows(layout: ClusterLayout): Promise<{ address: string; status?: NodeStatusReply; error?: string }[]> {
   const addresses = ids(layout).map((id) => address(layout, id));
-  if (layout.tlsDir === undefined) return fetchStatuses(addresses, 1_000);
-  const tlsDir = layout.tlsDir;
-  return Promise.all(
-    addresses.map(async (addr) => {
-      try {
-        return { address: addr, status: await fetchStatusTls(addr, tlsDir, 1_000) };
-      } catch (error) {
-        return { address: addr, error: (error as Error).message.split('\n')[0] };
-      }
-    }),
-  );
-}
-
-/** fetchStatus over TLS, as the client of --tls-dir (client.crt). */
-async function fetchStatusTls(address: string, tlsDir: string, timeoutMs: number): Promise<NodeStatusReply> {
-  const read = (file: string): Buffer => readFileSync(path.join(tlsDir, file));
-  const client = await SessionClient.connect({
-    endpoints: [address],
-    connectTimeoutMs: timeoutMs,
-    retriesMax: 0,
-    tls: { ca: read('ca.crt'), cert: read('client.crt'), key: read('client.key') },
-  });
-  try {
-    return await client.status(address, { deadlineMs: timeoutMs });
-  } finally {
-    client.close();
-  }
+  // With --tls-dir, as the client of make certs (client.crt).
+  const connection = layout.tlsDir === undefined ? {} : clientConnectionFromFlags({ 'tls-dir': layout.tlsDir });
+  return fetchStatuses(addresses, 1_000, connection);
 }
 
 /** Polls until a majority agrees on a leader that reports itself as leader. */
@@ -252,11 +228,12 @@ function connectHint(layout: ClusterLayout, leaderId: number): string {
   const endpoints = ids(layout)
     .map((id) => address(layout, id))
     .join(',');
+  const tls = layout.tlsDir === undefined ? '' : ` --tls-dir ${layout.tlsDir}`;
   return [
     `Connect: endpoints ${endpoints} (writes go to the leader, ${address(layout, leaderId)}; a follower answers with its address)`,
     `  grpcurl ${layout.tlsDir === undefined ? '-plaintext' : `-cacert ${path.join(layout.tlsDir, 'ca.crt')}`} -d '{"client_id":"alice","transport":"http","data_json":"{\\"cart\\":[]}"}' ${address(layout, leaderId)} sessionraft.v1.SessionService/Create`,
-    `  node ${path.relative(process.cwd(), mainScript)} session create alice --data '{"cart":[]}' --endpoints ${endpoints}`,
-    `  node ${path.relative(process.cwd(), mainScript)} status --endpoints ${endpoints}`,
+    `  node ${path.relative(process.cwd(), mainScript)} session create alice --data '{"cart":[]}' --endpoints ${endpoints}${tls}`,
+    `  node ${path.relative(process.cwd(), mainScript)} status --endpoints ${endpoints}${tls}`,
     ...(layout.httpBasePort === 0
       ? []
       : [

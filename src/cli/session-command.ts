@@ -15,6 +15,7 @@ import {
   type WriteCallOptions,
 } from '../client/index.js';
 import { UsageError, choiceFlag, endpointsFlag, integerFlag } from './args.js';
+import { CLIENT_CONNECTION_FLAGS, CLIENT_CONNECTION_FLAG_NAMES, CLIENT_CONNECTION_HELP, clientConnectionFromFlags, type ClientConnection } from './client-connection.js';
 
 const ACTIONS = ['create', 'get', 'update', 'touch', 'delete', 'list', 'count', 'delete-by-client', 'watch'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -27,6 +28,7 @@ const COMMON_OPTIONS = [
   '  --endpoints E      host:port,... (default $SESSIONRAFT_ENDPOINTS, else 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003)',
   '  --timeout-ms T     deadline of the command, retries and redirects included (default 10000)',
   '  --json             print the result as JSON (one object) instead of a table',
+  ...CLIENT_CONNECTION_HELP,
 ];
 const WRITE_OPTIONS = ['  --durability D     sync | async (default: the node\'s, sync unless configured)'];
 const READ_OPTIONS = ['  --consistency C    linearizable | stale (default linearizable)'];
@@ -155,6 +157,8 @@ interface Parsed {
   readonly endpoints: string[];
   readonly json: boolean;
   readonly timeoutMs: number;
+  /** TLS and token (--tls-dir, --ca/--cert/--key, --client-token-file). */
+  readonly connection: ClientConnection;
   readonly values: Record<string, string | boolean | undefined>;
 }
 
@@ -167,6 +171,7 @@ function parseSession(args: readonly string[]): Parsed {
       endpoints: { type: 'string' },
       json: { type: 'boolean' },
       'timeout-ms': { type: 'string' },
+      ...CLIENT_CONNECTION_FLAGS,
       durability: { type: 'string' },
       consistency: { type: 'string' },
       transport: { type: 'string' },
@@ -190,7 +195,7 @@ function parseSession(args: readonly string[]): Parsed {
   if (rest.length < min || rest.length > max) {
     throw new UsageError(`session ${action}: expected ${SPECS[action].usage.replace(/^sessionraft /, '')}, got ${rest.length} argument(s)`);
   }
-  const allowed = new Set(['endpoints', 'json', 'timeout-ms', ...SPECS[action].options.map((o) => /--([a-z-]+)/.exec(o)![1]!)]);
+  const allowed = new Set(['endpoints', 'json', 'timeout-ms', ...CLIENT_CONNECTION_FLAG_NAMES, ...SPECS[action].options.map((o) => /--([a-z-]+)/.exec(o)![1]!)]);
   for (const flag of Object.keys(values)) {
     if (!allowed.has(flag)) throw new UsageError(`session ${action}: --${flag} does not apply (see 'sessionraft session ${action} --help')`);
   }
@@ -200,6 +205,7 @@ function parseSession(args: readonly string[]): Parsed {
     endpoints: endpointsFlag(values.endpoints),
     json: values.json === true,
     timeoutMs: integerFlag('timeout-ms', values['timeout-ms'], 1, 3_600_000) ?? 10_000,
+    connection: clientConnectionFromFlags(values),
     values,
   };
 }
@@ -340,7 +346,7 @@ export async function runSession(args: readonly string[]): Promise<void> {
   const command = streamer === undefined ? prepare(parsed) : undefined;
   let client: SessionClient;
   try {
-    client = await SessionClient.connect({ endpoints: parsed.endpoints, connectTimeoutMs: Math.min(parsed.timeoutMs, 5_000), deadlineMsDefault: parsed.timeoutMs });
+    client = await SessionClient.connect({ ...parsed.connection, endpoints: parsed.endpoints, connectTimeoutMs: Math.min(parsed.timeoutMs, 5_000), deadlineMsDefault: parsed.timeoutMs });
   } catch (error) {
     throw reportable(error, parsed.json);
   }

@@ -3,8 +3,10 @@
  *   cluster A: TLS for clients, mutual TLS between peers, a client token (--client-token-file);
  *   cluster B: plaintext peers with a shared cluster secret (--cluster-secret-file).
  * Every refused caller gets a clear status and changes nothing (no session, no new term).
+ * The CLI's connection flags (--tls-dir, --ca/--cert/--key, --client-token-file) reach cluster A
+ * (session, admin, status, backup).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -208,6 +210,85 @@ describe('TLS, mutual TLS between peers and the client token (cluster A)', () =>
     // the vote of term 1000 they carried was never read
     const after = await statuses(tlsCluster, tlsClient);
     expect(after.map((s) => s.term)).toEqual(before.map((s) => s.term));
+  });
+});
+
+/** The built CLI in a child process; resolves with its exit code and both outputs. */
+function cli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cliPath, ...args], { timeout: 30_000, env: { ...process.env, SESSIONRAFT_ENDPOINTS: '' } }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('the CLI connection flags against cluster A (TLS and a client token)', () => {
+  const endpoints = (): string[] => ['--endpoints', tlsCluster.endpoints.join(',')];
+  const token = (): string[] => ['--client-token-file', path.join(dir, 'token')];
+  const tlsDir = (): string[] => ['--tls-dir', certs];
+
+  it('session create and get succeed with --tls-dir and --client-token-file', async () => {
+    const created = await cli(['session', 'create', 'cli-tls', '--data', '{"via":"cli"}', '--json', ...endpoints(), ...tlsDir(), ...token()]);
+    expect(created.code, created.stderr).toBe(0);
+    const { session } = JSON.parse(created.stdout) as { session: { sessionId: string } };
+    const read = await cli(['session', 'get', session.sessionId, '--json', ...endpoints(), ...tlsDir(), ...token()]);
+    expect(read.code, read.stderr).toBe(0);
+    expect(JSON.parse(read.stdout)).toMatchObject({ session: { sessionId: session.sessionId, clientId: 'cli-tls', data: { via: 'cli' } } });
+  });
+
+  it('admin members and status succeed with explicit --ca/--cert/--key, and with --ca alone (server-only TLS)', async () => {
+    const files = ['--ca', path.join(certs, 'ca.crt'), '--cert', path.join(certs, 'client.crt'), '--key', path.join(certs, 'client.key')];
+    const members = await cli(['admin', 'members', '--json', ...endpoints(), ...files, ...token()]);
+    expect(members.code, members.stderr).toBe(0);
+    expect((JSON.parse(members.stdout) as { id: number; voter: boolean }[]).map((m) => [m.id, m.voter])).toEqual([[1, true], [2, true], [3, true]]);
+    const caOnly = await cli(['admin', 'members', ...endpoints(), '--ca', path.join(certs, 'ca.crt'), ...token()]);
+    expect(caOnly.code, caOnly.stderr).toBe(0);
+    expect(caOnly.stdout).toMatch(/^id\s+address\s+role/);
+    const status = await cli(['status', ...endpoints(), ...tlsDir(), ...token()]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout.match(/leader|follower/g)?.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('without the token: UNAUTHENTICATED (exit 26) naming the token; without TLS: UNAVAILABLE (exit 24); nothing written', async () => {
+    const before = await sessionCount(tlsCluster, tlsClient);
+    const [sessionNoToken, getNoToken, adminNoToken, sessionNoTls, getNoTls, adminNoTls] = await Promise.all([
+      cli(['session', 'create', 'cli-intruder', '--timeout-ms', '3000', ...endpoints(), ...tlsDir()]),
+      cli(['session', 'get', 'no-such-session', '--timeout-ms', '3000', ...endpoints(), ...tlsDir()]),
+      cli(['admin', 'members', '--timeout-ms', '3000', ...endpoints(), ...tlsDir()]),
+      cli(['session', 'create', 'cli-intruder', '--timeout-ms', '2000', ...endpoints(), ...token()]),
+      cli(['session', 'get', 'no-such-session', '--timeout-ms', '2000', ...endpoints(), ...token()]),
+      cli(['admin', 'members', '--timeout-ms', '2000', ...endpoints(), ...token()]),
+    ]);
+    const runs = { sessionNoToken, getNoToken, adminNoToken, sessionNoTls, getNoTls, adminNoTls };
+    for (const name of ['sessionNoToken', 'getNoToken', 'adminNoToken'] as const) {
+      expect(runs[name].code, `${name}: ${runs[name].stderr}`).toBe(10 + grpc.status.UNAUTHENTICATED);
+      expect(runs[name].stderr, name).toMatch(/UNAUTHENTICATED: .*client token/);
+    }
+    for (const name of ['sessionNoTls', 'getNoTls', 'adminNoTls'] as const) {
+      expect(runs[name].code, `${name}: ${runs[name].stderr}`).toBe(10 + grpc.status.UNAVAILABLE);
+      expect(runs[name].stderr, name).toMatch(/UNAVAILABLE/);
+    }
+    expect(await sessionCount(tlsCluster, tlsClient)).toBe(before);
+  });
+
+  it('backup take reaches it with the same flags (its --client-token-file works as before), and the copy verifies', async () => {
+    const keyFile = path.join(dir, 'backup.key');
+    const out = path.join(dir, 'tls.backup');
+    expect((await cli(['backup', 'keygen', '--out', keyFile])).code).toBe(0);
+    const taken = await cli(['backup', '--out', out, '--key-file', keyFile, '--json', ...endpoints(), ...tlsDir(), ...token()]);
+    expect(taken.code, taken.stderr).toBe(0);
+    expect(JSON.parse(taken.stdout)).toMatchObject({ file: out, header: { clusterId: 'sec-tls' } });
+    const verified = await cli(['backup', 'verify', out, '--key-file', keyFile, '--json']);
+    expect(verified.code, verified.stderr).toBe(0);
+  });
+
+  it('exits 2 with the reason on bad flags, before connecting', async () => {
+    const noCa = await cli(['session', 'get', 'x', ...endpoints(), '--tls-dir', path.join(dir, 'no-such-dir'), ...token()]);
+    expect(noCa.code).toBe(2);
+    expect(noCa.stderr).toContain('no ca.crt in it');
+    const certWithoutKey = await cli(['admin', 'members', ...endpoints(), '--ca', path.join(certs, 'ca.crt'), '--cert', path.join(certs, 'client.crt')]);
+    expect(certWithoutKey.code).toBe(2);
+    expect(certWithoutKey.stderr).toContain('--cert needs --key');
   });
 });
 
