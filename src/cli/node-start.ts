@@ -14,6 +14,7 @@ import { SessionClient, SessionRaftError, type ConnectOptions } from '../client/
 import { hasNodeData, readIdentity, writeIdentity, type NodeIdentity, type SessionNode } from '../node/index.js';
 import type { NodeId } from '../raft/index.js';
 import { UsageError } from './node-command.js';
+import { fetchStatus } from './admin.js';
 
 export interface StartFlags {
   readonly id: NodeId;
@@ -112,10 +113,8 @@ async function askCluster(
 ): Promise<{ clusterId: string; members: { id: number; address: string; voter: boolean }[]; removed: number[] }> {
   const problems: string[] = [];
   for (const endpoint of endpoints) {
-    let client: SessionClient | undefined;
     try {
-      client = await SessionClient.connect({ ...connect, endpoints: [endpoint], connectTimeoutMs: 3_000, retriesMax: 0 });
-      const status = await client.status(endpoint, { deadlineMs: 3_000 });
+      const status = await fetchStatus(endpoint, 3_000, connect);
       return {
         clusterId: status.clusterId,
         members: status.members.map((m) => ({ id: Number(m.id), address: m.address, voter: m.voter })),
@@ -123,8 +122,6 @@ async function askCluster(
       };
     } catch (error) {
       problems.push(`${endpoint}: ${(error as Error).message.split('\n')[0]}`);
-    } finally {
-      client?.close();
     }
   }
   throw new Error(`--join: no node of the cluster answered (${problems.join('; ')})`);
