@@ -6,6 +6,7 @@
  * oldest-first by the log index the request was applied at.
  */
 import type { LogIndex } from '../raft/index.js';
+import { packValue } from './codec.js';
 import { SetHash, sha256Big } from './digest.js';
 import type { CommandResult } from './types.js';
 import { jsonBytes } from './validate.js';
@@ -50,6 +51,31 @@ export function estimateDedupBytes(clientId: string, result: CommandResult, data
     bytes += dataBytes ?? jsonBytes(session.data);
   }
   return bytes;
+}
+
+/**
+ * The stored bytes of a record: packValue(record), but when the result carries a session whose
+ * packed bytes the caller already has (the session's own row, written in the same batch), they
+ * are copied in instead of packing the session a second time. The bytes are the same: the
+ * session is the last value of the record, so the record packed with a nil in its place ends in
+ * that nil's one byte (0xc0), which the session's bytes replace.
+ */
+export function encodeDedupRecord(record: DedupRecord, sessionBytes: Uint8Array | undefined): Uint8Array {
+  const result = record.result;
+  if (sessionBytes === undefined || !result.ok || result.session === undefined) return packValue(record);
+  if (lastKey(record) !== 'result' || lastKey(result) !== 'session') return packValue(record);
+  const head = packValue({ ...record, result: { ...result, session: null } });
+  if (head[head.length - 1] !== 0xc0) throw new Error('encodeDedupRecord: a packed nil was expected at the end of the record');
+  const out = new Uint8Array(head.length - 1 + sessionBytes.length);
+  out.set(head.subarray(0, head.length - 1), 0);
+  out.set(sessionBytes, head.length - 1);
+  return out;
+}
+
+function lastKey(value: object): string | undefined {
+  let last: string | undefined;
+  for (const key in value) last = key;
+  return last;
 }
 
 /** The StateStore key of a record: `d/<clientId>/<seq>` (seq has no '/', so the key is unique). */

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { EntryType, LogIndex } from '../raft/index.js';
 import type { StateOp } from '../storage/index.js';
 import { decodeEntryValue, packValue, unpackValue } from './codec.js';
-import { DedupTable, dedupKey, estimateDedupBytes, logPosition, type DedupRecord } from './dedup.js';
+import { DedupTable, dedupKey, encodeDedupRecord, estimateDedupBytes, logPosition, type DedupRecord } from './dedup.js';
 import { SetHash, sha256Big } from './digest.js';
 import {
   resolveSessionStateMachineOptions,
@@ -28,7 +28,7 @@ import type {
   SessionCommand,
   SessionQueries,
 } from './types.js';
-import { ValidationError, jsonBytes, validateBatchEnvelope, validateCommand, validateEnvelope } from './validate.js';
+import { ValidationError, jsonBytes, validateBatchEnvelope, validateCommand, validateEnvelope, type MeasuredSizes } from './validate.js';
 
 /** One committed entry to apply (a raft Entry fits). Conf-change entries may be passed (skipped) or left out. */
 export interface ApplyEntry {
@@ -62,6 +62,11 @@ interface Held {
   hash: bigint;
   /** UTF-8 JSON size of session.data; -1 until first needed. */
   dataBytes: number;
+  /**
+   * packValue(session), when a dedup record of this batch needed it before #finish (which takes
+   * it for the session's row and drops it: held for the whole state it would double the memory).
+   */
+  packed: Uint8Array | undefined;
 }
 
 /** Changes made by one applyEntries() call, turned into ops at its end. */
@@ -272,9 +277,10 @@ export class SessionStateMachine implements SessionQueries {
 
   #applyCommand(raw: unknown, batch: Batch): CommandResult {
     let command: SessionCommand;
+    const measured: MeasuredSizes = { dataBytes: -1 };
     try {
       // Only the limits: defaultTtlMs is the proposer's business, never apply()'s.
-      command = validateCommand(raw, { dataBytesMax: this.options.dataBytesMax });
+      command = validateCommand(raw, { dataBytesMax: this.options.dataBytesMax }, measured);
     } catch (error) {
       // Validation changes nothing, so any failure is the entry's fault: answer, never crash
       // (every replica would crash on the same entry, forever).
@@ -282,7 +288,7 @@ export class SessionStateMachine implements SessionQueries {
     }
     switch (command.type) {
       case 'create':
-        return this.#create(command, batch);
+        return this.#create(command, measured.dataBytes, batch);
       case 'update':
         return this.#update(command, batch);
       case 'touch':
@@ -301,7 +307,7 @@ export class SessionStateMachine implements SessionQueries {
     return held !== undefined && held.session.expiresAtMs > this.#clockMs ? held : undefined;
   }
 
-  #create(c: Extract<SessionCommand, { type: 'create' }>, batch: Batch): CommandResult {
+  #create(c: Extract<SessionCommand, { type: 'create' }>, dataBytes: number, batch: Batch): CommandResult {
     const existing = this.#sessions.get(c.sessionId);
     if (existing !== undefined) {
       if (existing.session.expiresAtMs > this.#clockMs) return fail('alreadyExists', `session ${c.sessionId} already exists`);
@@ -321,7 +327,7 @@ export class SessionStateMachine implements SessionQueries {
       maxLifetimeMs: c.maxLifetimeMs,
       version: 1,
     });
-    this.#putSession(session, undefined, batch);
+    this.#putSession(session, undefined, batch, dataBytes);
     this.#changed(batch, 'created', session);
     return ok({ session });
   }
@@ -407,10 +413,18 @@ export class SessionStateMachine implements SessionQueries {
       bytes: estimateDedupBytes(requestId.clientId, result, this.#dataBytesOf(result)),
       result,
     });
-    const encoded = packValue(record);
+    const encoded = encodeDedupRecord(record, this.#packedOf(result));
     const evicted = this.#dedup.add(record, encoded);
     batch.dedup.set(dedupKey(record.clientId, record.seq), encoded);
     for (const old of evicted) batch.dedup.set(dedupKey(old.clientId, old.seq), null);
+  }
+
+  /** The packed bytes of the session in a result when it is the current version (kept for its row in #finish). */
+  #packedOf(result: CommandResult): Uint8Array | undefined {
+    if (!result.ok || result.session === undefined) return undefined;
+    const held = this.#sessions.get(result.session.sessionId);
+    if (held === undefined || held.session !== result.session) return undefined;
+    return (held.packed ??= packValue(held.session));
   }
 
   /** The data size of the session in a result, from the cache when it is the current version. */
@@ -451,7 +465,7 @@ export class SessionStateMachine implements SessionQueries {
       if (previous.clientId !== next.clientId) throw new Error(`session ${next.sessionId} changed its clientId`);
       if (!this.#byExpiry.delete(previous)) throw new Error(`expiry index lacks session ${previous.sessionId} at ${previous.expiresAtMs}`);
     }
-    this.#sessions.set(next.sessionId, { session: next, hash: 0n, dataBytes });
+    this.#sessions.set(next.sessionId, { session: next, hash: 0n, dataBytes, packed: undefined });
     if (!this.#byExpiry.add(next)) throw new Error(`expiry index already holds session ${next.sessionId}`);
   }
 
@@ -478,7 +492,8 @@ export class SessionStateMachine implements SessionQueries {
         ops.push({ type: 'del', key: sessionKey(sessionId) });
         continue;
       }
-      const value = packValue(after.session);
+      const value = after.packed ?? packValue(after.session);
+      after.packed = undefined;
       after.hash = sha256Big(value);
       this.#sessionHash.add(after.hash);
       ops.push({ type: 'put', key: sessionKey(sessionId), value });
@@ -614,7 +629,7 @@ export class SessionStateMachine implements SessionQueries {
     const grouped = new Map<string, string[]>();
     for (const [session, hash] of byId) {
       if (this.#sessions.has(session.sessionId)) throw new Error(`install: session ${session.sessionId} present twice`);
-      this.#sessions.set(session.sessionId, { session, hash, dataBytes: -1 });
+      this.#sessions.set(session.sessionId, { session, hash, dataBytes: -1, packed: undefined });
       this.#sessionHash.add(hash);
       const ids = grouped.get(session.clientId);
       if (ids === undefined) grouped.set(session.clientId, [session.sessionId]);

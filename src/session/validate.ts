@@ -174,11 +174,17 @@ function optionalZero(value: unknown): unknown {
   return value === undefined ? 0 : value;
 }
 
-function validateCreate(c: Record<string, unknown>, options: ValidateCommandOptions): SessionCommand {
+/** Where validateCommand reports the JSON size of a create's data it measured, so apply() need not measure it again. */
+export interface MeasuredSizes {
+  dataBytes: number;
+}
+
+function validateCreate(c: Record<string, unknown>, options: ValidateCommandOptions, measured?: MeasuredSizes): SessionCommand {
   const sessionId = validateSessionId(c.sessionId);
   const clientId = validateClientId(c.clientId);
   const transport = validateTransport(c.transport);
-  validateData(c.data, options.dataBytesMax);
+  const dataBytes = validateData(c.data, options.dataBytesMax);
+  if (measured !== undefined) measured.dataBytes = dataBytes;
   const ttlRequested = optionalZero(c.ttlMs);
   const ttlMs = validateTtlMs(ttlRequested === 0 && options.defaultTtlMs !== undefined ? options.defaultTtlMs : ttlRequested);
   const maxLifetimeMs = validateMaxLifetimeMs(optionalZero(c.maxLifetimeMs));
@@ -210,11 +216,11 @@ function validateExpire(c: Record<string, unknown>): SessionCommand {
  * Checks a command and returns a clean copy (only the known fields, optional numbers
  * defaulted to 0, a create's ttlMs 0 replaced by `defaultTtlMs` when given).
  */
-export function validateCommand(value: unknown, options: ValidateCommandOptions): SessionCommand {
+export function validateCommand(value: unknown, options: ValidateCommandOptions, measured?: MeasuredSizes): SessionCommand {
   if (!isPlainObject(value)) throw new ValidationError('command', `must be an object, got ${show(value)}`);
   switch (value.type) {
     case 'create':
-      return validateCreate(value, options);
+      return validateCreate(value, options, measured);
     case 'update':
       return validateUpdate(value, options);
     case 'touch':
