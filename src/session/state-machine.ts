@@ -312,7 +312,7 @@ export class SessionStateMachine implements SessionQueries {
     if (existing !== undefined) {
       if (existing.session.expiresAtMs > this.#clockMs) return fail('alreadyExists', `session ${c.sessionId} already exists`);
       this.#removeSession(existing, batch); // expired, not swept yet: it counts as absent
-      this.#changed(batch, 'expired', existing.session);
+      this.#changed(batch, 'expired', existing);
     }
     const now = this.#clockMs;
     const session = makeSession({
@@ -327,8 +327,7 @@ export class SessionStateMachine implements SessionQueries {
       maxLifetimeMs: c.maxLifetimeMs,
       version: 1,
     });
-    this.#putSession(session, undefined, batch, dataBytes);
-    this.#changed(batch, 'created', session);
+    this.#changed(batch, 'created', this.#putSession(session, undefined, batch, dataBytes));
     return ok({ session });
   }
 
@@ -353,8 +352,7 @@ export class SessionStateMachine implements SessionQueries {
       updatedAtMs: now,
       lastActivityMs: now,
     });
-    this.#putSession(session, held, batch, bytes);
-    this.#changed(batch, 'updated', session);
+    this.#changed(batch, 'updated', this.#putSession(session, held, batch, bytes));
     return ok({ session });
   }
 
@@ -363,8 +361,7 @@ export class SessionStateMachine implements SessionQueries {
     if (held === undefined) return notFound(sessionId);
     const current = held.session;
     const session = makeSession({ ...current, version: current.version + 1, lastActivityMs: this.#clockMs });
-    this.#putSession(session, held, batch, held.dataBytes);
-    this.#changed(batch, 'touched', session);
+    this.#changed(batch, 'touched', this.#putSession(session, held, batch, held.dataBytes));
     return ok({ session });
   }
 
@@ -372,7 +369,7 @@ export class SessionStateMachine implements SessionQueries {
     const held = this.#live(sessionId);
     if (held === undefined) return notFound(sessionId);
     this.#removeSession(held, batch);
-    this.#changed(batch, 'deleted', held.session);
+    this.#changed(batch, 'deleted', held);
     return ok({ deleted: 1 });
   }
 
@@ -386,7 +383,7 @@ export class SessionStateMachine implements SessionQueries {
       const live = held.session.expiresAtMs > this.#clockMs;
       if (live) deleted++;
       this.#removeSession(held, batch);
-      this.#changed(batch, live ? 'deleted' : 'expired', held.session);
+      this.#changed(batch, live ? 'deleted' : 'expired', held);
     }
     return ok({ deleted });
   }
@@ -398,7 +395,7 @@ export class SessionStateMachine implements SessionQueries {
       const held = this.#sessions.get(sessionId);
       if (held === undefined || held.session.expiresAtMs > this.#clockMs) continue;
       this.#removeSession(held, batch);
-      this.#changed(batch, 'expired', held.session);
+      this.#changed(batch, 'expired', held);
       deleted++;
     }
     return ok({ deleted });
@@ -438,12 +435,13 @@ export class SessionStateMachine implements SessionQueries {
 
   // ---- index maintenance -------------------------------------------------------------------
 
-  /** Reports a change of the command being applied; positions count up within its entry. */
-  #changed(batch: Batch, type: SessionChangeType, session: Session): void {
+  /** Reports a change of the command being applied (`held`: the session after it, or its last version); positions count up within its entry. */
+  #changed(batch: Batch, type: SessionChangeType, held: Held): void {
     const { index, slot } = batch.at;
     const previous = batch.changes[batch.changes.length - 1];
     const position = previous !== undefined && previous.index === index ? previous.position + 1 : 0;
-    batch.changes.push(Object.freeze({ index, position, slot, type, session }));
+    if (held.dataBytes < 0) held.dataBytes = jsonBytes(held.session.data);
+    batch.changes.push(Object.freeze({ index, position, slot, type, session: held.session, dataBytes: held.dataBytes }));
   }
 
   #markDirty(sessionId: string, before: Held | undefined, batch: Batch): void {
@@ -451,7 +449,7 @@ export class SessionStateMachine implements SessionQueries {
   }
 
   /** Stores `next`, replacing `previousHeld` (same id) if given. dataBytes: known size of next.data, or -1. */
-  #putSession(next: Session, previousHeld: Held | undefined, batch: Batch, dataBytes = -1): void {
+  #putSession(next: Session, previousHeld: Held | undefined, batch: Batch, dataBytes = -1): Held {
     this.#markDirty(next.sessionId, previousHeld, batch);
     const previous = previousHeld?.session;
     if (previous === undefined) {
@@ -465,8 +463,10 @@ export class SessionStateMachine implements SessionQueries {
       if (previous.clientId !== next.clientId) throw new Error(`session ${next.sessionId} changed its clientId`);
       if (!this.#byExpiry.delete(previous)) throw new Error(`expiry index lacks session ${previous.sessionId} at ${previous.expiresAtMs}`);
     }
-    this.#sessions.set(next.sessionId, { session: next, hash: 0n, dataBytes, packed: undefined });
+    const held: Held = { session: next, hash: 0n, dataBytes, packed: undefined };
+    this.#sessions.set(next.sessionId, held);
     if (!this.#byExpiry.add(next)) throw new Error(`expiry index already holds session ${next.sessionId}`);
+    return held;
   }
 
   #removeSession(held: Held, batch: Batch): void {

@@ -103,6 +103,8 @@ export interface SessionChange {
    * deleteByClient or a create of its id that found it expired and not yet swept.
    */
   readonly session: Session;
+  /** UTF-8 size of session.data as JSON (known to the state machine; a watch ring counts it without encoding the data). */
+  readonly dataBytes: number;
 }
 
 /** One command of a batch entry: the commands of one leader loop turn share one entry and stamp. */

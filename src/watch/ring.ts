@@ -18,9 +18,21 @@ export interface RingLimits {
 
 export function ringEvent(change: SessionChange): RingEvent {
   const session = change.session;
-  const dataJson = JSON.stringify(session.data);
-  const bytes = EVENT_FIXED_BYTES + dataJson.length + session.sessionId.length + session.clientId.length + session.transport.length;
-  return Object.freeze({ change, dataJson, bytes });
+  return new LazyRingEvent(change, EVENT_FIXED_BYTES + change.dataBytes + session.sessionId.length + session.clientId.length + session.transport.length);
+}
+
+/** Its data as JSON is made when a watcher first sends it: a node nobody watches never encodes it. */
+class LazyRingEvent implements RingEvent {
+  #dataJson: string | undefined;
+
+  constructor(
+    readonly change: SessionChange,
+    readonly bytes: number,
+  ) {}
+
+  get dataJson(): string {
+    return (this.#dataJson ??= JSON.stringify(this.change.session.data));
+  }
 }
 
 export class EventRing {

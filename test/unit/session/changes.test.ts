@@ -38,6 +38,9 @@ describe('changes reported by applyEntries', () => {
     ]);
     expect(out.changes.map((c) => c.session.version)).toEqual([1, 2, 3, 3]);
     expect(out.changes[1]!.session.data).toEqual({ n: 1, a: 1 });
+    // Each carries its data's JSON size, the one a watch ring counts.
+    for (const c of out.changes) expect(c.dataBytes).toBe(Buffer.byteLength(JSON.stringify(c.session.data)));
+    expect(out.changes.map((c) => c.dataBytes)).toEqual([7, 13, 13, 13]);
     expect(out.changes[2]!.session.lastActivityMs).toBe(T0 + 2);
   });
 

@@ -20,7 +20,8 @@ export function session(id: string, clientId = 'alice', data: Session['data'] = 
 }
 
 export function change(index: number, position: number, clientId = 'alice', type: SessionChangeType = 'created', data: Session['data'] = {}): SessionChange {
-  return Object.freeze({ index: index as LogIndex, position, slot: position, type, session: session(`s${index}-${position}`, clientId, data) });
+  const dataBytes = Buffer.byteLength(JSON.stringify(data));
+  return Object.freeze({ index: index as LogIndex, position, slot: position, type, session: session(`s${index}-${position}`, clientId, data), dataBytes });
 }
 
 /** `count` changes per index for indexes from..to. */
