@@ -33,6 +33,57 @@ interface Held {
   readonly record: DedupRecord;
   /** SHA-256 of the record's stored encoding, for the state digest. */
   readonly hash: bigint;
+  /** Evicted: skipped (and dropped) when it reaches the front of an EvictionQueue. */
+  evicted: boolean;
+}
+
+/**
+ * Records oldest first, for eviction. Not a Map's iteration order: V8 keeps a deleted Map entry
+ * as a hole until the table is rebuilt, so taking the oldest entry of a Map that is deleted from
+ * the front walks every hole before it (88 µs per write at 100,000 records, measured).
+ */
+class EvictionQueue {
+  #items: Held[] = [];
+  #head = 0;
+  /** Evicted records still in #items at or after #head. */
+  #evicted = 0;
+
+  push(held: Held): void {
+    this.#items.push(held);
+  }
+
+  /** One of its records was evicted: it stays until it is skipped at the front or compacted away. */
+  noteEvicted(): void {
+    this.#evicted++;
+    // Evictions from the middle (another bound evicted it) must not pile up behind a live front.
+    if (this.#evicted > 1_024 && this.#evicted * 2 > this.#items.length - this.#head) this.#compact();
+  }
+
+  /** The oldest record not evicted, or undefined. */
+  oldest(): Held | undefined {
+    while (this.#head < this.#items.length && this.#items[this.#head]!.evicted) {
+      this.#head++;
+      this.#evicted--;
+    }
+    if (this.#head > 1_024 && this.#head * 2 > this.#items.length) this.#compact();
+    return this.#items[this.#head];
+  }
+
+  #compact(): void {
+    this.#items = this.#items.slice(this.#head).filter((held) => !held.evicted);
+    this.#head = 0;
+    this.#evicted = 0;
+  }
+
+  /** Records held, evicted ones included (tests: the queue stays within a constant of the table). */
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+}
+
+interface ClientRecords {
+  readonly bySeq: Map<number, Held>;
+  readonly order: EvictionQueue;
 }
 
 const RECORD_OVERHEAD_BYTES = 96;
@@ -85,10 +136,11 @@ export function dedupKey(clientId: string, seq: number): string {
 
 export class DedupTable {
   readonly #limits: DedupLimits;
-  /** All records in log-index order (insertion order of the Map). */
+  /** All records by key, and in log-index order. */
   readonly #byKey = new Map<string, Held>();
-  /** Per request client: seq → record, in log-index order. */
-  readonly #byClient = new Map<string, Map<number, Held>>();
+  #order = new EvictionQueue();
+  /** Per request client: seq → record, and its records in log-index order. */
+  readonly #byClient = new Map<string, ClientRecords>();
   readonly #hash = new SetHash();
   #bytes = 0;
   #lastPosition = 0;
@@ -111,7 +163,7 @@ export class DedupTable {
   }
 
   lookup(clientId: string, seq: number): DedupRecord | undefined {
-    return this.#byClient.get(clientId)?.get(seq)?.record;
+    return this.#byClient.get(clientId)?.bySeq.get(seq)?.record;
   }
 
   /** Records in log-index order (oldest first). */
@@ -121,6 +173,7 @@ export class DedupTable {
 
   clear(): void {
     this.#byKey.clear();
+    this.#order = new EvictionQueue();
     this.#byClient.clear();
     this.#hash.reset();
     this.#bytes = 0;
@@ -135,14 +188,16 @@ export class DedupTable {
     }
     const key = dedupKey(record.clientId, record.seq);
     if (this.#byKey.has(key)) throw new Error(`dedup record ${key} is present twice`);
-    const held: Held = { record, hash };
+    const held: Held = { record, hash, evicted: false };
     this.#byKey.set(key, held);
+    this.#order.push(held);
     let perClient = this.#byClient.get(record.clientId);
     if (perClient === undefined) {
-      perClient = new Map();
+      perClient = { bySeq: new Map(), order: new EvictionQueue() };
       this.#byClient.set(record.clientId, perClient);
     }
-    perClient.set(record.seq, held);
+    perClient.bySeq.set(record.seq, held);
+    perClient.order.push(held);
     this.#hash.add(hash);
     this.#bytes += record.bytes;
     this.#lastPosition = position;
@@ -156,31 +211,32 @@ export class DedupTable {
   add(record: DedupRecord, encoded: Uint8Array): DedupRecord[] {
     this.install(record, sha256Big(encoded));
     const evicted: DedupRecord[] = [];
-    const perClient = this.#byClient.get(record.clientId) as Map<number, Held>;
-    while (perClient.size > this.#limits.dedupEntriesPerClientMax) {
-      const oldest = perClient.values().next().value as Held;
-      evicted.push(this.#evict(oldest.record));
+    const perClient = this.#byClient.get(record.clientId) as ClientRecords;
+    while (perClient.bySeq.size > this.#limits.dedupEntriesPerClientMax) {
+      evicted.push(this.#evict(perClient.order.oldest() as Held));
     }
     while (
       this.#byKey.size > 1 &&
       (this.#byKey.size > this.#limits.dedupEntriesMax || this.#bytes > this.#limits.dedupBytesMax)
     ) {
-      const oldest = this.#byKey.values().next().value as Held;
-      evicted.push(this.#evict(oldest.record));
+      evicted.push(this.#evict(this.#order.oldest() as Held));
     }
     return evicted;
   }
 
-  #evict(record: DedupRecord): DedupRecord {
+  #evict(held: Held): DedupRecord {
+    const record = held.record;
     const key = dedupKey(record.clientId, record.seq);
-    const held = this.#byKey.get(key);
-    if (held === undefined) throw new Error(`dedup evict: ${key} is not held`);
+    if (this.#byKey.get(key) !== held) throw new Error(`dedup evict: ${key} is not held`);
     this.#byKey.delete(key);
+    held.evicted = true;
     const perClient = this.#byClient.get(record.clientId);
-    if (perClient === undefined || !perClient.delete(record.seq)) {
+    if (perClient === undefined || !perClient.bySeq.delete(record.seq)) {
       throw new Error(`dedup evict: ${key} missing from the per-client index`);
     }
-    if (perClient.size === 0) this.#byClient.delete(record.clientId);
+    this.#order.noteEvicted();
+    perClient.order.noteEvicted();
+    if (perClient.bySeq.size === 0) this.#byClient.delete(record.clientId);
     this.#hash.remove(held.hash);
     this.#bytes -= record.bytes;
     return record;
@@ -189,10 +245,15 @@ export class DedupTable {
   /** Checks that both indexes and the byte count agree (tests). */
   checkInvariants(): void {
     let perClientTotal = 0;
-    for (const perClient of this.#byClient.values()) perClientTotal += perClient.size;
+    for (const perClient of this.#byClient.values()) perClientTotal += perClient.bySeq.size;
     if (perClientTotal !== this.#byKey.size) {
       throw new Error(`dedup: ${this.#byKey.size} records but ${perClientTotal} in the per-client index`);
     }
+    const queued = (queue: EvictionQueue, live: number, what: string): void => {
+      if (queue.length > 2 * live + 2_048) throw new Error(`dedup: the eviction order of ${what} holds ${queue.length} records for ${live} live`);
+    };
+    queued(this.#order, this.#byKey.size, 'all records');
+    for (const [clientId, perClient] of this.#byClient) queued(perClient.order, perClient.bySeq.size, `client ${clientId}`);
     let bytes = 0;
     let previous = 0;
     for (const { record } of this.#byKey.values()) {
