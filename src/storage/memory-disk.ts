@@ -13,7 +13,7 @@ export interface DiskImage {
   readonly log: Map<number, Entry>;
   readonly state: Map<string, Uint8Array>;
   applied: LogIndex;
-  snapshotFile: { readonly meta: SnapshotMeta; readonly data: Uint8Array } | undefined;
+  snapshotFile: { readonly meta: SnapshotMeta; readonly data: Uint8Array; readonly digest: Uint8Array } | undefined;
 }
 
 /**

@@ -483,7 +483,26 @@ class SessionSimulation {
         entries: () => (host.node === undefined ? storage.state.entries() : this.slowly(host, storage.state.entries())),
         close: () => storage.state.close(),
       },
-      snapshots: { save: point((meta, data) => storage.snapshots.save(meta, data), own), latest: () => storage.snapshots.latest() },
+      snapshots: {
+        save: point((meta, data) => storage.snapshots.save(meta, data), own),
+        latest: () => storage.snapshots.latest(),
+        latestInfo: () => storage.snapshots.latestInfo(),
+        readChunks: (info, chunkBytes) => storage.snapshots.readChunks(info, chunkBytes),
+        stage: (meta, writer) => storage.snapshots.stage(meta, writer),
+        takeStaged: (meta) => storage.snapshots.takeStaged(meta),
+        create: () => {
+          const writer = storage.snapshots.create();
+          return {
+            get bytes() {
+              return writer.bytes;
+            },
+            digest: () => writer.digest(),
+            write: (chunk) => writer.write(chunk),
+            commit: point((meta) => writer.commit(meta), own),
+            abort: () => writer.abort(),
+          };
+        },
+      },
       close: () => storage.close(),
     };
   }
