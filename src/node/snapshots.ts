@@ -7,9 +7,8 @@
  * taken or saved: the index never moves back.
  */
 import type { Logger } from 'pino';
-import type { LogIndex, Message, RaftCore, SnapshotMeta } from '../raft/index.js';
+import type { LogIndex, RaftCore, SnapshotMeta } from '../raft/index.js';
 import type { SnapshotWriter, Storage } from '../storage/index.js';
-import { invariant } from './invariant.js';
 import { encodeStateSnapshotChunks } from './state-snapshot.js';
 
 /**
@@ -145,26 +144,5 @@ export class OwnSnapshots {
     this.appliedSinceSnapshot = 0;
     // Our own snapshot still being saved is older: the stored file is the one to send from now.
     if (this.beingSaved && this.beingSaved.meta.index < meta.index) this.beingSaved = undefined;
-  }
-
-  /**
-   * Gives the core's snapshot messages their data: the newest snapshot stored (after the one
-   * being committed, if any, is). Transitional: it reads the data into one buffer.
-   */
-  async attach(messages: readonly Message[]): Promise<readonly Message[]> {
-    if (!messages.some((m) => m.type === 'snapshot')) return messages;
-    // The core may ask for a snapshot it was told about while its file is still being written.
-    if (this.beingSaved) await this.beingSaved.done;
-    const info = await this.storage.snapshots.latestInfo();
-    invariant(info !== undefined, () => 'the core asked to send a snapshot but none was ever taken');
-    for (const m of messages) {
-      if (m.type !== 'snapshot' || !m.snapshot) continue;
-      const requested = m.snapshot.meta.index;
-      invariant(info.meta.index >= requested, () => `snapshot ${requested} requested, latest stored is ${info.meta.index}`);
-    }
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of this.storage.snapshots.readChunks(info)) chunks.push(chunk);
-    const data = Buffer.concat(chunks);
-    return messages.map((m) => (m.type === 'snapshot' ? { ...m, snapshot: { meta: info.meta, data } } : m));
   }
 }

@@ -27,9 +27,10 @@ export const METADATA_SHARED_SETTINGS = 'x-sessionraft-shared-settings';
 
 export type RaftFrame = Readonly<Omit<RaftFrame__Output, 'messages'>> & { readonly messages: readonly Uint8Array[] };
 export type RaftFrameAck = Readonly<RaftFrameAck__Output>;
-export type SnapshotChunk = Readonly<Omit<SnapshotChunk__Output, 'message' | 'data'>> & {
+export type SnapshotChunk = Readonly<Omit<SnapshotChunk__Output, 'message' | 'data' | 'dataDigest'>> & {
   readonly message: Uint8Array;
   readonly data: Uint8Array;
+  readonly dataDigest: Uint8Array;
 };
 export type SnapshotAck = Readonly<SnapshotAck__Output>;
 

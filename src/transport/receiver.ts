@@ -5,7 +5,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { crc32 } from 'node:zlib';
 import type { Message, NodeId } from '../raft/index.js';
+import type { SnapshotStore, SnapshotWriter } from '../storage/index.js';
 import { CodecError, decodeMessage } from './codec.js';
 import { FRAME_OVERHEAD_BYTES, type ResolvedTransportOptions } from './options.js';
 import {
@@ -48,6 +50,8 @@ export class Receiver {
     private readonly peerOpened: (peer: NodeId) => void = () => undefined,
     /** Who may call (cluster secret, client certificate); checked on every call before anything else. */
     private readonly security: () => PeerSecurity = () => ({}),
+    /** Where received snapshots are written and staged (GrpcTransport.useSnapshots). */
+    private readonly snapshotStore: () => SnapshotStore | undefined = () => undefined,
   ) {}
 
   get inboundStreams(): number {
@@ -150,25 +154,49 @@ export class Receiver {
       }
     };
     this.snapshots.set(call, finish);
-    const assembly = new SnapshotAssembly(this.options, from);
+    const store = this.snapshotStore();
+    if (store === undefined) {
+      finish({ code: grpc.status.UNAVAILABLE, details: `node ${this.options.nodeId} has no snapshot store yet` });
+      return;
+    }
+    const reception = new SnapshotReception(this.options, from, store);
+    // One chunk at a time: the call is paused while a chunk is checked and written, so at most
+    // a chunk or two (and what HTTP/2 flow control lets in) are ever in memory. grpc-js reads
+    // ahead up to the stream's high-water mark (16 messages in object mode): lower it to 1.
+    const readable = (call as unknown as { _readableState?: { highWaterMark: number } })._readableState;
+    if (readable !== undefined) readable.highWaterMark = 1;
+    let work = Promise.resolve();
+    const refuse = (refusal: Refusal): void => {
+      void reception.abort();
+      finish(refusal);
+    };
     call.on('data', (chunk: SnapshotChunk) => {
       if (done) return;
-      const refusal = assembly.add(chunk);
-      if (refusal !== undefined) finish(refusal);
+      call.pause();
+      work = work.then(async () => {
+        if (done) return;
+        const refusal = await reception.add(chunk);
+        if (refusal !== undefined) return refuse(refusal);
+        call.resume();
+      });
     });
     call.on('end', () => {
-      if (done) return;
-      const result = assembly.finish();
-      if ('code' in result) return finish(result);
-      this.totals.add('snapshotsReceived', 1);
-      this.countFrom(from).snapshots++;
-      this.log.info({ peer: from, totalBytes: result.snapshot?.data.length }, 'snapshot received');
-      this.deliver(result);
-      finish(null, { bytesReceived: result.snapshot?.data.length ?? 0 });
+      work = work.then(async () => {
+        if (done) return;
+        const result = await reception.finish();
+        if ('code' in result) return refuse(result);
+        if (done) return void reception.abort();
+        this.totals.add('snapshotsReceived', 1);
+        this.countFrom(from).snapshots++;
+        this.log.info({ peer: from, totalBytes: reception.bytes, index: result.snapshot?.meta.index }, 'snapshot received');
+        this.deliver(result);
+        finish(null, { bytesReceived: reception.bytes });
+      });
     });
     call.on('cancelled', () => {
       done = true;
       this.snapshots.delete(call);
+      work = work.then(() => reception.abort());
     });
   };
 
@@ -236,41 +264,76 @@ export class Receiver {
   }
 }
 
-/** Reassembles one snapshot within snapshotBytesMax; answers a Refusal on anything amiss. */
-class SnapshotAssembly {
+/**
+ * Receives one snapshot within snapshotBytesMax into a snapshot writer (a temporary file): each
+ * chunk's CRC-32 and offset checked as it arrives, the SHA-256 of the whole at the end; then the
+ * writer is staged in the store and the message delivered with empty data (the node takes the
+ * staged writer for it). Answers a Refusal on anything amiss; nothing is delivered or kept then.
+ */
+class SnapshotReception {
   private message: Message | undefined;
-  private buffer: Buffer | undefined;
-  private received = 0;
+  private writer: SnapshotWriter | undefined;
+  private totalBytes = 0;
+  private digest: Uint8Array = new Uint8Array(0);
 
   constructor(
     private readonly options: ResolvedTransportOptions,
     private readonly from: NodeId,
+    private readonly store: SnapshotStore,
   ) {}
 
-  add(chunk: SnapshotChunk): Refusal | undefined {
-    if (this.buffer === undefined) {
+  /** Bytes received and written so far. */
+  get bytes(): number {
+    return this.received;
+  }
+
+  private received = 0;
+
+  async add(chunk: SnapshotChunk): Promise<Refusal | undefined> {
+    if (this.writer === undefined) {
       const refusal = this.readHeader(chunk);
       if (refusal !== undefined) return refusal;
     }
-    const buffer = this.buffer;
-    if (buffer === undefined) throw new Error('snapshot assembly without a buffer after its header');
-    if (this.received + chunk.data.length > buffer.length) {
-      return invalid(`snapshot chunks carry more than the announced ${buffer.length} bytes`);
+    const writer = this.writer;
+    if (writer === undefined) throw new Error('snapshot reception without a writer after its header');
+    if (chunk.offset !== writer.bytes) {
+      return invalid(`snapshot chunk at offset ${chunk.offset}, expected ${writer.bytes}`);
     }
-    buffer.set(chunk.data, this.received);
-    this.received += chunk.data.length;
+    if (crc32(chunk.data) !== chunk.dataCrc32) {
+      return {
+        code: grpc.status.DATA_LOSS,
+        details: `snapshot chunk at offset ${chunk.offset} (${chunk.data.length} bytes) fails its CRC-32 check: refused, nothing installed`,
+      };
+    }
+    if (writer.bytes + chunk.data.length > this.totalBytes) {
+      return invalid(`snapshot chunks carry more than the announced ${this.totalBytes} bytes`);
+    }
+    await writer.write(chunk.data);
+    this.received = writer.bytes;
     return undefined;
   }
 
-  finish(): Refusal | Message {
-    if (this.message === undefined || this.buffer === undefined) return invalid('snapshot call without chunks');
-    if (this.received !== this.buffer.length) {
-      return invalid(`snapshot ended after ${this.received} of ${this.buffer.length} bytes`);
+  async finish(): Promise<Refusal | Message> {
+    const writer = this.writer;
+    if (this.message === undefined || writer === undefined) return invalid('snapshot call without chunks');
+    if (writer.bytes !== this.totalBytes) {
+      return invalid(`snapshot ended after ${writer.bytes} of ${this.totalBytes} bytes`);
+    }
+    if (!Buffer.from(writer.digest()).equals(Buffer.from(this.digest))) {
+      return { code: grpc.status.DATA_LOSS, details: `snapshot of ${this.totalBytes} bytes fails its SHA-256 check: refused, nothing installed` };
     }
     const snapshot = this.message.snapshot;
     if (snapshot === undefined) throw new Error('snapshot header lost its snapshot');
-    const data = new Uint8Array(this.buffer.buffer, this.buffer.byteOffset, this.buffer.length);
-    return { ...this.message, snapshot: { meta: snapshot.meta, data } };
+    this.store.stage(snapshot.meta, writer);
+    this.writer = undefined; // staged: the store owns it now
+    return { ...this.message, snapshot: { meta: snapshot.meta, data: new Uint8Array(0) } };
+  }
+
+  /** Drops the temporary file (a refused or cancelled call). */
+  async abort(): Promise<void> {
+    const writer = this.writer;
+    this.writer = undefined;
+    await writer?.abort();
   }
 
   private readHeader(chunk: SnapshotChunk): Refusal | undefined {
@@ -284,6 +347,7 @@ class SnapshotAssembly {
         details: `snapshot of ${chunk.totalBytes} bytes exceeds snapshotBytesMax (${this.options.snapshotBytesMax}) of node ${this.options.nodeId}`,
       };
     }
+    if (chunk.dataDigest.length !== 32) return invalid(`snapshot header with a data digest of ${chunk.dataDigest.length} bytes, not 32 (SHA-256)`);
     const message = decodeOrRefusal(chunk.message, this.options.messageBytesMax - FRAME_OVERHEAD_BYTES);
     if ('code' in message) return message;
     if (message.type !== 'snapshot' || message.snapshot === undefined) {
@@ -293,7 +357,9 @@ class SnapshotAssembly {
       return invalid(`snapshot message from ${message.from} to ${message.to} on a call from ${this.from}`);
     }
     this.message = message;
-    this.buffer = Buffer.allocUnsafe(chunk.totalBytes);
+    this.totalBytes = chunk.totalBytes;
+    this.digest = Buffer.from(chunk.dataDigest);
+    this.writer = this.store.create();
     return undefined;
   }
 }
