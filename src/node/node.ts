@@ -22,7 +22,7 @@ import {
   type Term,
 } from '../raft/index.js';
 import { SessionStateMachine, encodeBatch, encodeBatchItem, type SessionCommand, type SessionQueries } from '../session/index.js';
-import type { SnapshotInfo, SnapshotWriter, Storage } from '../storage/index.js';
+import { StorageCorruptionError, type SnapshotInfo, type SnapshotWriter, type Storage } from '../storage/index.js';
 import type { AppliedChangesSink } from '../watch/index.js';
 import type { CallOptions, MemberChange, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
 import { NodeError, NotLeaderError, OverloadedError, ProposalDroppedError, ShuttingDownError, TimeoutError } from './errors.js';
@@ -34,7 +34,7 @@ import { invariant } from './invariant.js';
 import type { Clock, NodeTransport, TimerHandle } from './io.js';
 import { ReadBatches } from './reads.js';
 import { OwnSnapshots, snapshotPhaseFraction } from './snapshots.js';
-import { decodeStateSnapshotChunks } from './state-snapshot.js';
+import { installSnapshotFile } from './install.js';
 import { NodeStats } from './stats.js';
 import { IndexQueue, armDeadline, deferred, type Deferred } from './waiters.js';
 import { Writes, type PendingProposal } from './writes.js';
@@ -181,26 +181,31 @@ export class SessionNode implements SessionBackend, StateCopySource {
     }
     let applied = await storage.state.appliedIndex();
     const snapshot = await storage.snapshots.latestInfo();
+    // An install a crash interrupted left a partial state behind its marker: never serve it.
+    const installing = await storage.state.installing();
+    if (installing && snapshot === undefined) {
+      throw new StorageCorruptionError('the state holds an interrupted snapshot install, but there is no snapshot file to install again');
+    }
     // A received snapshot is stored in order: the file, the log that points at it, the state. A
-    // crash after the log and before the state leaves the state behind: finish the install. A
-    // crash between the file and the log leaves a file newer than the log's snapshot: finish that
-    // install too, log first (the file holds a leader's applied, so committed, state: the commit
-    // moves up to it). Ignoring the file instead left it on disk as the newest, and a later, older
-    // snapshot from another leader could never be saved (the store refuses to go back): the node
-    // loop died on it at every restart.
-    if (snapshot && snapshot.meta.index > applied && snapshot.meta.index > (log.snapshot?.index ?? 0)) {
+    // crash after the log and before the state leaves the state behind (or marked, mid-install):
+    // finish the install. A crash between the file and the log leaves a file newer than the log's
+    // snapshot: finish that install too, log first (the file holds a leader's applied, so
+    // committed, state: the commit moves up to it). Ignoring the file instead left it on disk as
+    // the newest, and a later, older snapshot from another leader could never be saved (the store
+    // refuses to go back): the node loop died on it at every restart.
+    const behind = snapshot !== undefined && (installing || snapshot.meta.index > applied);
+    if (snapshot && behind && snapshot.meta.index > (log.snapshot?.index ?? 0)) {
       const hardState = { ...log.hardState, commit: Math.max(log.hardState.commit, snapshot.meta.index) as LogIndex };
       await storage.log.save({ hardState, entries: [], snapshot: snapshot.meta });
       log = await storage.log.load();
       logger.info({ index: snapshot.meta.index }, 'finishing the install of a received snapshot whose log save a crash interrupted');
     }
-    if (snapshot && snapshot.meta.index > applied && log.snapshot?.index === snapshot.meta.index) {
-      const entries: [string, Uint8Array][] = [];
-      for await (const pair of decodeStateSnapshotChunks(storage.snapshots.readChunks(snapshot))) entries.push(pair);
-      await stateMachine.load(entries);
-      await storage.state.replaceAll(entries, snapshot.meta.index);
+    if (snapshot && behind && log.snapshot?.index === snapshot.meta.index) {
+      if (installing) logger.warn({ index: snapshot.meta.index }, 'a crash interrupted a snapshot install: installing it again from the file');
+      await installSnapshotFile(storage, snapshot, stateMachine);
       applied = snapshot.meta.index;
     } else {
+      invariant(!installing, () => `an interrupted install, but the snapshot file (${snapshot?.meta.index}) is not the log's (${log.snapshot?.index})`);
       await stateMachine.load(storage.state.entries());
     }
     const snapshotIndex = (log.snapshot?.index ?? 0) as LogIndex;
@@ -724,11 +729,8 @@ export class SessionNode implements SessionBackend, StateCopySource {
     const startedAtMs = this.clock.nowMs();
     const loadSeconds = this.stats.startTimer();
     invariant(meta.index > this.applied, () => `snapshot ${meta.index} installed at applied ${this.applied}`);
-    const entries: [string, Uint8Array][] = [];
-    for await (const pair of decodeStateSnapshotChunks(this.storage.snapshots.readChunks(info))) entries.push(pair);
     const stateMachine = newStateMachine(this.options);
-    await stateMachine.load(entries);
-    await this.storage.state.replaceAll(entries, meta.index);
+    await installSnapshotFile(this.storage, info, stateMachine);
     this.stateMachine = stateMachine;
     this.applied = meta.index;
     this.changes?.reset(meta.index);

@@ -49,6 +49,48 @@ export class MemoryStateStore implements StateStore {
     );
   }
 
+  async beginInstall(snapshotIndex: LogIndex): Promise<void> {
+    this.assertOpen();
+    assertIndex(snapshotIndex);
+    this.disk.write(
+      (image) => {
+        image.installing = true;
+        image.state.clear();
+      },
+      { sync: true },
+    );
+  }
+
+  async putBatch(pairs: readonly (readonly [string, Uint8Array])[]): Promise<void> {
+    this.assertOpen();
+    assert(this.disk.image.installing, () => 'putBatch outside a snapshot install (beginInstall first)');
+    const copies = pairs.map(([key, value]) => copyOp({ type: 'put', key, value }));
+    this.disk.write(
+      (image) => {
+        for (const op of copies) if (op.type === 'put') image.state.set(op.key, op.value);
+      },
+      { sync: false },
+    );
+  }
+
+  async endInstall(appliedIndex: LogIndex): Promise<void> {
+    this.assertOpen();
+    assert(this.disk.image.installing, () => 'endInstall without beginInstall');
+    assertIndex(appliedIndex);
+    this.disk.write(
+      (image) => {
+        image.applied = appliedIndex;
+        image.installing = false;
+      },
+      { sync: true },
+    );
+  }
+
+  async installing(): Promise<boolean> {
+    this.assertOpen();
+    return this.disk.image.installing;
+  }
+
   async *entries(): AsyncIterable<readonly [string, Uint8Array]> {
     this.assertOpen();
     const pairs = [...this.disk.image.state].sort(([a], [b]) => compareStateKeys(a, b));

@@ -45,8 +45,20 @@ export interface StateStore {
   appliedIndex(): Promise<LogIndex>;
   /** Atomic: ops and appliedIndex land together or not at all. Not fsynced (the log is). */
   commit(ops: readonly StateOp[], appliedIndex: LogIndex): Promise<void>;
-  /** Replaces the whole state (snapshot install) atomically. */
+  /** Replaces the whole state atomically, in one batch: small states only (tests, tools). */
   replaceAll(entries: Iterable<readonly [string, Uint8Array]>, appliedIndex: LogIndex): Promise<void>;
+  /**
+   * A snapshot install in bounded batches (the state is never one batch): beginInstall() writes
+   * the install-in-progress marker and clears the state (synced); putBatch() adds pairs (not
+   * synced); endInstall() writes the applied index and removes the marker in one synced batch,
+   * last. A crash in between leaves the marker: installing() says so at the next open, and the
+   * node installs again from its snapshot file; a partial state is never served.
+   */
+  beginInstall(snapshotIndex: LogIndex): Promise<void>;
+  putBatch(pairs: readonly (readonly [string, Uint8Array])[]): Promise<void>;
+  endInstall(appliedIndex: LogIndex): Promise<void>;
+  /** An install was begun and never ended (a crash in between). */
+  installing(): Promise<boolean>;
   /** Every key-value pair in key order (start-up load). */
   entries(): AsyncIterable<readonly [string, Uint8Array]>;
   close(): Promise<void>;

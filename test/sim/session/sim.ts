@@ -474,11 +474,15 @@ class SessionSimulation {
       state: {
         appliedIndex: () => storage.state.appliedIndex(),
         commit: point((ops, index) => storage.state.commit(ops, index), any),
-        replaceAll: point((entries, index) => {
+        replaceAll: point((entries, index) => storage.state.replaceAll(entries, index), install),
+        beginInstall: point((index) => {
           if (host.node !== undefined) this.snapshotInstalls++;
           if (host.node !== undefined && host.stateReads > 0) this.installsDuringStateRead++;
-          return storage.state.replaceAll(entries, index);
+          return storage.state.beginInstall(index);
         }, install),
+        putBatch: point((pairs) => storage.state.putBatch(pairs), install),
+        endInstall: point((index) => storage.state.endInstall(index), install),
+        installing: () => storage.state.installing(),
         // Recovery reads the state before the node runs (host.node unset): at once.
         entries: () => (host.node === undefined ? storage.state.entries() : this.slowly(host, storage.state.entries())),
         close: () => storage.state.close(),
