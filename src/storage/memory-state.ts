@@ -170,14 +170,16 @@ export class MemorySnapshotStore implements SnapshotStore {
     return file && { meta: copyMeta(file.meta), bytes: file.data.length, digest: copyBytes(file.digest) };
   }
 
-  async *readChunks(info: SnapshotInfo, chunkBytes = 1024 * 1024): AsyncIterable<Uint8Array> {
+  async *readChunks(info: SnapshotInfo, chunkBytes = 1024 * 1024, fromOffset = 0): AsyncIterable<Uint8Array> {
+    assert(Number.isSafeInteger(fromOffset) && fromOffset >= 0 && fromOffset <= info.bytes, () => `fromOffset ${fromOffset} is outside 0..${info.bytes}`);
     const file = this.disk.image.snapshotFile;
     if (!file || file.meta.index !== info.meta.index || file.meta.term !== info.meta.term) {
       throw new Error(`snapshot ${info.meta.index} at term ${info.meta.term} is no longer stored`);
     }
     const data = file.data;
     const hash = createHash('sha256');
-    let at = 0;
+    hash.update(data.subarray(0, fromOffset));
+    let at = fromOffset;
     do {
       const end = Math.min(data.length, at + chunkBytes);
       const chunk = copyBytes(data.subarray(at, end));

@@ -102,8 +102,9 @@ export class SnapshotFiles implements SnapshotStore {
     });
   }
 
-  async *readChunks(info: SnapshotInfo, chunkBytes = SNAPSHOT_READ_CHUNK_BYTES): AsyncIterable<Uint8Array> {
+  async *readChunks(info: SnapshotInfo, chunkBytes = SNAPSHOT_READ_CHUNK_BYTES, fromOffset = 0): AsyncIterable<Uint8Array> {
     assert(Number.isSafeInteger(chunkBytes) && chunkBytes > 0, () => `chunkBytes must be an integer > 0, got ${chunkBytes}`);
+    assert(Number.isSafeInteger(fromOffset) && fromOffset >= 0 && fromOffset <= info.bytes, () => `fromOffset ${fromOffset} is outside 0..${info.bytes}`);
     const name = fileName(info.meta);
     let handle: FileHandle;
     try {
@@ -119,12 +120,14 @@ export class SnapshotFiles implements SnapshotStore {
       }
       const hash = createHash('sha256');
       for (let at = 0; at < located.bytes; ) {
-        const chunk = Buffer.allocUnsafe(Math.min(chunkBytes, located.bytes - at));
+        // Before fromOffset: hashed only (the whole digest is still checked), in the same chunks.
+        const chunk = Buffer.allocUnsafe(Math.min(chunkBytes, located.bytes - at, at < fromOffset ? fromOffset - at : Infinity));
         await readFully(handle, chunk, located.dataStart + at, located.path);
         hash.update(chunk);
+        const skipped = at < fromOffset;
         at += chunk.length;
         if (at === located.bytes) checkDigest(hash.digest(), located);
-        yield chunk;
+        if (!skipped) yield chunk;
       }
       if (located.bytes === 0) checkDigest(hash.digest(), located);
     } finally {

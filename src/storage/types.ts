@@ -103,9 +103,10 @@ export interface SnapshotStore {
    * The data of the stored snapshot `info`, in chunks of about `chunkBytes` (1 MiB by default),
    * hashed as they stream: a digest mismatch throws StorageCorruptionError after the last
    * chunk, so a consumer must not act on the data before the iteration ends. Throws a plain
-   * Error if that snapshot is no longer stored (a newer one replaced it).
+   * Error if that snapshot is no longer stored (a newer one replaced it). From `fromOffset` on
+   * (a resumed transfer): the bytes before it are read and hashed, not handed out.
    */
-  readChunks(info: SnapshotInfo, chunkBytes?: number): AsyncIterable<Uint8Array>;
+  readChunks(info: SnapshotInfo, chunkBytes?: number, fromOffset?: number): AsyncIterable<Uint8Array>;
   /**
    * Holds a received snapshot (every byte written and verified, not committed) until the node
    * takes it for the message the transport delivers; a newer one for the same (index, term)

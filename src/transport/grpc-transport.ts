@@ -83,6 +83,7 @@ export class GrpcTransport {
     server.addService(raftServiceDefinition(), {
       Stream: this.receiver.handleStream,
       InstallSnapshot: this.receiver.handleSnapshot,
+      SnapshotResume: this.receiver.handleSnapshotResume,
     });
     this.checkServerLimit(server);
   }

@@ -28,6 +28,8 @@ import {
   type RaftFrameAck,
   type SnapshotAck,
   type SnapshotChunk,
+  type SnapshotResumeReply,
+  type SnapshotResumeRequest,
 } from './proto.js';
 import { METADATA_CLUSTER_SECRET, peerChannelCredentials, type PeerSecurity } from './security.js';
 import { Counters } from './stats.js';
@@ -351,6 +353,9 @@ export class PeerLink {
     }
     // Its own connection: a large transfer must not sit in front of heartbeats.
     this.snapshotClient ??= new grpc.Client(this.address, this.credentials(), this.channelOptions());
+    // Where to start: what an earlier transfer of this snapshot that broke off left at the peer.
+    const resumeAt = await this.snapshotResumeOffset(this.snapshotClient, info);
+    if (transfer.done || this.snapshotClient === undefined) return;
     const method = raftServiceDefinition().InstallSnapshot;
     const call = this.snapshotClient.makeClientStreamRequest<SnapshotChunk, SnapshotAck>(
       method.path,
@@ -361,13 +366,13 @@ export class PeerLink {
       (error, ack) => this.onSnapshotDone(transfer, info, error, ack),
     );
     transfer.call = call;
-    this.log.info({ totalBytes: info.bytes, index: info.meta.index, term: info.meta.term }, 'sending snapshot');
-    let offset = 0;
+    this.log.info({ totalBytes: info.bytes, index: info.meta.index, term: info.meta.term, resumeAt }, resumeAt > 0 ? 'resuming snapshot transfer' : 'sending snapshot');
+    let offset = resumeAt;
+    let first = true;
     // Chunks handed to the call and not yet taken by HTTP/2: at most SNAPSHOT_CHUNKS_IN_FLIGHT
     // (the call's own buffer would take 16 before write() says to wait, each in several copies).
     const inFlight: Promise<void>[] = [];
     const write = async (data: Uint8Array): Promise<void> => {
-      const first = offset === 0;
       const chunk: SnapshotChunk = {
         clusterId: first ? this.options.clusterId : '',
         from: first ? this.options.nodeId : 0,
@@ -379,6 +384,7 @@ export class PeerLink {
         dataCrc32: crc32(data),
         offset,
       };
+      first = false;
       offset += data.length;
       inFlight.push(
         new Promise<void>((resolve) => {
@@ -390,18 +396,42 @@ export class PeerLink {
       transfer.wake = undefined;
     };
     try {
-      for await (const data of store.readChunks(info, this.options.snapshotChunkBytes)) {
+      for await (const data of store.readChunks(info, this.options.snapshotChunkBytes, resumeAt)) {
         if (transfer.done) return;
         await write(data);
       }
       if (transfer.done) return;
-      if (info.bytes === 0) await write(new Uint8Array(0));
+      if (first) await write(new Uint8Array(0)); // no data to send: the header alone
       call.end();
     } catch (error) {
       if (transfer.done) return;
       this.log.error({ err: error, index: info.meta.index }, 'reading the stored snapshot to send it failed');
       this.endSnapshot(transfer, false, describeError(error), info.bytes);
     }
+  }
+
+  /** The peer's answer to SnapshotResume for `info`; 0 on any error (an older peer, a timeout). */
+  private snapshotResumeOffset(client: grpc.Client, info: SnapshotInfo): Promise<number> {
+    const method = raftServiceDefinition().SnapshotResume;
+    const request: SnapshotResumeRequest = { index: info.meta.index, term: info.meta.term, dataDigest: info.digest, totalBytes: info.bytes };
+    return new Promise((resolve) => {
+      client.makeUnaryRequest<SnapshotResumeRequest, SnapshotResumeReply>(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        request,
+        this.metadata(),
+        { deadline: Date.now() + this.options.handshakeTimeoutMs },
+        (error, reply) => {
+          if (error !== null || reply === undefined) {
+            this.log.debug({ why: error ? describe(error) : 'no reply' }, 'snapshot resume offset unknown: sending from the start');
+            return resolve(0);
+          }
+          const offset = Number(reply.offset);
+          resolve(Number.isSafeInteger(offset) && offset > 0 && offset <= info.bytes ? offset : 0);
+        },
+      );
+    });
   }
 
   private onSnapshotDone(transfer: SnapshotTransfer, info: SnapshotInfo, error: grpc.ServiceError | null, ack: SnapshotAck | undefined): void {

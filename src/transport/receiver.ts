@@ -19,6 +19,8 @@ import {
   type RaftFrameAck,
   type SnapshotAck,
   type SnapshotChunk,
+  type SnapshotResumeReply,
+  type SnapshotResumeRequest,
 } from './proto.js';
 import { checkPeerCall, type PeerSecurity } from './security.js';
 import type { Counters } from './stats.js';
@@ -26,6 +28,10 @@ import type { Counters } from './stats.js';
 type Refusal = { readonly code: grpc.status; readonly details: string };
 type StreamCall = grpc.ServerDuplexStream<RaftFrame, RaftFrameAck>;
 type SnapshotCall = grpc.ServerReadableStream<SnapshotChunk, SnapshotAck>;
+type ResumeCall = grpc.ServerUnaryCall<SnapshotResumeRequest, SnapshotResumeReply>;
+
+/** Transfers that broke off, kept to be resumed, at most (the oldest is dropped first). */
+const PARTIAL_SNAPSHOTS_MAX = 2;
 
 /** The same refusal (same peer, same reason) is logged at warn once a minute, else at debug. */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
@@ -37,6 +43,8 @@ export class Receiver {
   private readonly streamByPeer = new Map<NodeId, StreamCall>();
   private readonly snapshots = new Map<SnapshotCall, (refusal: Refusal) => void>();
   private readonly refusalsLoggedAtMs = new Map<string, number>();
+  /** Snapshot transfers that broke off, by partialKey: their writers, open, every byte verified. */
+  private readonly partials = new Map<string, SnapshotWriter>();
   /** Frames and messages delivered from each peer (only peers whose calls passed the identity check). */
   private readonly receivedByPeer = new Map<NodeId, { frames: number; messages: number; snapshots: number }>();
   private closed = false;
@@ -87,6 +95,42 @@ export class Receiver {
     this.streamByPeer.clear();
     for (const finish of [...this.snapshots.values()]) finish(refusal);
     this.snapshots.clear();
+    for (const writer of this.partials.values()) void writer.abort();
+    this.partials.clear();
+  }
+
+  /** How much of a snapshot an earlier call from this sender left here (0: none). */
+  readonly handleSnapshotResume = (call: ResumeCall, callback: grpc.sendUnaryData<SnapshotResumeReply>): void => {
+    const opened = this.checkOpen(call, 0, 1, 'snapshot resume');
+    if ('code' in opened) {
+      this.refused(call, opened, metadataNodeId(call.metadata));
+      callback(opened);
+      return;
+    }
+    const request = call.request;
+    const partial = this.partials.get(partialKey(opened.from, request.index, request.term, request.dataDigest, request.totalBytes));
+    callback(null, { offset: partial?.bytes ?? 0 });
+  };
+
+  /** The writer kept for this transfer, taken out of the keep (undefined: none). */
+  private takePartial(key: string): SnapshotWriter | undefined {
+    const writer = this.partials.get(key);
+    this.partials.delete(key);
+    return writer;
+  }
+
+  /** Keeps the writer of a transfer that broke off, to be resumed; drops the oldest beyond the bound. */
+  private keepPartial(key: string, writer: SnapshotWriter): void {
+    if (this.closed) return void writer.abort();
+    const old = this.partials.get(key);
+    if (old !== undefined && old !== writer) void old.abort();
+    this.partials.delete(key);
+    this.partials.set(key, writer);
+    for (const [other, dropped] of this.partials) {
+      if (this.partials.size <= PARTIAL_SNAPSHOTS_MAX) break;
+      this.partials.delete(other);
+      void dropped.abort();
+    }
   }
 
   readonly handleStream = (call: StreamCall): void => {
@@ -159,7 +203,10 @@ export class Receiver {
       finish({ code: grpc.status.UNAVAILABLE, details: `node ${this.options.nodeId} has no snapshot store yet` });
       return;
     }
-    const reception = new SnapshotReception(this.options, from, store);
+    const reception = new SnapshotReception(this.options, from, store, {
+      take: (key) => this.takePartial(key),
+      keep: (key, writer) => this.keepPartial(key, writer),
+    });
     // One chunk at a time: the call is paused while a chunk is checked and written, so at most
     // a chunk or two (and what HTTP/2 flow control lets in) are ever in memory. grpc-js reads
     // ahead up to the stream's high-water mark (16 messages in object mode): lower it to 1.
@@ -184,7 +231,14 @@ export class Receiver {
       work = work.then(async () => {
         if (done) return;
         const result = await reception.finish();
-        if ('code' in result) return refuse(result);
+        if ('code' in result) {
+          // Ended short (a sender cut off mid-transfer ends the call too): keep what was verified.
+          if (reception.incomplete) {
+            await reception.keepForResume();
+            return finish(result);
+          }
+          return refuse(result);
+        }
         if (done) return void reception.abort();
         this.totals.add('snapshotsReceived', 1);
         this.countFrom(from).snapshots++;
@@ -196,7 +250,8 @@ export class Receiver {
     call.on('cancelled', () => {
       done = true;
       this.snapshots.delete(call);
-      work = work.then(() => reception.abort());
+      // The sender's connection broke off (or it gave up): keep what was verified, to resume.
+      work = work.then(() => reception.keepForResume());
     });
   };
 
@@ -214,7 +269,7 @@ export class Receiver {
   }
 
   /** Authentication (security.ts), identity (metadata) and capacity checks at call open. */
-  private checkOpen(call: StreamCall | SnapshotCall, open: number, openMax: number, limitName: string): Refusal | { from: NodeId } {
+  private checkOpen(call: StreamCall | SnapshotCall | ResumeCall, open: number, openMax: number, limitName: string): Refusal | { from: NodeId } {
     if (this.closed) return { code: grpc.status.UNAVAILABLE, details: 'the peer transport of this node is closed' };
     const claimed = Number(metadataString(call.metadata, METADATA_FROM_NODE));
     const unauthenticated = checkPeerCall(this.security(), call, claimed);
@@ -275,11 +330,15 @@ class SnapshotReception {
   private writer: SnapshotWriter | undefined;
   private totalBytes = 0;
   private digest: Uint8Array = new Uint8Array(0);
+  /** partialKey of this transfer, once its header was read. */
+  private key: string | undefined;
 
   constructor(
     private readonly options: ResolvedTransportOptions,
     private readonly from: NodeId,
     private readonly store: SnapshotStore,
+    /** The receiver's keep of transfers that broke off. */
+    private readonly partials: { take(key: string): SnapshotWriter | undefined; keep(key: string, writer: SnapshotWriter): void },
   ) {}
 
   /** Bytes received and written so far. */
@@ -329,7 +388,20 @@ class SnapshotReception {
     return { ...this.message, snapshot: { meta: snapshot.meta, data: new Uint8Array(0) } };
   }
 
-  /** Drops the temporary file (a refused or cancelled call). */
+  /** Its header was read and fewer bytes than announced arrived, each of them verified. */
+  get incomplete(): boolean {
+    return this.writer !== undefined && this.key !== undefined && this.received < this.totalBytes;
+  }
+
+  /** A call that broke off: its writer is kept for a resume if it holds verified bytes. */
+  async keepForResume(): Promise<void> {
+    const writer = this.writer;
+    if (writer === undefined || this.key === undefined || writer.bytes === 0) return this.abort();
+    this.writer = undefined;
+    this.partials.keep(this.key, writer);
+  }
+
+  /** Drops the temporary file (a refused call: nothing of it is kept). */
   async abort(): Promise<void> {
     const writer = this.writer;
     this.writer = undefined;
@@ -359,9 +431,31 @@ class SnapshotReception {
     this.message = message;
     this.totalBytes = chunk.totalBytes;
     this.digest = Buffer.from(chunk.dataDigest);
-    this.writer = this.store.create();
+    const snapshotMeta = message.snapshot.meta;
+    this.key = partialKey(this.from, snapshotMeta.index, snapshotMeta.term, this.digest, this.totalBytes);
+    const partial = this.partials.take(this.key);
+    if (chunk.offset === 0) {
+      void partial?.abort(); // a fresh start: what an earlier call left is not needed
+      this.writer = this.store.create();
+      return undefined;
+    }
+    if (partial === undefined || partial.bytes !== chunk.offset) {
+      if (partial !== undefined) this.partials.keep(this.key, partial);
+      this.key = undefined; // nothing of this call is worth keeping
+      return {
+        code: grpc.status.FAILED_PRECONDITION,
+        details: `snapshot ${snapshotMeta.index} resumed at byte ${chunk.offset}, but node ${this.options.nodeId} holds ${partial?.bytes ?? 0} bytes of it`,
+      };
+    }
+    this.writer = partial;
+    this.received = partial.bytes;
     return undefined;
   }
+}
+
+/** A transfer's identity for a resume: the sender, the snapshot, its digest and size. */
+function partialKey(from: NodeId, index: number, term: number, digest: Uint8Array, totalBytes: number): string {
+  return `${from}/${index}/${term}/${Buffer.from(digest).toString('hex')}/${totalBytes}`;
 }
 
 function checkIdentity(metadata: grpc.Metadata, options: ResolvedTransportOptions): Refusal | { from: NodeId } {

@@ -491,7 +491,7 @@ class SessionSimulation {
         save: point((meta, data) => storage.snapshots.save(meta, data), own),
         latest: () => storage.snapshots.latest(),
         latestInfo: () => storage.snapshots.latestInfo(),
-        readChunks: (info, chunkBytes) => storage.snapshots.readChunks(info, chunkBytes),
+        readChunks: (info, chunkBytes, fromOffset) => storage.snapshots.readChunks(info, chunkBytes, fromOffset),
         stage: (meta, writer) => storage.snapshots.stage(meta, writer),
         takeStaged: (meta) => storage.snapshots.takeStaged(meta),
         create: () => {

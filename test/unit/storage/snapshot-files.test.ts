@@ -123,6 +123,30 @@ describe('snapshot files (SRSNAP2)', () => {
     expect(got.reduce((n, c) => n + c.length, 0)).toBeLessThan(300); // the last chunk is never handed out
   });
 
+  it('reads from an offset (a resumed transfer), still checking the digest of the whole', async () => {
+    const data = pattern(1000);
+    await files.save(snapshotMeta(5, 1), data);
+    const info = (await files.latestInfo())!;
+    const tail: Uint8Array[] = [];
+    for await (const chunk of files.readChunks(info, 128, 300)) tail.push(chunk);
+    expect(Buffer.concat(tail).equals(Buffer.from(data.subarray(300)))).toBe(true);
+    const [name] = await readdir(join(dir, 'snapshots'));
+    const path = join(dir, 'snapshots', name!);
+    const file = await readFile(path);
+    file[7 + 10]! ^= 0x01; // a data byte before the offset
+    await writeFile(path, file);
+    await expect(
+      (async () => {
+        for await (const _ of files.readChunks(info, 128, 300)) void _;
+      })(),
+    ).rejects.toThrow(StorageCorruptionError);
+    const memory = createMemoryStorage().snapshots;
+    await memory.save(snapshotMeta(5, 1), data);
+    const fromMemory: Uint8Array[] = [];
+    for await (const chunk of memory.readChunks((await memory.latestInfo())!, 128, 300)) fromMemory.push(chunk);
+    expect(Buffer.concat(fromMemory).equals(Buffer.from(data.subarray(300)))).toBe(true);
+  });
+
   it('still reads an SRSNAP1 file of an earlier version, and checks its digest', async () => {
     await mkdir(join(dir, 'snapshots'), { recursive: true });
     const data = pattern(5000);

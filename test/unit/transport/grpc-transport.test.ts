@@ -221,6 +221,58 @@ describe('GrpcTransport: snapshots', () => {
     expect(b.snapshots.takeStaged(meta)?.bytes).toBe(3000);
   });
 
+  it('a transfer that broke off resumes from the last byte the receiver verified; a wrong offset is refused', async () => {
+    const b = await startNode(2);
+    const meta = metaAt(10, [nodeId(7), b.id]);
+    const data = patterned(5000);
+    expect(await rawResumeOffset(b, meta, data)).toBe(0);
+    // Three chunks arrive, then the connection drops.
+    const broken = await rawSnapshotStatus(b, rawSnapshotChunks(b, meta, data, 1000).slice(0, 3), 7, () => new Promise((r) => setTimeout(r, 300)));
+    expect(broken.code).toBe(grpc.status.CANCELLED);
+    await waitFor('partial kept', () => b.transport.stats().snapshotsReceiving === 0);
+    await new Promise((r) => setTimeout(r, 50));
+    const held = await rawResumeOffset(b, meta, data);
+    expect([1000, 2000, 3000]).toContain(held); // 3000 unless the machine is very slow
+    expect(await rawResumeOffset(b, meta, data, 8)).toBe(0); // another sender holds nothing
+    expect(b.received).toEqual([]);
+    // A start at another offset is refused, and the partial is still there.
+    const wrong = await rawSnapshotStatus(b, rawSnapshotChunks(b, meta, data, 1000, 4000));
+    expect(wrong.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(wrong.details).toMatch(new RegExp(`resumed at byte 4000, but node 2 holds ${held} bytes of it`));
+    // The resumed call sends only the rest; the whole is checked and staged.
+    const resumed = await rawSnapshotStatus(b, rawSnapshotChunks(b, meta, data, 1000, held));
+    expect(resumed.code).toBe(grpc.status.OK);
+    const staged = b.snapshots.takeStaged(meta);
+    expect(staged?.bytes).toBe(5000);
+    await staged!.commit(meta);
+    expect(Buffer.from((await b.snapshots.latest())!.data).equals(Buffer.from(data))).toBe(true);
+    expect(await rawResumeOffset(b, meta, data)).toBe(0);
+  });
+
+  it('the sender asks where to resume and sends only the rest', async () => {
+    const a = await startNode(1, { snapshotChunkBytes: 64 * 1024 });
+    const b = await startNode(2);
+    connectAll([a, b]);
+    const meta = metaAt(20, [a.id, b.id]);
+    const data = patterned(1024 * 1024);
+    await a.snapshots.save(meta, data);
+    // An earlier transfer from node 1 broke off after 4 chunks of 64 KiB.
+    await rawSnapshotStatus(b, rawSnapshotChunks(b, meta, data, 64 * 1024, 0, 1).slice(0, 4), 1, () => new Promise((r) => setTimeout(r, 300)));
+    await waitFor('partial kept', () => b.transport.stats().snapshotsReceiving === 0);
+    await new Promise((r) => setTimeout(r, 50));
+    const held = await rawResumeOffset(b, meta, data, 1);
+    expect(held).toBeGreaterThan(0);
+    expect(held % (64 * 1024)).toBe(0);
+    a.transport.send([snapshotTo(a, b, meta)]);
+    await waitFor('snapshot status', () => a.snapshotStatus.length === 1);
+    expect(a.snapshotStatus).toEqual([{ peer: b.id, ok: true }]);
+    expect(a.logs.find((l) => l.msg === 'resuming snapshot transfer')).toMatchObject({ resumeAt: held, totalBytes: data.length });
+    const staged = b.snapshots.takeStaged(meta);
+    expect(staged?.bytes).toBe(data.length);
+    await staged!.commit(meta);
+    expect(Buffer.from((await b.snapshots.latest())!.data).equals(Buffer.from(data))).toBe(true);
+  });
+
   it('memory stays bounded: a 64 MiB snapshot goes file to file with a few chunks in memory, never the whole', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sessionraft-transport-snap-'));
     try {
@@ -279,16 +331,19 @@ describe('GrpcTransport: snapshots', () => {
   }, 60_000);
 });
 
-/** The chunks a sender (node 7) would send for `data`, with their CRC-32s and the SHA-256 of the whole. */
-function rawSnapshotChunks(to: TestNode, meta: SnapshotMeta, data: Uint8Array, chunkBytes: number): SnapshotChunk[] {
-  const header = encodeMessage({ type: 'snapshot', from: nodeId(7), to: to.id, term: meta.term, snapshot: { meta, data: new Uint8Array(0) } }, 1 << 20);
+/**
+ * The chunks a sender (node 7 by default) would send for `data` from `start` on, with their
+ * CRC-32s, the first with the header and the SHA-256 of the whole.
+ */
+function rawSnapshotChunks(to: TestNode, meta: SnapshotMeta, data: Uint8Array, chunkBytes: number, start = 0, from = 7): SnapshotChunk[] {
+  const header = encodeMessage({ type: 'snapshot', from: nodeId(from), to: to.id, term: meta.term, snapshot: { meta, data: new Uint8Array(0) } }, 1 << 20);
   const chunks: SnapshotChunk[] = [];
-  for (let offset = 0; offset < data.length; offset += chunkBytes) {
-    const first = offset === 0;
+  for (let offset = start; offset < data.length; offset += chunkBytes) {
+    const first = offset === start;
     const part = data.subarray(offset, offset + chunkBytes);
     chunks.push({
       clusterId: first ? 'test-cluster' : '',
-      from: first ? 7 : 0,
+      from: first ? from : 0,
       to: first ? to.id : 0,
       message: first ? header : new Uint8Array(0),
       totalBytes: first ? data.length : 0,
@@ -301,23 +356,47 @@ function rawSnapshotChunks(to: TestNode, meta: SnapshotMeta, data: Uint8Array, c
   return chunks;
 }
 
-/** Sends `chunks` on one InstallSnapshot call from "node 7"; the call's status. */
-async function rawSnapshotStatus(node: TestNode, chunks: readonly SnapshotChunk[]): Promise<grpc.StatusObject> {
-  const client = new grpc.Client(node.address, grpc.credentials.createInsecure());
+function rawMetadata(node: TestNode, from: number): grpc.Metadata {
   const metadata = new grpc.Metadata();
   metadata.set(METADATA_CLUSTER_ID, 'test-cluster');
-  metadata.set(METADATA_FROM_NODE, '7');
+  metadata.set(METADATA_FROM_NODE, String(from));
   metadata.set(METADATA_TO_NODE, String(node.id));
   metadata.set('x-sessionraft-shared-settings', '');
+  return metadata;
+}
+
+/**
+ * Sends `chunks` on one InstallSnapshot call from node `from` (7); the call's status. With
+ * `breakOff`, the call is cancelled once `breakOff()` resolves, as a dropped connection would.
+ */
+async function rawSnapshotStatus(node: TestNode, chunks: readonly SnapshotChunk[], from = 7, breakOff?: () => Promise<void>): Promise<grpc.StatusObject> {
+  const client = new grpc.Client(node.address, grpc.credentials.createInsecure());
   const method = raftServiceDefinition().InstallSnapshot;
   try {
     return await new Promise<grpc.StatusObject>((resolve) => {
-      const call = client.makeClientStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata, (error) =>
+      const call = client.makeClientStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, rawMetadata(node, from), (error) =>
         resolve(error ? { code: error.code, details: error.details, metadata: error.metadata } : { code: grpc.status.OK, details: '', metadata: new grpc.Metadata() }),
       );
       for (const chunk of chunks) call.write(chunk);
-      call.end();
+      if (breakOff === undefined) call.end();
+      else void breakOff().then(() => call.cancel());
     });
+  } finally {
+    client.close();
+  }
+}
+
+/** The receiver's SnapshotResume answer to node `from` for that snapshot. */
+async function rawResumeOffset(node: TestNode, meta: SnapshotMeta, data: Uint8Array, from = 7): Promise<number> {
+  const client = new grpc.Client(node.address, grpc.credentials.createInsecure());
+  const method = raftServiceDefinition().SnapshotResume;
+  const request = { index: meta.index, term: meta.term, dataDigest: createHash('sha256').update(data).digest(), totalBytes: data.length };
+  try {
+    return await new Promise<number>((resolve, reject) =>
+      client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, rawMetadata(node, from), (error, reply) =>
+        error ? reject(error) : resolve(Number(reply?.offset ?? -1)),
+      ),
+    );
   } finally {
     client.close();
   }

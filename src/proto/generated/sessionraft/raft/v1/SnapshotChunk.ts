@@ -37,6 +37,7 @@ export interface SnapshotChunk {
   'dataCrc32'?: (number);
   /**
    * Every chunk: the offset of `data` in `snapshot.data` (chunks are contiguous and in order).
+   * The first chunk's offset is 0, or what SnapshotResume answered (a resumed transfer).
    */
   'offset'?: (number | string | Long);
 }
@@ -75,6 +76,7 @@ export interface SnapshotChunk__Output {
   'dataCrc32': (number);
   /**
    * Every chunk: the offset of `data` in `snapshot.data` (chunks are contiguous and in order).
+   * The first chunk's offset is 0, or what SnapshotResume answered (a resumed transfer).
    */
   'offset': (number);
 }
