@@ -304,12 +304,17 @@ class FileWriter implements SnapshotWriter {
     }
   }
 
+  /** Best effort, and never rejects (callers fire and forget it): the next commit removes leftovers. */
   async abort(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'done';
     this.files.forget(this.path);
-    if (this.handle) await (await this.handle).close().catch(() => undefined);
-    await rm(this.path, { force: true });
+    try {
+      if (this.handle) await (await this.handle).close();
+    } catch {
+      // The file never opened (its directory is gone, the disk is full), or is closed already.
+    }
+    await rm(this.path, { force: true }).catch(() => undefined);
   }
 
   private open(): Promise<FileHandle> {

@@ -217,10 +217,17 @@ export class Receiver {
       void reception.abort();
       finish(refusal);
     };
+    // Every step in order; a step that throws (the disk: full, gone) refuses the call.
+    const step = (task: () => Promise<void>): void => {
+      work = work.then(task).catch((error: unknown) => {
+        this.log.error({ err: error, peer: from }, 'writing a received snapshot failed');
+        refuse({ code: grpc.status.INTERNAL, details: `node ${this.options.nodeId} could not write the snapshot: ${error instanceof Error ? error.message : String(error)}` });
+      });
+    };
     call.on('data', (chunk: SnapshotChunk) => {
       if (done) return;
       call.pause();
-      work = work.then(async () => {
+      step(async () => {
         if (done) return;
         const refusal = await reception.add(chunk);
         if (refusal !== undefined) return refuse(refusal);
@@ -228,7 +235,7 @@ export class Receiver {
       });
     });
     call.on('end', () => {
-      work = work.then(async () => {
+      step(async () => {
         if (done) return;
         const result = await reception.finish();
         if ('code' in result) {
@@ -251,7 +258,7 @@ export class Receiver {
       done = true;
       this.snapshots.delete(call);
       // The sender's connection broke off (or it gave up): keep what was verified, to resume.
-      work = work.then(() => reception.keepForResume());
+      step(() => reception.keepForResume());
     });
   };
 

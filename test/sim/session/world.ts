@@ -116,6 +116,15 @@ export class SimTransport implements NodeTransport {
   }
 
   private async sendSnapshot(message: Message): Promise<void> {
+    try {
+      await this.sendSnapshotNow(message);
+    } catch {
+      // The stored snapshot was replaced while it was read: lost, as a failed transfer.
+      if (!this.closed) this.snapshotStatusHandler?.(message.to, false);
+    }
+  }
+
+  private async sendSnapshotNow(message: Message): Promise<void> {
     const store = this.snapshots;
     const info = await store?.latestInfo();
     if (this.closed) return;

@@ -71,6 +71,14 @@ describe('snapshot files (SRSNAP2)', () => {
     expect((await readdir(join(dir, 'snapshots'))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
+  it('a write that cannot open its file rejects, and the abort after it does not (it is fired and forgotten)', async () => {
+    await writeFile(join(dir, 'not-a-dir'), 'x');
+    const broken = new SnapshotFiles(join(dir, 'not-a-dir', 'snapshots'), 64);
+    const writer = broken.create();
+    await expect(writer.write(pattern(10))).rejects.toThrow();
+    await expect(writer.abort()).resolves.toBeUndefined();
+  });
+
   it('refuses a commit older than the stored snapshot', async () => {
     await files.save(snapshotMeta(9, 2), pattern(10));
     const writer = files.create();
