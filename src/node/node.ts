@@ -81,7 +81,7 @@ export interface NodePlantedBugs {
   readonly asyncAckBeforeFsync?: boolean;
   /** Apply committed entries before the Ready's entries and hard state are durable. */
   readonly applyBeforePersist?: boolean;
-  /** Replace the state with a received snapshot before its file and the log pointing at it. */
+  /** Replace the state with a received snapshot before the log points at it (after its file: the install reads it). */
   readonly snapshotInstallOutOfOrder?: boolean;
 }
 
