@@ -4,6 +4,7 @@
  * simulation passes a simulated clock and network, so it runs the very node that ships.
  */
 import type { Message, NodeId } from '../raft/index.js';
+import type { SnapshotStore } from '../storage/index.js';
 
 /** An opaque timer handle, as the clock that made it understands it. */
 export type TimerHandle = { readonly __timer: never } | NodeJS.Timeout;
@@ -38,5 +39,13 @@ export interface NodeTransport {
   addPeer(id: NodeId, address: string): void;
   /** Forgets `id` (no longer a member). */
   removePeer(id: NodeId): void;
+  /**
+   * The node's snapshot store, handed over when the node is created: a snapshot message is sent
+   * with the stored snapshot read from it in chunks (the message's own data is ignored), and a
+   * received snapshot is written to it and staged (SnapshotStore.stage) before its message, with
+   * empty data, is delivered. A transport without it cannot carry snapshots whole-file-free; the
+   * node then accepts snapshot messages that carry their data (tests).
+   */
+  useSnapshots?(store: SnapshotStore): void;
   close(): void;
 }

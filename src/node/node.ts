@@ -22,7 +22,7 @@ import {
   type Term,
 } from '../raft/index.js';
 import { SessionStateMachine, encodeBatch, encodeBatchItem, type SessionCommand, type SessionQueries } from '../session/index.js';
-import type { Storage } from '../storage/index.js';
+import { StorageCorruptionError, type SnapshotInfo, type SnapshotWriter, type Storage } from '../storage/index.js';
 import type { AppliedChangesSink } from '../watch/index.js';
 import type { CallOptions, MemberChange, NodeStatus, ReadOptions, SessionBackend, WriteOptions, WriteOutcome } from './backend.js';
 import { NodeError, NotLeaderError, OverloadedError, ProposalDroppedError, ShuttingDownError, TimeoutError } from './errors.js';
@@ -34,7 +34,7 @@ import { invariant } from './invariant.js';
 import type { Clock, NodeTransport, TimerHandle } from './io.js';
 import { ReadBatches } from './reads.js';
 import { OwnSnapshots, snapshotPhaseFraction } from './snapshots.js';
-import { decodeStateSnapshot } from './state-snapshot.js';
+import { installSnapshotFile } from './install.js';
 import { NodeStats } from './stats.js';
 import { IndexQueue, armDeadline, deferred, type Deferred } from './waiters.js';
 import { Writes, type PendingProposal } from './writes.js';
@@ -81,7 +81,7 @@ export interface NodePlantedBugs {
   readonly asyncAckBeforeFsync?: boolean;
   /** Apply committed entries before the Ready's entries and hard state are durable. */
   readonly applyBeforePersist?: boolean;
-  /** Replace the state with a received snapshot before its file and the log pointing at it. */
+  /** Replace the state with a received snapshot before the log points at it (after its file: the install reads it). */
   readonly snapshotInstallOutOfOrder?: boolean;
 }
 
@@ -156,6 +156,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
     const nonce = Array.from({ length: 4 }, () => Math.floor(io.random() * 0x1_0000).toString(16).padStart(4, '0')).join('');
     this.reads = new ReadBatches(`${io.options.id}.${nonce}.`);
     this.addressBook = new PeerAddressBook(io.transport, io.options.id, new Map([...io.options.peers, ...(io.options.peerHints ?? [])]));
+    io.transport.useSnapshots?.(io.storage.snapshots);
     this.addressBook.sync(core.configuration());
   }
 
@@ -179,26 +180,32 @@ export class SessionNode implements SessionBackend, StateCopySource {
       logger.info({ members: Object.fromEntries(options.peers) }, 'bootstrapped a new cluster');
     }
     let applied = await storage.state.appliedIndex();
-    const snapshot = await storage.snapshots.latest();
+    const snapshot = await storage.snapshots.latestInfo();
+    // An install a crash interrupted left a partial state behind its marker: never serve it.
+    const installing = await storage.state.installing();
+    if (installing && snapshot === undefined) {
+      throw new StorageCorruptionError('the state holds an interrupted snapshot install, but there is no snapshot file to install again');
+    }
     // A received snapshot is stored in order: the file, the log that points at it, the state. A
-    // crash after the log and before the state leaves the state behind: finish the install. A
-    // crash between the file and the log leaves a file newer than the log's snapshot: finish that
-    // install too, log first (the file holds a leader's applied, so committed, state: the commit
-    // moves up to it). Ignoring the file instead left it on disk as the newest, and a later, older
-    // snapshot from another leader could never be saved (the store refuses to go back): the node
-    // loop died on it at every restart.
-    if (snapshot && snapshot.meta.index > applied && snapshot.meta.index > (log.snapshot?.index ?? 0)) {
+    // crash after the log and before the state leaves the state behind (or marked, mid-install):
+    // finish the install. A crash between the file and the log leaves a file newer than the log's
+    // snapshot: finish that install too, log first (the file holds a leader's applied, so
+    // committed, state: the commit moves up to it). Ignoring the file instead left it on disk as
+    // the newest, and a later, older snapshot from another leader could never be saved (the store
+    // refuses to go back): the node loop died on it at every restart.
+    const behind = snapshot !== undefined && (installing || snapshot.meta.index > applied);
+    if (snapshot && behind && snapshot.meta.index > (log.snapshot?.index ?? 0)) {
       const hardState = { ...log.hardState, commit: Math.max(log.hardState.commit, snapshot.meta.index) as LogIndex };
       await storage.log.save({ hardState, entries: [], snapshot: snapshot.meta });
       log = await storage.log.load();
       logger.info({ index: snapshot.meta.index }, 'finishing the install of a received snapshot whose log save a crash interrupted');
     }
-    if (snapshot && snapshot.meta.index > applied && log.snapshot?.index === snapshot.meta.index) {
-      const entries = [...decodeStateSnapshot(snapshot.data)];
-      await stateMachine.load(entries);
-      await storage.state.replaceAll(entries, snapshot.meta.index);
+    if (snapshot && behind && log.snapshot?.index === snapshot.meta.index) {
+      if (installing) logger.warn({ index: snapshot.meta.index }, 'a crash interrupted a snapshot install: installing it again from the file');
+      await installSnapshotFile(storage, snapshot, stateMachine);
       applied = snapshot.meta.index;
     } else {
+      invariant(!installing, () => `an interrupted install, but the snapshot file (${snapshot?.meta.index}) is not the log's (${log.snapshot?.index})`);
       await stateMachine.load(storage.state.entries());
     }
     const snapshotIndex = (log.snapshot?.index ?? 0) as LogIndex;
@@ -618,14 +625,16 @@ export class SessionNode implements SessionBackend, StateCopySource {
     }
     // A received snapshot is made durable in the order recovery relies on: the file, then the log
     // that points at it, then the state. A crash in between leaves the state behind the file, and
-    // open() finishes the install from the file. Decoding first keeps a bad snapshot off the disk.
-    const snapshotState = ready.snapshot ? [...decodeStateSnapshot(ready.snapshot.data)] : undefined;
+    // open() finishes the install from the file. The transport wrote the data to a staged file
+    // and checked its digest before it delivered the message.
+    const received = ready.snapshot ? this.receivedSnapshot(ready.snapshot) : undefined;
     const bugs = this.bugs;
     const syncAckBeforeCommit = bugs.syncAckBeforeCommit === true;
     if (bugs.asyncAckBeforeFsync) this.writes.acknowledgeAsync(ready.entries, syncAckBeforeCommit);
-    if (ready.snapshot && bugs.snapshotInstallOutOfOrder) await this.installSnapshot(ready.snapshot, snapshotState!);
+    let installed: SnapshotInfo | undefined;
+    if (ready.snapshot && received) installed = await received.commit(ready.snapshot.meta);
+    if (installed && bugs.snapshotInstallOutOfOrder) await this.installSnapshot(installed);
     if (ready.committed.length > 0 && bugs.applyBeforePersist) await this.apply(ready.committed);
-    if (ready.snapshot) await this.storage.snapshots.save(ready.snapshot.meta, ready.snapshot.data);
     if (ready.entries.length > 0 || ready.hardState || ready.snapshot) {
       const fsyncSeconds = this.stats.startTimer();
       await this.storage.log.save({
@@ -635,9 +644,10 @@ export class SessionNode implements SessionBackend, StateCopySource {
       });
       this.stats.appendFsync.observe(fsyncSeconds());
     }
-    if (ready.snapshot && !bugs.snapshotInstallOutOfOrder) await this.installSnapshot(ready.snapshot, snapshotState!);
+    if (installed && !bugs.snapshotInstallOutOfOrder) await this.installSnapshot(installed);
     if (!bugs.asyncAckBeforeFsync) this.writes.acknowledgeAsync(ready.entries, syncAckBeforeCommit);
-    if (later.length > 0) this.transport.send(await this.snapshots.attach(later));
+    // Snapshot messages go out without data: the transport reads the stored file in chunks.
+    if (later.length > 0) this.transport.send(later);
     if (ready.committed.length > 0 && !bugs.applyBeforePersist) await this.apply(ready.committed);
     for (const readState of ready.readStates) this.reads.release(readState.context, readState.index);
     for (const context of ready.droppedReads ?? []) this.reads.fail(context, this.notLeader());
@@ -689,21 +699,43 @@ export class SessionNode implements SessionBackend, StateCopySource {
     for (const read of this.appliedWaiters.takeUpTo(this.applied)) read.deferred.resolve();
   }
 
-  /** Replaces the state machine and its LevelDB copy with a snapshot already on disk. */
-  private async installSnapshot(snapshot: { readonly meta: SnapshotMeta; readonly data: Uint8Array }, entries: readonly [string, Uint8Array][]): Promise<void> {
-    const meta = snapshot.meta;
-    this.logger.info({ index: meta.index, term: meta.term }, 'installing snapshot from leader');
+  /**
+   * The writer of a snapshot the core accepted: the one the transport staged for it, or (a
+   * transport without a snapshot store, tests) one written from the data the message carried.
+   */
+  private receivedSnapshot(snapshot: { readonly meta: SnapshotMeta; readonly data: Uint8Array }): SnapshotWriter {
+    const staged = this.storage.snapshots.takeStaged(snapshot.meta);
+    if (staged) return staged;
+    invariant(snapshot.data.length > 0, () => `snapshot ${snapshot.meta.index} at term ${snapshot.meta.term} accepted, but no staged file and no data`);
+    const writer = this.storage.snapshots.create();
+    return {
+      get bytes() {
+        return writer.bytes;
+      },
+      digest: () => writer.digest(),
+      write: (chunk) => writer.write(chunk),
+      abort: () => writer.abort(),
+      commit: async (meta) => {
+        await writer.write(snapshot.data);
+        return writer.commit(meta);
+      },
+    };
+  }
+
+  /** Replaces the state machine and its LevelDB copy with the snapshot stored on disk (`info`). */
+  private async installSnapshot(info: SnapshotInfo): Promise<void> {
+    const meta = info.meta;
+    this.logger.info({ index: meta.index, term: meta.term, bytes: info.bytes }, 'installing snapshot from leader');
     const startedAtMs = this.clock.nowMs();
     const loadSeconds = this.stats.startTimer();
     invariant(meta.index > this.applied, () => `snapshot ${meta.index} installed at applied ${this.applied}`);
     const stateMachine = newStateMachine(this.options);
-    await stateMachine.load(entries);
-    await this.storage.state.replaceAll(entries, meta.index);
+    await installSnapshotFile(this.storage, info, stateMachine);
     this.stateMachine = stateMachine;
     this.applied = meta.index;
     this.changes?.reset(meta.index);
     this.snapshots.installed(meta);
-    this.stats.snapshotInstalled(snapshot.data.length, loadSeconds());
+    this.stats.snapshotInstalled(info.bytes, loadSeconds());
     this.logger.info({ index: meta.index, sessions: stateMachine.sessionCount, loadMs: Math.round(this.clock.nowMs() - startedAtMs) }, 'snapshot installed');
     this.writes.snapshotInstalled(this.applied);
     this.releaseUpToApplied();

@@ -1,15 +1,15 @@
 /**
  * The node's own snapshots: taken when enough entries were applied since the last, read from a
- * LevelDB iterator off the loop (the state as of `applied`: every apply awaits its state batch),
- * then, in the loop, the core is compacted to it and the file written; and the snapshot sent to a
+ * LevelDB iterator off the loop (the state as of `applied`: every apply awaits its state batch)
+ * and streamed into a snapshot writer in chunks (never one buffer of the whole state), then, in
+ * the loop, the core is compacted to it and the file committed; and the snapshot sent to a
  * follower that needs one. A snapshot installed from the leader meanwhile supersedes one being
  * taken or saved: the index never moves back.
  */
 import type { Logger } from 'pino';
-import type { LogIndex, Message, RaftCore, SnapshotMeta } from '../raft/index.js';
-import type { Storage } from '../storage/index.js';
-import { invariant } from './invariant.js';
-import { encodeStateSnapshot } from './state-snapshot.js';
+import type { LogIndex, RaftCore, SnapshotMeta } from '../raft/index.js';
+import type { SnapshotWriter, Storage } from '../storage/index.js';
+import { encodeStateSnapshotChunks } from './state-snapshot.js';
 
 /**
  * When a node takes its own snapshot: `period` = max(threshold, sessions / 2) commands applied
@@ -43,9 +43,9 @@ export class OwnSnapshots {
   /** Commands (and entries without commands) applied since the last snapshot was started or installed. */
   private appliedSinceSnapshot = 0;
   /** Read from LevelDB, waiting for the loop to compact the core to it. */
-  private built: { readonly index: LogIndex; readonly data: Uint8Array; readonly startedAtMs: number; readonly readMs: number } | undefined;
-  /** Its file is being written: compact() already told the core about it. */
-  private beingSaved: { readonly meta: SnapshotMeta; readonly data: Uint8Array } | undefined;
+  private built: { readonly index: LogIndex; readonly writer: SnapshotWriter; readonly startedAtMs: number; readonly readMs: number } | undefined;
+  /** Its file is being committed: compact() already told the core about it. */
+  private beingSaved: { readonly meta: SnapshotMeta; readonly done: Promise<void> } | undefined;
 
   constructor(
     private readonly storage: Storage,
@@ -86,19 +86,23 @@ export class OwnSnapshots {
     this.phased = true;
     this.appliedSinceSnapshot = 0;
     const startedAtMs = this.nowMs();
-    encodeStateSnapshot(this.storage.state.entries(), applied).then(
-      (data) => {
-        this.built = { index: applied, data, startedAtMs, readMs: Math.round(this.nowMs() - startedAtMs) };
+    const writer = this.storage.snapshots.create();
+    void (async () => {
+      for await (const chunk of encodeStateSnapshotChunks(this.storage.state.entries(), applied)) await writer.write(chunk);
+    })().then(
+      () => {
+        this.built = { index: applied, writer, startedAtMs, readMs: Math.round(this.nowMs() - startedAtMs) };
         this.poke();
       },
       (error: unknown) => {
         this.taking = false;
+        void writer.abort();
         this.logger.error({ err: error, index: applied }, 'reading the state for a snapshot failed; will retry');
       },
     );
   }
 
-  /** In the loop: tells the core about a built snapshot, then stores the file and compacts the log. */
+  /** In the loop: tells the core about a built snapshot, then commits the file and compacts the log. */
   compactCore(core: RaftCore): void {
     const built = this.built;
     if (built === undefined) return;
@@ -107,25 +111,30 @@ export class OwnSnapshots {
     if (built.index <= coreSnapshotIndex) {
       // The leader's snapshot was installed while this one was being read: it is obsolete.
       this.taking = false;
+      void built.writer.abort();
       this.logger.info({ index: built.index, installed: coreSnapshotIndex }, 'own snapshot superseded by an installed one, dropped');
       return;
     }
     const meta = core.compact(built.index);
-    this.beingSaved = { meta, data: built.data };
-    void (async () => {
-      await this.storage.snapshots.save(meta, built.data);
+    const bytes = built.writer.bytes;
+    const done = (async () => {
+      await built.writer.commit(meta);
       await this.storage.log.compact(meta);
       // An install of a newer snapshot may have finished meanwhile: never move backwards.
       this.index = Math.max(this.index, meta.index) as LogIndex;
       const totalMs = Math.round(this.nowMs() - built.startedAtMs);
-      this.logger.info({ index: meta.index, bytes: built.data.length, readMs: built.readMs, totalMs }, 'snapshot taken, log compacted');
-      this.onTaken(built.data.length, totalMs);
+      this.logger.info({ index: meta.index, bytes, readMs: built.readMs, totalMs }, 'snapshot taken, log compacted');
+      this.onTaken(bytes, totalMs);
     })()
-      .catch((error: unknown) => this.logger.error({ err: error }, 'snapshot failed'))
+      .catch((error: unknown) => {
+        void built.writer.abort();
+        this.logger.error({ err: error }, 'snapshot failed');
+      })
       .finally(() => {
         this.taking = false;
-        this.beingSaved = undefined;
+        if (this.beingSaved?.meta === meta) this.beingSaved = undefined;
       });
+    this.beingSaved = { meta, done };
   }
 
   /** A snapshot from the leader was installed (its file already stored). */
@@ -135,19 +144,5 @@ export class OwnSnapshots {
     this.appliedSinceSnapshot = 0;
     // Our own snapshot still being saved is older: the stored file is the one to send from now.
     if (this.beingSaved && this.beingSaved.meta.index < meta.index) this.beingSaved = undefined;
-  }
-
-  /** Gives the core's snapshot messages their data: the newest snapshot, being saved or stored. */
-  async attach(messages: readonly Message[]): Promise<readonly Message[]> {
-    if (!messages.some((m) => m.type === 'snapshot')) return messages;
-    // The core may ask for a snapshot it was told about while its file is still being written.
-    const latest = this.beingSaved ?? (await this.storage.snapshots.latest());
-    invariant(latest !== undefined, () => 'the core asked to send a snapshot but none was ever taken');
-    for (const m of messages) {
-      if (m.type !== 'snapshot' || !m.snapshot) continue;
-      const requested = m.snapshot.meta.index;
-      invariant(latest.meta.index >= requested, () => `snapshot ${requested} requested, latest stored is ${latest.meta.index}`);
-    }
-    return messages.map((m) => (m.type === 'snapshot' ? { ...m, snapshot: { meta: latest.meta, data: latest.data } } : m));
   }
 }

@@ -61,6 +61,8 @@ export type { RaftFrameAck, RaftFrameAck__Output } from './generated/sessionraft
 export type { RaftTransportClient, RaftTransportDefinition, RaftTransportHandlers } from './generated/sessionraft/raft/v1/RaftTransport.js';
 export type { SnapshotAck, SnapshotAck__Output } from './generated/sessionraft/raft/v1/SnapshotAck.js';
 export type { SnapshotChunk, SnapshotChunk__Output } from './generated/sessionraft/raft/v1/SnapshotChunk.js';
+export type { SnapshotResumeReply, SnapshotResumeReply__Output } from './generated/sessionraft/raft/v1/SnapshotResumeReply.js';
+export type { SnapshotResumeRequest, SnapshotResumeRequest__Output } from './generated/sessionraft/raft/v1/SnapshotResumeRequest.js';
 export type { ProtoGrpcType as SessionProtoGrpcType } from './generated/session.js';
 export type { ProtoGrpcType as RaftProtoGrpcType } from './generated/raft.js';
 

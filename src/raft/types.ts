@@ -71,9 +71,10 @@ export interface SnapshotMeta {
 }
 
 /**
- * A snapshot as it travels. The core never looks inside `data`; it may be empty in a message
- * the core emits, in which case the runtime attaches its latest snapshot (at an index ≥
- * meta.index) before sending.
+ * A snapshot as it travels. The core never looks inside `data`; it is empty in a message the
+ * core emits: the runtime's transport sends the latest stored snapshot (at an index ≥
+ * meta.index) from its file, in chunks, and delivers a received one with empty data too (the
+ * data waits, verified, in a staged file the runtime takes).
  */
 export interface Snapshot {
   readonly meta: SnapshotMeta;

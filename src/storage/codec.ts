@@ -7,6 +7,8 @@
  *   'm'             snapshot meta   msgpack [index, term, voters, learners]
  *   'l' + u64 BE    log entry       msgpack [term, index, typeCode, data]
  *   'a'             applied index   msgpack number
+ *   'i'             snapshot install in progress (msgpack index of the snapshot): the state is
+ *                   partial until the install's last batch removes it
  *   's' + UTF-8     state machine key → raw value bytes
  * Big-endian fixed-width indexes make LevelDB's byte order the numeric order.
  */
@@ -33,12 +35,14 @@ const PREFIX_HARD_STATE = 0x68; // 'h'
 const PREFIX_SNAPSHOT_META = 0x6d; // 'm'
 const PREFIX_LOG = 0x6c; // 'l'
 const PREFIX_APPLIED = 0x61; // 'a'
+const PREFIX_INSTALLING = 0x69; // 'i'
 const PREFIX_STATE = 0x73; // 's'
 
 export const FORMAT_KEY = Uint8Array.of(PREFIX_FORMAT);
 export const HARD_STATE_KEY = Uint8Array.of(PREFIX_HARD_STATE);
 export const SNAPSHOT_META_KEY = Uint8Array.of(PREFIX_SNAPSHOT_META);
 export const APPLIED_KEY = Uint8Array.of(PREFIX_APPLIED);
+export const INSTALLING_KEY = Uint8Array.of(PREFIX_INSTALLING);
 /** Range bounds: every log key k satisfies LOG_KEY_LOW ≤ k < LOG_KEY_HIGH. */
 export const LOG_KEY_LOW = Uint8Array.of(PREFIX_LOG);
 export const LOG_KEY_HIGH = Uint8Array.of(PREFIX_LOG + 1);

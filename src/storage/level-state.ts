@@ -6,6 +6,7 @@
 import { logIndex, type LogIndex } from '../raft/index.js';
 import {
   APPLIED_KEY,
+  INSTALLING_KEY,
   STATE_KEY_HIGH,
   STATE_KEY_LOW,
   decodeLogIndex,
@@ -27,6 +28,7 @@ export class LevelStateStore implements StateStore {
   private constructor(
     private readonly shared: SharedDb,
     private applied: LogIndex,
+    private installMarked: boolean,
     queuedWritesMax: number,
   ) {
     this.queue = new SerialQueue('state store', queuedWritesMax);
@@ -35,7 +37,8 @@ export class LevelStateStore implements StateStore {
   static async open(shared: SharedDb, queuedWritesMax: number): Promise<LevelStateStore> {
     const bytes = await shared.db.get(APPLIED_KEY);
     const applied = bytes ? decodeLogIndex(bytes, 'applied index') : logIndex(0);
-    return new LevelStateStore(shared, applied, queuedWritesMax);
+    const installing = (await shared.db.get(INSTALLING_KEY)) !== undefined;
+    return new LevelStateStore(shared, applied, installing, queuedWritesMax);
   }
 
   async appliedIndex(): Promise<LogIndex> {
@@ -73,6 +76,45 @@ export class LevelStateStore implements StateStore {
       await writeBatch(this.shared.db, batch, { sync: true });
       this.applied = appliedIndex;
     });
+  }
+
+  async beginInstall(snapshotIndex: LogIndex): Promise<void> {
+    this.assertOpen();
+    return this.queue.run(async () => {
+      // The marker first, durably: from here on the state is partial until endInstall.
+      await writeBatch(this.shared.db, [{ type: 'put', key: INSTALLING_KEY, value: encodeApplied(snapshotIndex) }], { sync: true });
+      this.installMarked = true;
+      // A range delete: no list of every key in memory. Not atomic, and need not be: the marker is.
+      await this.shared.db.clear({ gte: STATE_KEY_LOW, lt: STATE_KEY_HIGH });
+    });
+  }
+
+  async putBatch(pairs: readonly (readonly [string, Uint8Array])[]): Promise<void> {
+    this.assertOpen();
+    const batch = pairs.map(([key, value]) => toBatchOp({ type: 'put', key, value }));
+    return this.queue.run(async () => {
+      assert(this.installMarked, () => 'putBatch outside a snapshot install (beginInstall first)');
+      await writeBatch(this.shared.db, batch, { sync: false });
+    });
+  }
+
+  async endInstall(appliedIndex: LogIndex): Promise<void> {
+    this.assertOpen();
+    return this.queue.run(async () => {
+      assert(this.installMarked, () => 'endInstall without beginInstall');
+      const batch: BatchOp[] = [
+        { type: 'put', key: APPLIED_KEY, value: encodeApplied(appliedIndex) },
+        { type: 'del', key: INSTALLING_KEY },
+      ];
+      await writeBatch(this.shared.db, batch, { sync: true });
+      this.applied = appliedIndex;
+      this.installMarked = false;
+    });
+  }
+
+  async installing(): Promise<boolean> {
+    this.assertOpen();
+    return this.installMarked;
   }
 
   async *entries(): AsyncIterable<readonly [string, Uint8Array]> {

@@ -13,7 +13,9 @@ export interface DiskImage {
   readonly log: Map<number, Entry>;
   readonly state: Map<string, Uint8Array>;
   applied: LogIndex;
-  snapshotFile: { readonly meta: SnapshotMeta; readonly data: Uint8Array } | undefined;
+  /** A snapshot install was begun and not ended (StateStore.beginInstall). */
+  installing: boolean;
+  snapshotFile: { readonly meta: SnapshotMeta; readonly data: Uint8Array; readonly digest: Uint8Array } | undefined;
 }
 
 /**
@@ -80,6 +82,7 @@ export function emptyImage(hardState: HardState, applied: LogIndex): DiskImage {
     log: new Map(),
     state: new Map(),
     applied,
+    installing: false,
     snapshotFile: undefined,
   };
 }

@@ -11,6 +11,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/index.js';
+import type { SnapshotStore } from '../storage/index.js';
 import { CodecError, encodeMessage } from './codec.js';
 import {
   checkPeer,
@@ -57,6 +58,7 @@ export class GrpcTransport {
   private closed = false;
   private security: PeerSecurity = {};
   private securitySet = false;
+  private snapshotStore: SnapshotStore | undefined;
 
   constructor(options: GrpcTransportOptions) {
     this.options = resolveTransportOptions(options);
@@ -68,6 +70,7 @@ export class GrpcTransport {
       this.log,
       (peer) => this.peers.get(peer)?.peerIsBack(),
       () => this.security,
+      () => this.snapshotStore,
     );
     for (const [id, address] of this.options.peers) this.addPeer(id, address);
   }
@@ -80,6 +83,7 @@ export class GrpcTransport {
     server.addService(raftServiceDefinition(), {
       Stream: this.receiver.handleStream,
       InstallSnapshot: this.receiver.handleSnapshot,
+      SnapshotResume: this.receiver.handleSnapshotResume,
     });
     this.checkServerLimit(server);
   }
@@ -106,6 +110,15 @@ export class GrpcTransport {
   /** Called when a peer cannot be reached: stream lost or refused, messages dropped. */
   onUnreachable(handler: UnreachableHandler): void {
     this.unreachableHandler = handler;
+  }
+
+  /**
+   * Where snapshots are read from to be sent (the stored snapshot, in chunks, whatever data a
+   * snapshot message carries) and where received ones are written and staged (the node's
+   * snapshot store; the node calls it when it is created). Without one, snapshots are refused.
+   */
+  useSnapshots(store: SnapshotStore): void {
+    this.snapshotStore = store;
   }
 
   /** Called once per snapshot message sent: ok when the peer received all of it. */
@@ -145,6 +158,7 @@ export class GrpcTransport {
         snapshotStatus: (peer, ok) => current() && this.reportSnapshotStatus(peer, ok),
       },
       () => this.security,
+      () => this.snapshotStore,
     );
     this.peers.set(id, link);
     this.log.debug({ peer: id, peerAddress: address }, existing === undefined ? 'peer added' : 'peer address changed');

@@ -12,7 +12,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { crc32 } from 'node:zlib';
 import type { Message, NodeId } from '../raft/index.js';
+import type { SnapshotInfo, SnapshotStore } from '../storage/index.js';
 import { Backoff } from './backoff.js';
 import { CodecError, encodeMessage } from './codec.js';
 import { FRAME_ITEM_OVERHEAD_BYTES, FRAME_OVERHEAD_BYTES, type ResolvedTransportOptions } from './options.js';
@@ -26,9 +28,14 @@ import {
   type RaftFrameAck,
   type SnapshotAck,
   type SnapshotChunk,
+  type SnapshotResumeReply,
+  type SnapshotResumeRequest,
 } from './proto.js';
 import { METADATA_CLUSTER_SECRET, peerChannelCredentials, type PeerSecurity } from './security.js';
 import { Counters } from './stats.js';
+
+/** Snapshot chunks written to the call and not yet handed to HTTP/2, at most. */
+const SNAPSHOT_CHUNKS_IN_FLIGHT = 2;
 
 export type PeerLinkState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
 export type EnqueueResult = 'queued' | 'dropped' | 'blackholed';
@@ -51,7 +58,7 @@ export class PeerLink {
   private queueBytes = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly backoff: Backoff;
-  private snapshotCall: grpc.ClientWritableStream<SnapshotChunk> | undefined;
+  private snapshotTransfer: SnapshotTransfer | undefined;
   private snapshotClient: grpc.Client | undefined;
   private lastFailure = '';
   private readonly log: Logger;
@@ -64,6 +71,8 @@ export class PeerLink {
     private readonly events: PeerLinkEvents,
     /** Read when a channel is created (GrpcTransport.useSecurity may set it before the first). */
     private readonly security: () => PeerSecurity = () => ({}),
+    /** Where the snapshots sent are read from (GrpcTransport.useSnapshots). */
+    private readonly snapshots: () => SnapshotStore | undefined = () => undefined,
   ) {
     this.backoff = new Backoff({
       initialMs: options.reconnectBackoffInitialMs,
@@ -148,7 +157,11 @@ export class PeerLink {
     if (this.queueBytes !== 0) throw new Error(`peer ${this.id}: empty queue holds ${this.queueBytes} bytes`);
   }
 
-  /** Starts one snapshot transfer; at most one per peer is in flight. */
+  /**
+   * Starts one snapshot transfer; at most one per peer is in flight. The data sent is the stored
+   * snapshot (its meta replaces the message's, which it is at least as new as), read from the
+   * snapshot store in chunks: whatever data the message carries is ignored.
+   */
   sendSnapshot(message: Message): void {
     if (this.state === 'closed') return;
     const refuse = (why: string): void => {
@@ -158,17 +171,16 @@ export class PeerLink {
       setImmediate(() => this.state !== 'closed' && this.events.snapshotStatus(this.id, false));
     };
     if (this.partitioned) return refuse('partitioned by the fault hook');
-    if (this.snapshotCall !== undefined) return refuse('a snapshot to this peer is already in flight');
+    if (this.snapshotTransfer !== undefined) return refuse('a snapshot to this peer is already in flight');
     if (message.snapshot === undefined) return refuse('snapshot message without a snapshot');
-    try {
-      this.startSnapshot(message, message.snapshot.data);
-    } catch (error) {
-      if (!(error instanceof CodecError)) throw error;
-      refuse(error.message);
-    }
+    const store = this.snapshots();
+    if (store === undefined) return refuse('no snapshot store: the transport cannot read snapshots');
+    const transfer: SnapshotTransfer = { call: undefined, done: false, wake: undefined };
+    this.snapshotTransfer = transfer;
+    this.runSnapshot(transfer, message, store).catch((error: unknown) => this.endSnapshot(transfer, false, describeError(error), 0));
   }
 
-  /** Closes the stream, any snapshot transfer and the channels. Idempotent. */
+  /** Closes the stream, any snapshot transfer and the channels. Idempotent. */  /** Closes the stream, any snapshot transfer and the channels. Idempotent. */
   close(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
@@ -176,8 +188,13 @@ export class PeerLink {
     this.timer = undefined;
     this.call?.cancel();
     this.call = undefined;
-    this.snapshotCall?.cancel();
-    this.snapshotCall = undefined;
+    const transfer = this.snapshotTransfer;
+    this.snapshotTransfer = undefined;
+    if (transfer !== undefined) {
+      transfer.done = true;
+      transfer.call?.cancel();
+      transfer.wake?.();
+    }
     this.client?.close();
     this.client = undefined;
     this.snapshotClient?.close();
@@ -312,81 +329,148 @@ export class PeerLink {
     this.lastFailure = why;
   }
 
-  private startSnapshot(message: Message, data: Uint8Array): void {
-    const meta = message.snapshot?.meta;
-    if (meta === undefined) throw new Error(`peer ${this.id}: snapshot message without meta`);
+  /**
+   * Reads the stored snapshot chunk by chunk and writes each one on the call as it is read (each
+   * with its CRC-32 and offset, the first with the header and the SHA-256 of the whole data),
+   * waiting for the call to drain: at most a chunk or two are in memory. A read that fails (the
+   * file replaced, or corrupt: its digest is checked before the last chunk goes out) cancels
+   * the call, so the receiver never delivers it.
+   */
+  private async runSnapshot(transfer: SnapshotTransfer, message: Message, store: SnapshotStore): Promise<void> {
+    const requested = message.snapshot!.meta;
+    const info = await store.latestInfo();
+    if (transfer.done) return;
+    if (info === undefined || info.meta.index < requested.index) {
+      return this.endSnapshot(transfer, false, `snapshot ${requested.index} is not stored yet (stored: ${info?.meta.index ?? 'none'})`, 0);
+    }
     const headerBytes = this.options.messageBytesMax - FRAME_OVERHEAD_BYTES - this.options.snapshotChunkBytes;
-    const header = encodeMessage({ ...message, snapshot: { meta, data: new Uint8Array(0) } }, headerBytes);
+    let header: Uint8Array;
+    try {
+      header = encodeMessage({ ...message, snapshot: { meta: info.meta, data: new Uint8Array(0) } }, headerBytes);
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      return this.endSnapshot(transfer, false, error.message, info.bytes);
+    }
     // Its own connection: a large transfer must not sit in front of heartbeats.
     this.snapshotClient ??= new grpc.Client(this.address, this.credentials(), this.channelOptions());
+    // Where to start: what an earlier transfer of this snapshot that broke off left at the peer.
+    const resumeAt = await this.snapshotResumeOffset(this.snapshotClient, info);
+    if (transfer.done || this.snapshotClient === undefined) return;
     const method = raftServiceDefinition().InstallSnapshot;
-    const totalBytes = data.length;
     const call = this.snapshotClient.makeClientStreamRequest<SnapshotChunk, SnapshotAck>(
       method.path,
       method.requestSerialize,
       method.responseDeserialize,
       this.metadata(),
       { deadline: Date.now() + this.options.snapshotTimeoutMs },
-      (error, ack) => this.onSnapshotDone(call, totalBytes, error, ack),
+      (error, ack) => this.onSnapshotDone(transfer, info, error, ack),
     );
-    this.snapshotCall = call;
-    this.log.info({ totalBytes, index: meta.index, term: meta.term }, 'sending snapshot');
-    this.writeSnapshotChunks(call, header, data);
-  }
-
-  private writeSnapshotChunks(call: grpc.ClientWritableStream<SnapshotChunk>, header: Uint8Array, data: Uint8Array): void {
-    const chunkBytes = this.options.snapshotChunkBytes;
-    let offset = 0;
-    const writeMore = (): void => {
-      // Bounded by data.length / chunkBytes + 1 chunks; stops at backpressure.
-      while (call === this.snapshotCall) {
-        const first = offset === 0;
-        const end = Math.min(data.length, offset + chunkBytes);
-        const chunk: SnapshotChunk = {
-          clusterId: first ? this.options.clusterId : '',
-          from: first ? this.options.nodeId : 0,
-          to: first ? this.id : 0,
-          message: first ? header : new Uint8Array(0),
-          totalBytes: first ? data.length : 0,
-          data: data.subarray(offset, end),
-        };
-        offset = end;
-        const more = call.write(chunk);
-        if (offset >= data.length) {
-          call.end();
-          return;
-        }
-        if (!more) {
-          call.once('drain', writeMore);
-          return;
-        }
-      }
+    transfer.call = call;
+    this.log.info({ totalBytes: info.bytes, index: info.meta.index, term: info.meta.term, resumeAt }, resumeAt > 0 ? 'resuming snapshot transfer' : 'sending snapshot');
+    let offset = resumeAt;
+    let first = true;
+    // Chunks handed to the call and not yet taken by HTTP/2: at most SNAPSHOT_CHUNKS_IN_FLIGHT
+    // (the call's own buffer would take 16 before write() says to wait, each in several copies).
+    const inFlight: Promise<void>[] = [];
+    const write = async (data: Uint8Array): Promise<void> => {
+      const chunk: SnapshotChunk = {
+        clusterId: first ? this.options.clusterId : '',
+        from: first ? this.options.nodeId : 0,
+        to: first ? this.id : 0,
+        message: first ? header : new Uint8Array(0),
+        totalBytes: first ? info.bytes : 0,
+        dataDigest: first ? info.digest : new Uint8Array(0),
+        data,
+        dataCrc32: crc32(data),
+        offset,
+      };
+      first = false;
+      offset += data.length;
+      inFlight.push(
+        new Promise<void>((resolve) => {
+          transfer.wake = resolve;
+          call.write(chunk, () => resolve());
+        }),
+      );
+      while (inFlight.length > SNAPSHOT_CHUNKS_IN_FLIGHT && !transfer.done) await inFlight.shift();
+      transfer.wake = undefined;
     };
-    writeMore();
+    try {
+      for await (const data of store.readChunks(info, this.options.snapshotChunkBytes, resumeAt)) {
+        if (transfer.done) return;
+        await write(data);
+      }
+      if (transfer.done) return;
+      if (first) await write(new Uint8Array(0)); // no data to send: the header alone
+      call.end();
+    } catch (error) {
+      if (transfer.done) return;
+      this.log.error({ err: error, index: info.meta.index }, 'reading the stored snapshot to send it failed');
+      this.endSnapshot(transfer, false, describeError(error), info.bytes);
+    }
   }
 
-  private onSnapshotDone(
-    call: grpc.ClientWritableStream<SnapshotChunk>,
-    totalBytes: number,
-    error: grpc.ServiceError | null,
-    ack: SnapshotAck | undefined,
-  ): void {
-    if (call !== this.snapshotCall || this.state === 'closed') return;
-    this.snapshotCall = undefined;
+  /** The peer's answer to SnapshotResume for `info`; 0 on any error (an older peer, a timeout). */
+  private snapshotResumeOffset(client: grpc.Client, info: SnapshotInfo): Promise<number> {
+    const method = raftServiceDefinition().SnapshotResume;
+    const request: SnapshotResumeRequest = { index: info.meta.index, term: info.meta.term, dataDigest: info.digest, totalBytes: info.bytes };
+    return new Promise((resolve) => {
+      client.makeUnaryRequest<SnapshotResumeRequest, SnapshotResumeReply>(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        request,
+        this.metadata(),
+        { deadline: Date.now() + this.options.handshakeTimeoutMs },
+        (error, reply) => {
+          if (error !== null || reply === undefined) {
+            this.log.debug({ why: error ? describe(error) : 'no reply' }, 'snapshot resume offset unknown: sending from the start');
+            return resolve(0);
+          }
+          const offset = Number(reply.offset);
+          resolve(Number.isSafeInteger(offset) && offset > 0 && offset <= info.bytes ? offset : 0);
+        },
+      );
+    });
+  }
+
+  private onSnapshotDone(transfer: SnapshotTransfer, info: SnapshotInfo, error: grpc.ServiceError | null, ack: SnapshotAck | undefined): void {
+    const ok = error === null && ack?.bytesReceived === info.bytes;
+    const why = ok ? '' : error !== null ? describe(error) : `peer acknowledged ${ack?.bytesReceived} of ${info.bytes} bytes`;
+    this.endSnapshot(transfer, ok, why, info.bytes);
+  }
+
+  /** Ends a transfer once: its call cancelled unless it succeeded, its connection closed, the status told. */
+  private endSnapshot(transfer: SnapshotTransfer, ok: boolean, why: string, totalBytes: number): void {
+    if (transfer.done) return;
+    transfer.done = true;
+    transfer.wake?.();
+    if (!ok) transfer.call?.cancel();
+    if (this.snapshotTransfer !== transfer || this.state === 'closed') return;
+    this.snapshotTransfer = undefined;
     // A snapshot is rare: do not keep its connection open.
     this.snapshotClient?.close();
     this.snapshotClient = undefined;
-    const ok = error === null && ack?.bytesReceived === totalBytes;
     if (ok) {
       this.count('snapshotsSent', 1);
       this.log.info({ totalBytes }, 'snapshot delivered');
     } else {
       this.count('snapshotsFailed', 1);
-      const why = error !== null ? describe(error) : `peer acknowledged ${ack?.bytesReceived} of ${totalBytes} bytes`;
       this.log.warn({ why, totalBytes }, 'snapshot transfer failed');
     }
     this.events.snapshotStatus(this.id, ok);
   }
+}
+
+/** One snapshot transfer to the peer; `done` once it ended (whichever way), `wake` ends a drain wait. */
+interface SnapshotTransfer {
+  call: grpc.ClientWritableStream<SnapshotChunk> | undefined;
+  done: boolean;
+  wake: (() => void) | undefined;
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function describe(error: grpc.ServiceError): string {

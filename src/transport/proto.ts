@@ -12,6 +12,8 @@ import {
   type RaftFrameAck__Output,
   type SnapshotAck__Output,
   type SnapshotChunk__Output,
+  type SnapshotResumeReply__Output,
+  type SnapshotResumeRequest__Output,
 } from '../proto/index.js';
 
 export const RAFT_SERVICE_NAME = 'sessionraft.raft.v1.RaftTransport';
@@ -27,15 +29,19 @@ export const METADATA_SHARED_SETTINGS = 'x-sessionraft-shared-settings';
 
 export type RaftFrame = Readonly<Omit<RaftFrame__Output, 'messages'>> & { readonly messages: readonly Uint8Array[] };
 export type RaftFrameAck = Readonly<RaftFrameAck__Output>;
-export type SnapshotChunk = Readonly<Omit<SnapshotChunk__Output, 'message' | 'data'>> & {
+export type SnapshotChunk = Readonly<Omit<SnapshotChunk__Output, 'message' | 'data' | 'dataDigest'>> & {
   readonly message: Uint8Array;
   readonly data: Uint8Array;
+  readonly dataDigest: Uint8Array;
 };
 export type SnapshotAck = Readonly<SnapshotAck__Output>;
+export type SnapshotResumeRequest = Readonly<Omit<SnapshotResumeRequest__Output, 'dataDigest'>> & { readonly dataDigest: Uint8Array };
+export type SnapshotResumeReply = Readonly<SnapshotResumeReply__Output>;
 
 export interface RaftServiceDefinition extends grpc.ServiceDefinition {
   readonly Stream: grpc.MethodDefinition<RaftFrame, RaftFrameAck>;
   readonly InstallSnapshot: grpc.MethodDefinition<SnapshotChunk, SnapshotAck>;
+  readonly SnapshotResume: grpc.MethodDefinition<SnapshotResumeRequest, SnapshotResumeReply>;
 }
 
 let cached: RaftServiceDefinition | undefined;
@@ -44,8 +50,8 @@ let cached: RaftServiceDefinition | undefined;
 export function raftServiceDefinition(): RaftServiceDefinition {
   if (cached !== undefined) return cached;
   const service = serviceDefinition(loadProtos([RAFT_PROTO_FILE]), RAFT_SERVICE_NAME);
-  if (!('Stream' in service) || !('InstallSnapshot' in service)) {
-    throw new Error(`${RAFT_SERVICE_NAME} with Stream and InstallSnapshot not found in ${RAFT_PROTO_FILE}`);
+  if (!('Stream' in service) || !('InstallSnapshot' in service) || !('SnapshotResume' in service)) {
+    throw new Error(`${RAFT_SERVICE_NAME} with Stream, InstallSnapshot and SnapshotResume not found in ${RAFT_PROTO_FILE}`);
   }
   cached = service as unknown as RaftServiceDefinition;
   return cached;

@@ -5,7 +5,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { crc32 } from 'node:zlib';
 import type { Message, NodeId } from '../raft/index.js';
+import type { SnapshotStore, SnapshotWriter } from '../storage/index.js';
 import { CodecError, decodeMessage } from './codec.js';
 import { FRAME_OVERHEAD_BYTES, type ResolvedTransportOptions } from './options.js';
 import {
@@ -17,6 +19,8 @@ import {
   type RaftFrameAck,
   type SnapshotAck,
   type SnapshotChunk,
+  type SnapshotResumeReply,
+  type SnapshotResumeRequest,
 } from './proto.js';
 import { checkPeerCall, type PeerSecurity } from './security.js';
 import type { Counters } from './stats.js';
@@ -24,6 +28,10 @@ import type { Counters } from './stats.js';
 type Refusal = { readonly code: grpc.status; readonly details: string };
 type StreamCall = grpc.ServerDuplexStream<RaftFrame, RaftFrameAck>;
 type SnapshotCall = grpc.ServerReadableStream<SnapshotChunk, SnapshotAck>;
+type ResumeCall = grpc.ServerUnaryCall<SnapshotResumeRequest, SnapshotResumeReply>;
+
+/** Transfers that broke off, kept to be resumed, at most (the oldest is dropped first). */
+const PARTIAL_SNAPSHOTS_MAX = 2;
 
 /** The same refusal (same peer, same reason) is logged at warn once a minute, else at debug. */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
@@ -35,6 +43,8 @@ export class Receiver {
   private readonly streamByPeer = new Map<NodeId, StreamCall>();
   private readonly snapshots = new Map<SnapshotCall, (refusal: Refusal) => void>();
   private readonly refusalsLoggedAtMs = new Map<string, number>();
+  /** Snapshot transfers that broke off, by partialKey: their writers, open, every byte verified. */
+  private readonly partials = new Map<string, SnapshotWriter>();
   /** Frames and messages delivered from each peer (only peers whose calls passed the identity check). */
   private readonly receivedByPeer = new Map<NodeId, { frames: number; messages: number; snapshots: number }>();
   private closed = false;
@@ -48,6 +58,8 @@ export class Receiver {
     private readonly peerOpened: (peer: NodeId) => void = () => undefined,
     /** Who may call (cluster secret, client certificate); checked on every call before anything else. */
     private readonly security: () => PeerSecurity = () => ({}),
+    /** Where received snapshots are written and staged (GrpcTransport.useSnapshots). */
+    private readonly snapshotStore: () => SnapshotStore | undefined = () => undefined,
   ) {}
 
   get inboundStreams(): number {
@@ -83,6 +95,42 @@ export class Receiver {
     this.streamByPeer.clear();
     for (const finish of [...this.snapshots.values()]) finish(refusal);
     this.snapshots.clear();
+    for (const writer of this.partials.values()) void writer.abort();
+    this.partials.clear();
+  }
+
+  /** How much of a snapshot an earlier call from this sender left here (0: none). */
+  readonly handleSnapshotResume = (call: ResumeCall, callback: grpc.sendUnaryData<SnapshotResumeReply>): void => {
+    const opened = this.checkOpen(call, 0, 1, 'snapshot resume');
+    if ('code' in opened) {
+      this.refused(call, opened, metadataNodeId(call.metadata));
+      callback(opened);
+      return;
+    }
+    const request = call.request;
+    const partial = this.partials.get(partialKey(opened.from, request.index, request.term, request.dataDigest, request.totalBytes));
+    callback(null, { offset: partial?.bytes ?? 0 });
+  };
+
+  /** The writer kept for this transfer, taken out of the keep (undefined: none). */
+  private takePartial(key: string): SnapshotWriter | undefined {
+    const writer = this.partials.get(key);
+    this.partials.delete(key);
+    return writer;
+  }
+
+  /** Keeps the writer of a transfer that broke off, to be resumed; drops the oldest beyond the bound. */
+  private keepPartial(key: string, writer: SnapshotWriter): void {
+    if (this.closed) return void writer.abort();
+    const old = this.partials.get(key);
+    if (old !== undefined && old !== writer) void old.abort();
+    this.partials.delete(key);
+    this.partials.set(key, writer);
+    for (const [other, dropped] of this.partials) {
+      if (this.partials.size <= PARTIAL_SNAPSHOTS_MAX) break;
+      this.partials.delete(other);
+      void dropped.abort();
+    }
   }
 
   readonly handleStream = (call: StreamCall): void => {
@@ -150,25 +198,67 @@ export class Receiver {
       }
     };
     this.snapshots.set(call, finish);
-    const assembly = new SnapshotAssembly(this.options, from);
+    const store = this.snapshotStore();
+    if (store === undefined) {
+      finish({ code: grpc.status.UNAVAILABLE, details: `node ${this.options.nodeId} has no snapshot store yet` });
+      return;
+    }
+    const reception = new SnapshotReception(this.options, from, store, {
+      take: (key) => this.takePartial(key),
+      keep: (key, writer) => this.keepPartial(key, writer),
+    });
+    // One chunk at a time: the call is paused while a chunk is checked and written, so at most
+    // a chunk or two (and what HTTP/2 flow control lets in) are ever in memory. grpc-js reads
+    // ahead up to the stream's high-water mark (16 messages in object mode): lower it to 1.
+    const readable = (call as unknown as { _readableState?: { highWaterMark: number } })._readableState;
+    if (readable !== undefined) readable.highWaterMark = 1;
+    let work = Promise.resolve();
+    const refuse = (refusal: Refusal): void => {
+      void reception.abort();
+      finish(refusal);
+    };
+    // Every step in order; a step that throws (the disk: full, gone) refuses the call.
+    const step = (task: () => Promise<void>): void => {
+      work = work.then(task).catch((error: unknown) => {
+        this.log.error({ err: error, peer: from }, 'writing a received snapshot failed');
+        refuse({ code: grpc.status.INTERNAL, details: `node ${this.options.nodeId} could not write the snapshot: ${error instanceof Error ? error.message : String(error)}` });
+      });
+    };
     call.on('data', (chunk: SnapshotChunk) => {
       if (done) return;
-      const refusal = assembly.add(chunk);
-      if (refusal !== undefined) finish(refusal);
+      call.pause();
+      step(async () => {
+        if (done) return;
+        const refusal = await reception.add(chunk);
+        if (refusal !== undefined) return refuse(refusal);
+        call.resume();
+      });
     });
     call.on('end', () => {
-      if (done) return;
-      const result = assembly.finish();
-      if ('code' in result) return finish(result);
-      this.totals.add('snapshotsReceived', 1);
-      this.countFrom(from).snapshots++;
-      this.log.info({ peer: from, totalBytes: result.snapshot?.data.length }, 'snapshot received');
-      this.deliver(result);
-      finish(null, { bytesReceived: result.snapshot?.data.length ?? 0 });
+      step(async () => {
+        if (done) return;
+        const result = await reception.finish();
+        if ('code' in result) {
+          // Ended short (a sender cut off mid-transfer ends the call too): keep what was verified.
+          if (reception.incomplete) {
+            await reception.keepForResume();
+            return finish(result);
+          }
+          return refuse(result);
+        }
+        if (done) return void reception.abort();
+        this.totals.add('snapshotsReceived', 1);
+        this.countFrom(from).snapshots++;
+        this.log.info({ peer: from, totalBytes: reception.bytes, index: result.snapshot?.meta.index }, 'snapshot received');
+        this.deliver(result);
+        finish(null, { bytesReceived: reception.bytes });
+      });
     });
     call.on('cancelled', () => {
       done = true;
       this.snapshots.delete(call);
+      // The sender's connection broke off (or it gave up): keep what was verified, to resume.
+      step(() => reception.keepForResume());
     });
   };
 
@@ -186,7 +276,7 @@ export class Receiver {
   }
 
   /** Authentication (security.ts), identity (metadata) and capacity checks at call open. */
-  private checkOpen(call: StreamCall | SnapshotCall, open: number, openMax: number, limitName: string): Refusal | { from: NodeId } {
+  private checkOpen(call: StreamCall | SnapshotCall | ResumeCall, open: number, openMax: number, limitName: string): Refusal | { from: NodeId } {
     if (this.closed) return { code: grpc.status.UNAVAILABLE, details: 'the peer transport of this node is closed' };
     const claimed = Number(metadataString(call.metadata, METADATA_FROM_NODE));
     const unauthenticated = checkPeerCall(this.security(), call, claimed);
@@ -236,41 +326,93 @@ export class Receiver {
   }
 }
 
-/** Reassembles one snapshot within snapshotBytesMax; answers a Refusal on anything amiss. */
-class SnapshotAssembly {
+/**
+ * Receives one snapshot within snapshotBytesMax into a snapshot writer (a temporary file): each
+ * chunk's CRC-32 and offset checked as it arrives, the SHA-256 of the whole at the end; then the
+ * writer is staged in the store and the message delivered with empty data (the node takes the
+ * staged writer for it). Answers a Refusal on anything amiss; nothing is delivered or kept then.
+ */
+class SnapshotReception {
   private message: Message | undefined;
-  private buffer: Buffer | undefined;
-  private received = 0;
+  private writer: SnapshotWriter | undefined;
+  private totalBytes = 0;
+  private digest: Uint8Array = new Uint8Array(0);
+  /** partialKey of this transfer, once its header was read. */
+  private key: string | undefined;
 
   constructor(
     private readonly options: ResolvedTransportOptions,
     private readonly from: NodeId,
+    private readonly store: SnapshotStore,
+    /** The receiver's keep of transfers that broke off. */
+    private readonly partials: { take(key: string): SnapshotWriter | undefined; keep(key: string, writer: SnapshotWriter): void },
   ) {}
 
-  add(chunk: SnapshotChunk): Refusal | undefined {
-    if (this.buffer === undefined) {
+  /** Bytes received and written so far. */
+  get bytes(): number {
+    return this.received;
+  }
+
+  private received = 0;
+
+  async add(chunk: SnapshotChunk): Promise<Refusal | undefined> {
+    if (this.writer === undefined) {
       const refusal = this.readHeader(chunk);
       if (refusal !== undefined) return refusal;
     }
-    const buffer = this.buffer;
-    if (buffer === undefined) throw new Error('snapshot assembly without a buffer after its header');
-    if (this.received + chunk.data.length > buffer.length) {
-      return invalid(`snapshot chunks carry more than the announced ${buffer.length} bytes`);
+    const writer = this.writer;
+    if (writer === undefined) throw new Error('snapshot reception without a writer after its header');
+    if (chunk.offset !== writer.bytes) {
+      return invalid(`snapshot chunk at offset ${chunk.offset}, expected ${writer.bytes}`);
     }
-    buffer.set(chunk.data, this.received);
-    this.received += chunk.data.length;
+    if (crc32(chunk.data) !== chunk.dataCrc32) {
+      return {
+        code: grpc.status.DATA_LOSS,
+        details: `snapshot chunk at offset ${chunk.offset} (${chunk.data.length} bytes) fails its CRC-32 check: refused, nothing installed`,
+      };
+    }
+    if (writer.bytes + chunk.data.length > this.totalBytes) {
+      return invalid(`snapshot chunks carry more than the announced ${this.totalBytes} bytes`);
+    }
+    await writer.write(chunk.data);
+    this.received = writer.bytes;
     return undefined;
   }
 
-  finish(): Refusal | Message {
-    if (this.message === undefined || this.buffer === undefined) return invalid('snapshot call without chunks');
-    if (this.received !== this.buffer.length) {
-      return invalid(`snapshot ended after ${this.received} of ${this.buffer.length} bytes`);
+  async finish(): Promise<Refusal | Message> {
+    const writer = this.writer;
+    if (this.message === undefined || writer === undefined) return invalid('snapshot call without chunks');
+    if (writer.bytes !== this.totalBytes) {
+      return invalid(`snapshot ended after ${writer.bytes} of ${this.totalBytes} bytes`);
+    }
+    if (!Buffer.from(writer.digest()).equals(Buffer.from(this.digest))) {
+      return { code: grpc.status.DATA_LOSS, details: `snapshot of ${this.totalBytes} bytes fails its SHA-256 check: refused, nothing installed` };
     }
     const snapshot = this.message.snapshot;
     if (snapshot === undefined) throw new Error('snapshot header lost its snapshot');
-    const data = new Uint8Array(this.buffer.buffer, this.buffer.byteOffset, this.buffer.length);
-    return { ...this.message, snapshot: { meta: snapshot.meta, data } };
+    this.store.stage(snapshot.meta, writer);
+    this.writer = undefined; // staged: the store owns it now
+    return { ...this.message, snapshot: { meta: snapshot.meta, data: new Uint8Array(0) } };
+  }
+
+  /** Its header was read and fewer bytes than announced arrived, each of them verified. */
+  get incomplete(): boolean {
+    return this.writer !== undefined && this.key !== undefined && this.received < this.totalBytes;
+  }
+
+  /** A call that broke off: its writer is kept for a resume if it holds verified bytes. */
+  async keepForResume(): Promise<void> {
+    const writer = this.writer;
+    if (writer === undefined || this.key === undefined || writer.bytes === 0) return this.abort();
+    this.writer = undefined;
+    this.partials.keep(this.key, writer);
+  }
+
+  /** Drops the temporary file (a refused call: nothing of it is kept). */
+  async abort(): Promise<void> {
+    const writer = this.writer;
+    this.writer = undefined;
+    await writer?.abort();
   }
 
   private readHeader(chunk: SnapshotChunk): Refusal | undefined {
@@ -284,6 +426,7 @@ class SnapshotAssembly {
         details: `snapshot of ${chunk.totalBytes} bytes exceeds snapshotBytesMax (${this.options.snapshotBytesMax}) of node ${this.options.nodeId}`,
       };
     }
+    if (chunk.dataDigest.length !== 32) return invalid(`snapshot header with a data digest of ${chunk.dataDigest.length} bytes, not 32 (SHA-256)`);
     const message = decodeOrRefusal(chunk.message, this.options.messageBytesMax - FRAME_OVERHEAD_BYTES);
     if ('code' in message) return message;
     if (message.type !== 'snapshot' || message.snapshot === undefined) {
@@ -293,9 +436,33 @@ class SnapshotAssembly {
       return invalid(`snapshot message from ${message.from} to ${message.to} on a call from ${this.from}`);
     }
     this.message = message;
-    this.buffer = Buffer.allocUnsafe(chunk.totalBytes);
+    this.totalBytes = chunk.totalBytes;
+    this.digest = Buffer.from(chunk.dataDigest);
+    const snapshotMeta = message.snapshot.meta;
+    this.key = partialKey(this.from, snapshotMeta.index, snapshotMeta.term, this.digest, this.totalBytes);
+    const partial = this.partials.take(this.key);
+    if (chunk.offset === 0) {
+      void partial?.abort(); // a fresh start: what an earlier call left is not needed
+      this.writer = this.store.create();
+      return undefined;
+    }
+    if (partial === undefined || partial.bytes !== chunk.offset) {
+      if (partial !== undefined) this.partials.keep(this.key, partial);
+      this.key = undefined; // nothing of this call is worth keeping
+      return {
+        code: grpc.status.FAILED_PRECONDITION,
+        details: `snapshot ${snapshotMeta.index} resumed at byte ${chunk.offset}, but node ${this.options.nodeId} holds ${partial?.bytes ?? 0} bytes of it`,
+      };
+    }
+    this.writer = partial;
+    this.received = partial.bytes;
     return undefined;
   }
+}
+
+/** A transfer's identity for a resume: the sender, the snapshot, its digest and size. */
+function partialKey(from: NodeId, index: number, term: number, digest: Uint8Array, totalBytes: number): string {
+  return `${from}/${index}/${term}/${Buffer.from(digest).toString('hex')}/${totalBytes}`;
 }
 
 function checkIdentity(metadata: grpc.Metadata, options: ResolvedTransportOptions): Refusal | { from: NodeId } {

@@ -7,6 +7,8 @@ import type { RaftFrameAck as _sessionraft_raft_v1_RaftFrameAck, RaftFrameAck__O
 import type { RaftTransportClient as _sessionraft_raft_v1_RaftTransportClient, RaftTransportDefinition as _sessionraft_raft_v1_RaftTransportDefinition } from './sessionraft/raft/v1/RaftTransport.js';
 import type { SnapshotAck as _sessionraft_raft_v1_SnapshotAck, SnapshotAck__Output as _sessionraft_raft_v1_SnapshotAck__Output } from './sessionraft/raft/v1/SnapshotAck.js';
 import type { SnapshotChunk as _sessionraft_raft_v1_SnapshotChunk, SnapshotChunk__Output as _sessionraft_raft_v1_SnapshotChunk__Output } from './sessionraft/raft/v1/SnapshotChunk.js';
+import type { SnapshotResumeReply as _sessionraft_raft_v1_SnapshotResumeReply, SnapshotResumeReply__Output as _sessionraft_raft_v1_SnapshotResumeReply__Output } from './sessionraft/raft/v1/SnapshotResumeReply.js';
+import type { SnapshotResumeRequest as _sessionraft_raft_v1_SnapshotResumeRequest, SnapshotResumeRequest__Output as _sessionraft_raft_v1_SnapshotResumeRequest__Output } from './sessionraft/raft/v1/SnapshotResumeRequest.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -21,6 +23,8 @@ export interface ProtoGrpcType {
         RaftTransport: SubtypeConstructor<typeof grpc.Client, _sessionraft_raft_v1_RaftTransportClient> & { service: _sessionraft_raft_v1_RaftTransportDefinition }
         SnapshotAck: MessageTypeDefinition<_sessionraft_raft_v1_SnapshotAck, _sessionraft_raft_v1_SnapshotAck__Output>
         SnapshotChunk: MessageTypeDefinition<_sessionraft_raft_v1_SnapshotChunk, _sessionraft_raft_v1_SnapshotChunk__Output>
+        SnapshotResumeReply: MessageTypeDefinition<_sessionraft_raft_v1_SnapshotResumeReply, _sessionraft_raft_v1_SnapshotResumeReply__Output>
+        SnapshotResumeRequest: MessageTypeDefinition<_sessionraft_raft_v1_SnapshotResumeRequest, _sessionraft_raft_v1_SnapshotResumeRequest__Output>
       }
     }
   }

@@ -474,16 +474,39 @@ class SessionSimulation {
       state: {
         appliedIndex: () => storage.state.appliedIndex(),
         commit: point((ops, index) => storage.state.commit(ops, index), any),
-        replaceAll: point((entries, index) => {
+        replaceAll: point((entries, index) => storage.state.replaceAll(entries, index), install),
+        beginInstall: point((index) => {
           if (host.node !== undefined) this.snapshotInstalls++;
           if (host.node !== undefined && host.stateReads > 0) this.installsDuringStateRead++;
-          return storage.state.replaceAll(entries, index);
+          return storage.state.beginInstall(index);
         }, install),
+        putBatch: point((pairs) => storage.state.putBatch(pairs), install),
+        endInstall: point((index) => storage.state.endInstall(index), install),
+        installing: () => storage.state.installing(),
         // Recovery reads the state before the node runs (host.node unset): at once.
         entries: () => (host.node === undefined ? storage.state.entries() : this.slowly(host, storage.state.entries())),
         close: () => storage.state.close(),
       },
-      snapshots: { save: point((meta, data) => storage.snapshots.save(meta, data), own), latest: () => storage.snapshots.latest() },
+      snapshots: {
+        save: point((meta, data) => storage.snapshots.save(meta, data), own),
+        latest: () => storage.snapshots.latest(),
+        latestInfo: () => storage.snapshots.latestInfo(),
+        readChunks: (info, chunkBytes, fromOffset) => storage.snapshots.readChunks(info, chunkBytes, fromOffset),
+        stage: (meta, writer) => storage.snapshots.stage(meta, writer),
+        takeStaged: (meta) => storage.snapshots.takeStaged(meta),
+        create: () => {
+          const writer = storage.snapshots.create();
+          return {
+            get bytes() {
+              return writer.bytes;
+            },
+            digest: () => writer.digest(),
+            write: (chunk) => writer.write(chunk),
+            commit: point((meta) => writer.commit(meta), own),
+            abort: () => writer.abort(),
+          };
+        },
+      },
       close: () => storage.close(),
     };
   }

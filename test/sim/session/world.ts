@@ -7,6 +7,7 @@
  */
 import type { Message, NodeId } from '../../../src/raft/index.js';
 import type { Clock, NodeTransport, TimerHandle } from '../../../src/node/index.js';
+import type { SnapshotStore } from '../../../src/storage/index.js';
 import type { SimNetwork } from '../network.js';
 
 export class VirtualTime {
@@ -79,10 +80,17 @@ export interface Envelope {
   readonly message: Message;
 }
 
-/** A node's transport: sends go into the shared network; the world delivers what is due. */
+/**
+ * A node's transport: sends go into the shared network; the world delivers what is due. A
+ * snapshot travels as the gRPC transport carries it, through the nodes' snapshot stores: the
+ * sender reads its stored snapshot in chunks (the envelope then holds the data: the simulated
+ * network keeps it in memory), the receiver writes it to a writer of its store, stages it and
+ * delivers the message with empty data.
+ */
 export class SimTransport implements NodeTransport {
   private messageHandler: ((message: Message) => void) | undefined;
   private snapshotStatusHandler: ((peer: NodeId, ok: boolean) => void) | undefined;
+  private snapshots: SnapshotStore | undefined;
   closed = false;
 
   constructor(
@@ -95,11 +103,40 @@ export class SimTransport implements NodeTransport {
   addPeer(): void {}
   removePeer(): void {}
 
+  useSnapshots(store: SnapshotStore): void {
+    this.snapshots = store;
+  }
+
   send(messages: readonly Message[]): void {
     if (this.closed) return;
     for (const message of messages) {
-      this.network.send({ from: this.id, to: message.to, message }, this.time.tick);
+      if (message.type === 'snapshot') void this.sendSnapshot(message);
+      else this.network.send({ from: this.id, to: message.to, message }, this.time.tick);
     }
+  }
+
+  private async sendSnapshot(message: Message): Promise<void> {
+    try {
+      await this.sendSnapshotNow(message);
+    } catch {
+      // The stored snapshot was replaced while it was read: lost, as a failed transfer.
+      if (!this.closed) this.snapshotStatusHandler?.(message.to, false);
+    }
+  }
+
+  private async sendSnapshotNow(message: Message): Promise<void> {
+    const store = this.snapshots;
+    const info = await store?.latestInfo();
+    if (this.closed) return;
+    if (store === undefined || info === undefined || message.snapshot === undefined || info.meta.index < message.snapshot.meta.index) {
+      this.snapshotStatusHandler?.(message.to, false);
+      return;
+    }
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of store.readChunks(info, 4096)) chunks.push(chunk);
+    if (this.closed) return;
+    const data = Buffer.concat(chunks);
+    this.network.send({ from: this.id, to: message.to, message: { ...message, snapshot: { meta: info.meta, data } } }, this.time.tick);
   }
 
   onMessage(handler: (message: Message) => void): void {
@@ -119,7 +156,20 @@ export class SimTransport implements NodeTransport {
   }
 
   deliver(message: Message): void {
-    if (!this.closed) this.messageHandler?.(message);
+    if (this.closed) return;
+    const snapshot = message.snapshot;
+    if (message.type !== 'snapshot' || snapshot === undefined || this.snapshots === undefined) {
+      this.messageHandler?.(message);
+      return;
+    }
+    const store = this.snapshots;
+    void (async () => {
+      const writer = store.create();
+      for (let at = 0; at < snapshot.data.length; at += 4096) await writer.write(snapshot.data.subarray(at, at + 4096));
+      if (this.closed) return void writer.abort();
+      store.stage(snapshot.meta, writer);
+      this.messageHandler?.({ ...message, snapshot: { meta: snapshot.meta, data: new Uint8Array(0) } });
+    })();
   }
 
   snapshotStatus(peer: number, ok: boolean): void {

@@ -52,6 +52,10 @@ async function startNode(stateCommitDelayMs = 0): Promise<SessionNode> {
         return state.commit(ops, index);
       },
       replaceAll: (entries, index) => state.replaceAll(entries, index),
+      beginInstall: (index) => state.beginInstall(index),
+      putBatch: (pairs) => state.putBatch(pairs),
+      endInstall: (index) => state.endInstall(index),
+      installing: () => state.installing(),
       entries: () => state.entries(),
       close: () => state.close(),
     },

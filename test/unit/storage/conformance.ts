@@ -42,6 +42,48 @@ export function registerStorageConformance(name: string, factory: StorageFactory
     describe('snapshot store', () => {
       registerSnapshotStoreTests(() => storage);
     });
+    describe('snapshot install in batches', () => {
+      it('clears the state and marks it at begin, adds batches, and sets the applied index and unmarks it last', async () => {
+        const { state } = storage;
+        await state.commit(['a', 'b', 'z'].map((key) => ({ type: 'put' as const, key, value: bytes(key) })), logIndex(5));
+        expect(await state.installing()).toBe(false);
+        await state.beginInstall(logIndex(40));
+        expect(await state.installing()).toBe(true);
+        expect(await stateContents(state)).toEqual([]);
+        await state.putBatch([['b', bytes('B')], ['c', bytes('C')]]);
+        await state.putBatch([['d', bytes('D')]]);
+        expect(await state.appliedIndex()).toBe(5); // not yet
+        await state.endInstall(logIndex(40));
+        expect(await state.installing()).toBe(false);
+        expect(await state.appliedIndex()).toBe(40);
+        expect(await stateContents(state)).toEqual([['b', 'B'], ['c', 'C'], ['d', 'D']]);
+        const reopened = await harness.reopen();
+        expect(await reopened.state.installing()).toBe(false);
+        expect(await reopened.state.appliedIndex()).toBe(40);
+        expect(await stateContents(reopened.state)).toEqual([['b', 'B'], ['c', 'C'], ['d', 'D']]);
+      });
+
+      it('an install a crash interrupted between batches is still marked when reopened', async () => {
+        const { state } = storage;
+        await state.commit([{ type: 'put', key: 'old', value: bytes('1') }], logIndex(3));
+        await state.beginInstall(logIndex(9));
+        await state.putBatch([['half', bytes('h')]]);
+        const reopened = await harness.reopen();
+        expect(await reopened.state.installing()).toBe(true);
+        // The node installs again: begin clears what the first attempt left.
+        await reopened.state.beginInstall(logIndex(9));
+        expect(await stateContents(reopened.state)).toEqual([]);
+        await reopened.state.putBatch([['new', bytes('n')]]);
+        await reopened.state.endInstall(logIndex(9));
+        expect(await stateContents(reopened.state)).toEqual([['new', 'n']]);
+        expect(await reopened.state.appliedIndex()).toBe(9);
+      });
+
+      it('refuses batches outside an install', async () => {
+        await expect(storage.state.putBatch([['k', bytes('v')]])).rejects.toThrow(/outside a snapshot install/);
+        await expect(storage.state.endInstall(logIndex(2))).rejects.toThrow(/without beginInstall/);
+      });
+    });
 
     it('keeps member addresses and removed ids in the snapshot meta across a reopen', async () => {
       await storage.log.save({ hardState: hardState(2, 1, 8), entries: entries(1, 10, 2) });

@@ -1,7 +1,15 @@
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { logIndex, nodeId, term, type Message } from '../../../src/raft/index.js';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { crc32 } from 'node:zlib';
+import { logIndex, nodeId, term, type Message, type NodeId, type SnapshotMeta } from '../../../src/raft/index.js';
+import { SnapshotFiles } from '../../../src/storage/snapshot-files.js';
 import {
   encodeMessage,
   GrpcTransport,
@@ -12,6 +20,7 @@ import {
   transportServerOptions,
   type RaftFrame,
   type RaftFrameAck,
+  type SnapshotChunk,
 } from '../../../src/transport/index.js';
 import {
   append,
@@ -119,52 +128,279 @@ describe('GrpcTransport: delivery', () => {
 });
 
 describe('GrpcTransport: snapshots', () => {
-  it('sends a multi-MiB snapshot in chunks and it arrives intact', async () => {
+  const metaAt = (index: number, voters: NodeId[]): SnapshotMeta => ({ index: logIndex(index), term: term(3), confState: { voters, learners: [] } });
+  const snapshotTo = (from: TestNode, to: TestNode, meta: SnapshotMeta): Message => ({
+    type: 'snapshot',
+    from: from.id,
+    to: to.id,
+    term: term(3),
+    // The transport sends the stored snapshot: the message's data is not read.
+    snapshot: { meta, data: new Uint8Array(0) },
+  });
+  const patterned = (length: number): Uint8Array => {
+    const data = new Uint8Array(length);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xff;
+    return data;
+  };
+
+  it('sends a multi-MiB snapshot from the store in chunks; it arrives intact, staged, its message without data', async () => {
     const a = await startNode(1, { snapshotChunkBytes: 256 * 1024 });
     const b = await startNode(2);
     connectAll([a, b]);
-    const data = new Uint8Array(5 * 1024 * 1024 + 123);
-    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xff;
-    const snapshot: Message = {
-      type: 'snapshot',
-      from: a.id,
-      to: b.id,
-      term: term(3),
-      snapshot: { meta: { index: logIndex(1000), term: term(3), confState: { voters: [a.id, b.id], learners: [] } }, data },
-    };
-    a.transport.send([snapshot]);
+    const data = patterned(5 * 1024 * 1024 + 123);
+    const meta = metaAt(1000, [a.id, b.id]);
+    await a.snapshots.save(meta, data);
+    a.transport.send([snapshotTo(a, b, metaAt(900, [a.id, b.id]))]); // the stored one is newer: it goes
     await waitFor('snapshot status', () => a.snapshotStatus.length === 1);
     expect(a.snapshotStatus).toEqual([{ peer: b.id, ok: true }]);
     expect(b.received).toHaveLength(1);
     const got = b.received[0];
-    expect(got?.snapshot?.meta).toEqual(snapshot.snapshot?.meta);
-    expect(got?.snapshot?.data.length).toBe(data.length);
-    expect(Buffer.compare(Buffer.from(got?.snapshot?.data ?? []), Buffer.from(data))).toBe(0);
+    expect(got?.snapshot?.meta).toEqual(meta);
+    expect(got?.snapshot?.data.length).toBe(0);
+    const staged = b.snapshots.takeStaged(meta);
+    expect(staged?.bytes).toBe(data.length);
+    await staged!.commit(meta);
+    const stored = await b.snapshots.latest();
+    expect(Buffer.compare(Buffer.from(stored!.data), Buffer.from(data))).toBe(0);
     expect(a.transport.stats()).toMatchObject({ snapshotsSent: 1, snapshotsFailed: 0 });
     expect(b.transport.stats()).toMatchObject({ snapshotsReceived: 1, snapshotsReceiving: 0 });
     expect(b.transport.stats().peers.find((p) => p.id === a.id)).toMatchObject({ snapshotsReceived: 1, messagesReceived: 0 });
+  });
+
+  it('a snapshot not stored yet (older than asked) is not sent and reported failed', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2);
+    connectAll([a, b]);
+    await a.snapshots.save(metaAt(5, [a.id]), patterned(10));
+    a.transport.send([snapshotTo(a, b, metaAt(9, [a.id]))]);
+    await waitFor('snapshot status', () => a.snapshotStatus.length === 1);
+    expect(a.snapshotStatus).toEqual([{ peer: b.id, ok: false }]);
+    expect(a.logs.some((l) => typeof l.why === 'string' && l.why.includes('snapshot 9 is not stored yet (stored: 5)'))).toBe(true);
   });
 
   it('a snapshot over the receiver snapshotBytesMax is refused and reported failed', async () => {
     const a = await startNode(1);
     const b = await startNode(2, { snapshotBytesMax: 1024 * 1024 });
     connectAll([a, b]);
-    const data = new Uint8Array(2 * 1024 * 1024);
-    a.transport.send([
-      {
-        type: 'snapshot',
-        from: a.id,
-        to: b.id,
-        term: term(3),
-        snapshot: { meta: { index: logIndex(10), term: term(3), confState: { voters: [a.id], learners: [] } }, data },
-      },
-    ]);
+    await a.snapshots.save(metaAt(10, [a.id]), new Uint8Array(2 * 1024 * 1024));
+    a.transport.send([snapshotTo(a, b, metaAt(10, [a.id]))]);
     await waitFor('snapshot status', () => a.snapshotStatus.length === 1);
     expect(a.snapshotStatus).toEqual([{ peer: b.id, ok: false }]);
     expect(b.received).toEqual([]);
     expect(b.logs.some((l) => typeof l.details === 'string' && l.details.includes('exceeds snapshotBytesMax'))).toBe(true);
   });
+
+  it('a chunk failing its CRC-32 ends the call with DATA_LOSS; nothing is delivered or staged', async () => {
+    const b = await startNode(2);
+    const meta = metaAt(10, [nodeId(7), b.id]);
+    const data = patterned(3000);
+    const chunks = rawSnapshotChunks(b, meta, data, 1000);
+    const flipped = Buffer.from(chunks[1]!.data);
+    flipped[17]! ^= 0x04;
+    chunks[1] = { ...chunks[1]!, data: flipped }; // its CRC-32 is the one of the good bytes
+    const status = await rawSnapshotStatus(b, chunks);
+    expect(status.code).toBe(grpc.status.DATA_LOSS);
+    expect(status.details).toMatch(/snapshot chunk at offset 1000 \(1000 bytes\) fails its CRC-32 check: refused, nothing installed/);
+    expect(b.received).toEqual([]);
+    expect(b.snapshots.takeStaged(meta)).toBeUndefined();
+  });
+
+  it('chunks that pass their CRC-32 but not the SHA-256 of the whole end the call with DATA_LOSS; nothing delivered', async () => {
+    const b = await startNode(2);
+    const meta = metaAt(10, [nodeId(7), b.id]);
+    const chunks = rawSnapshotChunks(b, meta, patterned(3000), 1000);
+    chunks[0] = { ...chunks[0]!, dataDigest: Buffer.alloc(32, 1) };
+    const status = await rawSnapshotStatus(b, chunks);
+    expect(status.code).toBe(grpc.status.DATA_LOSS);
+    expect(status.details).toMatch(/fails its SHA-256 check/);
+    expect(b.received).toEqual([]);
+    expect(b.snapshots.takeStaged(meta)).toBeUndefined();
+    // A good transfer of the same snapshot goes through afterwards.
+    const good = await rawSnapshotStatus(b, rawSnapshotChunks(b, meta, patterned(3000), 1000));
+    expect(good.code).toBe(grpc.status.OK);
+    expect(b.snapshots.takeStaged(meta)?.bytes).toBe(3000);
+  });
+
+  it('a transfer that broke off resumes from the last byte the receiver verified; a wrong offset is refused', async () => {
+    const b = await startNode(2);
+    const meta = metaAt(10, [nodeId(7), b.id]);
+    const data = patterned(5000);
+    expect(await rawResumeOffset(b, meta, data)).toBe(0);
+    // Three chunks arrive, then the connection drops.
+    const broken = await rawSnapshotStatus(b, rawSnapshotChunks(b, meta, data, 1000).slice(0, 3), 7, () => new Promise((r) => setTimeout(r, 300)));
+    expect(broken.code).toBe(grpc.status.CANCELLED);
+    await waitFor('partial kept', () => b.transport.stats().snapshotsReceiving === 0);
+    await new Promise((r) => setTimeout(r, 50));
+    const held = await rawResumeOffset(b, meta, data);
+    expect([1000, 2000, 3000]).toContain(held); // 3000 unless the machine is very slow
+    expect(await rawResumeOffset(b, meta, data, 8)).toBe(0); // another sender holds nothing
+    expect(b.received).toEqual([]);
+    // A start at another offset is refused, and the partial is still there.
+    const wrong = await rawSnapshotStatus(b, rawSnapshotChunks(b, meta, data, 1000, 4000));
+    expect(wrong.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(wrong.details).toMatch(new RegExp(`resumed at byte 4000, but node 2 holds ${held} bytes of it`));
+    // The resumed call sends only the rest; the whole is checked and staged.
+    const resumed = await rawSnapshotStatus(b, rawSnapshotChunks(b, meta, data, 1000, held));
+    expect(resumed.code).toBe(grpc.status.OK);
+    const staged = b.snapshots.takeStaged(meta);
+    expect(staged?.bytes).toBe(5000);
+    await staged!.commit(meta);
+    expect(Buffer.from((await b.snapshots.latest())!.data).equals(Buffer.from(data))).toBe(true);
+    expect(await rawResumeOffset(b, meta, data)).toBe(0);
+  });
+
+  it('the sender asks where to resume and sends only the rest', async () => {
+    const a = await startNode(1, { snapshotChunkBytes: 64 * 1024 });
+    const b = await startNode(2);
+    connectAll([a, b]);
+    const meta = metaAt(20, [a.id, b.id]);
+    const data = patterned(1024 * 1024);
+    await a.snapshots.save(meta, data);
+    // An earlier transfer from node 1 broke off after 4 chunks of 64 KiB.
+    await rawSnapshotStatus(b, rawSnapshotChunks(b, meta, data, 64 * 1024, 0, 1).slice(0, 4), 1, () => new Promise((r) => setTimeout(r, 300)));
+    await waitFor('partial kept', () => b.transport.stats().snapshotsReceiving === 0);
+    await new Promise((r) => setTimeout(r, 50));
+    const held = await rawResumeOffset(b, meta, data, 1);
+    expect(held).toBeGreaterThan(0);
+    expect(held % (64 * 1024)).toBe(0);
+    a.transport.send([snapshotTo(a, b, meta)]);
+    await waitFor('snapshot status', () => a.snapshotStatus.length === 1);
+    expect(a.snapshotStatus).toEqual([{ peer: b.id, ok: true }]);
+    expect(a.logs.find((l) => l.msg === 'resuming snapshot transfer')).toMatchObject({ resumeAt: held, totalBytes: data.length });
+    const staged = b.snapshots.takeStaged(meta);
+    expect(staged?.bytes).toBe(data.length);
+    await staged!.commit(meta);
+    expect(Buffer.from((await b.snapshots.latest())!.data).equals(Buffer.from(data))).toBe(true);
+  });
+
+  it('memory stays bounded: a 64 MiB snapshot goes file to file with a few chunks in memory, never the whole', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionraft-transport-snap-'));
+    try {
+      const a = await startNode(1, { snapshotChunkBytes: 1024 * 1024 });
+      const b = await startNode(2);
+      const [filesA, filesB] = [new SnapshotFiles(join(dir, 'a'), 16), new SnapshotFiles(join(dir, 'b'), 16)];
+      a.transport.useSnapshots(filesA);
+      b.transport.useSnapshots(filesB);
+      connectAll([a, b]);
+      const meta = metaAt(77, [a.id, b.id]);
+      const writer = filesA.create();
+      const block = patterned(1024 * 1024);
+      for (let i = 0; i < 64; i++) await writer.write(block);
+      await writer.commit(meta);
+      // What is still referenced, not garbage waiting for the GC: collect before each sample.
+      v8.setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      gc();
+      const baseline = process.memoryUsage().arrayBuffers;
+      let peak = baseline;
+      const sampler = setInterval(() => {
+        gc();
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+      }, 50);
+      // The largest buffer either end asks for (the receiver used to allocate totalBytes at once).
+      let largest = 0;
+      // (Patched by hand: a vi.spyOn would keep every buffer it returned.)
+      const names = ['alloc', 'allocUnsafe', 'allocUnsafeSlow'] as const;
+      const originals = names.map((name) => Buffer[name]);
+      names.forEach((name, i) => {
+        const original = originals[i]!.bind(Buffer) as (...args: unknown[]) => Buffer<ArrayBuffer>;
+        (Buffer as unknown as Record<string, unknown>)[name] = (size: number, ...rest: unknown[]) => {
+          largest = Math.max(largest, size);
+          return original(size, ...rest);
+        };
+      });
+      try {
+        a.transport.send([snapshotTo(a, b, meta)]);
+        await waitFor('snapshot status', () => a.snapshotStatus.length === 1, 30_000);
+      } finally {
+        clearInterval(sampler);
+        names.forEach((name, i) => ((Buffer as unknown as Record<string, unknown>)[name] = originals[i]));
+      }
+      expect(largest).toBeLessThanOrEqual(2 * 1024 * 1024);
+      expect(a.snapshotStatus).toEqual([{ peer: b.id, ok: true }]);
+      const staged = filesB.takeStaged(meta);
+      expect(staged?.bytes).toBe(64 * 1024 * 1024);
+      await staged!.commit(meta);
+      expect((await filesB.latestInfo())?.digest).toEqual((await filesA.latestInfo())?.digest);
+      // Both ends are in this process; the whole would be 64 MiB.
+      console.info(`64 MiB snapshot transfer: peak live array buffers ${((peak - baseline) / 1024 / 1024).toFixed(1)} MiB above the baseline`);
+      expect(peak - baseline).toBeLessThan(48 * 1024 * 1024);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
+
+/**
+ * The chunks a sender (node 7 by default) would send for `data` from `start` on, with their
+ * CRC-32s, the first with the header and the SHA-256 of the whole.
+ */
+function rawSnapshotChunks(to: TestNode, meta: SnapshotMeta, data: Uint8Array, chunkBytes: number, start = 0, from = 7): SnapshotChunk[] {
+  const header = encodeMessage({ type: 'snapshot', from: nodeId(from), to: to.id, term: meta.term, snapshot: { meta, data: new Uint8Array(0) } }, 1 << 20);
+  const chunks: SnapshotChunk[] = [];
+  for (let offset = start; offset < data.length; offset += chunkBytes) {
+    const first = offset === start;
+    const part = data.subarray(offset, offset + chunkBytes);
+    chunks.push({
+      clusterId: first ? 'test-cluster' : '',
+      from: first ? from : 0,
+      to: first ? to.id : 0,
+      message: first ? header : new Uint8Array(0),
+      totalBytes: first ? data.length : 0,
+      dataDigest: first ? createHash('sha256').update(data).digest() : new Uint8Array(0),
+      data: part,
+      dataCrc32: crc32(part),
+      offset,
+    });
+  }
+  return chunks;
+}
+
+function rawMetadata(node: TestNode, from: number): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set(METADATA_CLUSTER_ID, 'test-cluster');
+  metadata.set(METADATA_FROM_NODE, String(from));
+  metadata.set(METADATA_TO_NODE, String(node.id));
+  metadata.set('x-sessionraft-shared-settings', '');
+  return metadata;
+}
+
+/**
+ * Sends `chunks` on one InstallSnapshot call from node `from` (7); the call's status. With
+ * `breakOff`, the call is cancelled once `breakOff()` resolves, as a dropped connection would.
+ */
+async function rawSnapshotStatus(node: TestNode, chunks: readonly SnapshotChunk[], from = 7, breakOff?: () => Promise<void>): Promise<grpc.StatusObject> {
+  const client = new grpc.Client(node.address, grpc.credentials.createInsecure());
+  const method = raftServiceDefinition().InstallSnapshot;
+  try {
+    return await new Promise<grpc.StatusObject>((resolve) => {
+      const call = client.makeClientStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, rawMetadata(node, from), (error) =>
+        resolve(error ? { code: error.code, details: error.details, metadata: error.metadata } : { code: grpc.status.OK, details: '', metadata: new grpc.Metadata() }),
+      );
+      for (const chunk of chunks) call.write(chunk);
+      if (breakOff === undefined) call.end();
+      else void breakOff().then(() => call.cancel());
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/** The receiver's SnapshotResume answer to node `from` for that snapshot. */
+async function rawResumeOffset(node: TestNode, meta: SnapshotMeta, data: Uint8Array, from = 7): Promise<number> {
+  const client = new grpc.Client(node.address, grpc.credentials.createInsecure());
+  const method = raftServiceDefinition().SnapshotResume;
+  const request = { index: meta.index, term: meta.term, dataDigest: createHash('sha256').update(data).digest(), totalBytes: data.length };
+  try {
+    return await new Promise<number>((resolve, reject) =>
+      client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, rawMetadata(node, from), (error, reply) =>
+        error ? reject(error) : resolve(Number(reply?.offset ?? -1)),
+      ),
+    );
+  } finally {
+    client.close();
+  }
+}
 
 describe('GrpcTransport: refusals and bad input', () => {
   it('refuses a peer of another cluster with FAILED_PRECONDITION and delivers nothing', async () => {
@@ -424,14 +660,10 @@ describe('GrpcTransport: failures and limits', () => {
     const a = await startNode(1);
     const b = await startNode(2);
     connectAll([a, b]);
-    const snap = (index: number): Message => ({
-      type: 'snapshot',
-      from: a.id,
-      to: b.id,
-      term: term(1),
-      snapshot: { meta: { index: logIndex(index), term: term(1), confState: { voters: [a.id], learners: [] } }, data: new Uint8Array(3 << 20) },
-    });
-    a.transport.send([snap(1), snap(2)]);
+    const meta = (index: number): SnapshotMeta => ({ index: logIndex(index), term: term(1), confState: { voters: [a.id], learners: [] } });
+    const snap = (index: number): Message => ({ type: 'snapshot', from: a.id, to: b.id, term: term(1), snapshot: { meta: meta(index), data: new Uint8Array(0) } });
+    await a.snapshots.save(meta(1), new Uint8Array(3 << 20));
+    a.transport.send([snap(1), snap(1)]);
     await waitFor('two statuses', () => a.snapshotStatus.length === 2);
     expect(a.snapshotStatus).toEqual([
       { peer: b.id, ok: false },

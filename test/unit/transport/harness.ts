@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { nodeId, term, logIndex, type Message, type NodeId } from '../../../src/raft/index.js';
+import { createMemoryStorage, type SnapshotStore } from '../../../src/storage/index.js';
 import {
   GrpcTransport,
   transportServerOptions,
@@ -27,6 +28,8 @@ export interface TestNode {
   readonly unreachable: NodeId[];
   readonly snapshotStatus: { peer: NodeId; ok: boolean }[];
   readonly logs: LogLine[];
+  /** Where the transport reads the snapshots it sends and stages the ones it receives. */
+  readonly snapshots: SnapshotStore;
 }
 
 const servers = new Set<grpc.Server>();
@@ -67,6 +70,8 @@ export async function startNode(id: number, options: NodeOptions = {}): Promise<
   });
   transports.add(transport);
   transport.bindTo(server);
+  const snapshots = createMemoryStorage().snapshots;
+  transport.useSnapshots(snapshots);
   const node: TestNode = {
     id: nodeId(id),
     transport,
@@ -77,6 +82,7 @@ export async function startNode(id: number, options: NodeOptions = {}): Promise<
     unreachable: [],
     snapshotStatus: [],
     logs,
+    snapshots,
   };
   transport.onMessage((m) => node.received.push(m));
   transport.onUnreachable((peer) => node.unreachable.push(peer));

@@ -7,6 +7,8 @@ import type { RaftFrame as _sessionraft_raft_v1_RaftFrame, RaftFrame__Output as 
 import type { RaftFrameAck as _sessionraft_raft_v1_RaftFrameAck, RaftFrameAck__Output as _sessionraft_raft_v1_RaftFrameAck__Output } from '../../../sessionraft/raft/v1/RaftFrameAck.js';
 import type { SnapshotAck as _sessionraft_raft_v1_SnapshotAck, SnapshotAck__Output as _sessionraft_raft_v1_SnapshotAck__Output } from '../../../sessionraft/raft/v1/SnapshotAck.js';
 import type { SnapshotChunk as _sessionraft_raft_v1_SnapshotChunk, SnapshotChunk__Output as _sessionraft_raft_v1_SnapshotChunk__Output } from '../../../sessionraft/raft/v1/SnapshotChunk.js';
+import type { SnapshotResumeReply as _sessionraft_raft_v1_SnapshotResumeReply, SnapshotResumeReply__Output as _sessionraft_raft_v1_SnapshotResumeReply__Output } from '../../../sessionraft/raft/v1/SnapshotResumeReply.js';
+import type { SnapshotResumeRequest as _sessionraft_raft_v1_SnapshotResumeRequest, SnapshotResumeRequest__Output as _sessionraft_raft_v1_SnapshotResumeRequest__Output } from '../../../sessionraft/raft/v1/SnapshotResumeRequest.js';
 
 export interface RaftTransportClient extends grpc.Client {
   /**
@@ -25,6 +27,29 @@ export interface RaftTransportClient extends grpc.Client {
   installSnapshot(metadata: grpc.Metadata, callback: grpc.requestCallback<_sessionraft_raft_v1_SnapshotAck__Output>): grpc.ClientWritableStream<_sessionraft_raft_v1_SnapshotChunk>;
   installSnapshot(options: grpc.CallOptions, callback: grpc.requestCallback<_sessionraft_raft_v1_SnapshotAck__Output>): grpc.ClientWritableStream<_sessionraft_raft_v1_SnapshotChunk>;
   installSnapshot(callback: grpc.requestCallback<_sessionraft_raft_v1_SnapshotAck__Output>): grpc.ClientWritableStream<_sessionraft_raft_v1_SnapshotChunk>;
+  
+  /**
+   * Where a transfer of one snapshot may start: the bytes of it the receiver already holds,
+   * verified chunk by chunk, from an earlier InstallSnapshot call of the same sender that broke
+   * off (kept per sender, snapshot index, term and data digest). The sender then starts its
+   * InstallSnapshot call at that offset: the first chunk carries the header and `offset`. 0 when
+   * nothing is held. Asked before each transfer; a sender that gets an error starts at 0.
+   */
+  SnapshotResume(argument: _sessionraft_raft_v1_SnapshotResumeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sessionraft_raft_v1_SnapshotResumeReply__Output>): grpc.ClientUnaryCall;
+  SnapshotResume(argument: _sessionraft_raft_v1_SnapshotResumeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sessionraft_raft_v1_SnapshotResumeReply__Output>): grpc.ClientUnaryCall;
+  SnapshotResume(argument: _sessionraft_raft_v1_SnapshotResumeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sessionraft_raft_v1_SnapshotResumeReply__Output>): grpc.ClientUnaryCall;
+  SnapshotResume(argument: _sessionraft_raft_v1_SnapshotResumeRequest, callback: grpc.requestCallback<_sessionraft_raft_v1_SnapshotResumeReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * Where a transfer of one snapshot may start: the bytes of it the receiver already holds,
+   * verified chunk by chunk, from an earlier InstallSnapshot call of the same sender that broke
+   * off (kept per sender, snapshot index, term and data digest). The sender then starts its
+   * InstallSnapshot call at that offset: the first chunk carries the header and `offset`. 0 when
+   * nothing is held. Asked before each transfer; a sender that gets an error starts at 0.
+   */
+  snapshotResume(argument: _sessionraft_raft_v1_SnapshotResumeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sessionraft_raft_v1_SnapshotResumeReply__Output>): grpc.ClientUnaryCall;
+  snapshotResume(argument: _sessionraft_raft_v1_SnapshotResumeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sessionraft_raft_v1_SnapshotResumeReply__Output>): grpc.ClientUnaryCall;
+  snapshotResume(argument: _sessionraft_raft_v1_SnapshotResumeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sessionraft_raft_v1_SnapshotResumeReply__Output>): grpc.ClientUnaryCall;
+  snapshotResume(argument: _sessionraft_raft_v1_SnapshotResumeRequest, callback: grpc.requestCallback<_sessionraft_raft_v1_SnapshotResumeReply__Output>): grpc.ClientUnaryCall;
   
   /**
    * The sender's long-lived stream of frames to one peer. The receiver answers with exactly one
@@ -55,6 +80,15 @@ export interface RaftTransportHandlers extends grpc.UntypedServiceImplementation
   InstallSnapshot: grpc.handleClientStreamingCall<_sessionraft_raft_v1_SnapshotChunk__Output, _sessionraft_raft_v1_SnapshotAck>;
   
   /**
+   * Where a transfer of one snapshot may start: the bytes of it the receiver already holds,
+   * verified chunk by chunk, from an earlier InstallSnapshot call of the same sender that broke
+   * off (kept per sender, snapshot index, term and data digest). The sender then starts its
+   * InstallSnapshot call at that offset: the first chunk carries the header and `offset`. 0 when
+   * nothing is held. Asked before each transfer; a sender that gets an error starts at 0.
+   */
+  SnapshotResume: grpc.handleUnaryCall<_sessionraft_raft_v1_SnapshotResumeRequest__Output, _sessionraft_raft_v1_SnapshotResumeReply>;
+  
+  /**
    * The sender's long-lived stream of frames to one peer. The receiver answers with exactly one
    * RaftFrameAck once it accepted the call (the handshake: metadata checked); until then the
    * sender holds its queue. Senders must ignore any further acks (reserved for flow control).
@@ -67,5 +101,6 @@ export interface RaftTransportHandlers extends grpc.UntypedServiceImplementation
 
 export interface RaftTransportDefinition extends grpc.ServiceDefinition {
   InstallSnapshot: MethodDefinition<_sessionraft_raft_v1_SnapshotChunk, _sessionraft_raft_v1_SnapshotAck, _sessionraft_raft_v1_SnapshotChunk__Output, _sessionraft_raft_v1_SnapshotAck__Output>
+  SnapshotResume: MethodDefinition<_sessionraft_raft_v1_SnapshotResumeRequest, _sessionraft_raft_v1_SnapshotResumeReply, _sessionraft_raft_v1_SnapshotResumeRequest__Output, _sessionraft_raft_v1_SnapshotResumeReply__Output>
   Stream: MethodDefinition<_sessionraft_raft_v1_RaftFrame, _sessionraft_raft_v1_RaftFrameAck, _sessionraft_raft_v1_RaftFrame__Output, _sessionraft_raft_v1_RaftFrameAck__Output>
 }

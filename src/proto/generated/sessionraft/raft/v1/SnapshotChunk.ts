@@ -16,14 +16,30 @@ export interface SnapshotChunk {
    */
   'message'?: (Buffer | Uint8Array | string);
   /**
-   * The length of `snapshot.data` in bytes; the receiver allocates it at once (after checking
-   * it against its snapshotBytesMax) and refuses a call that sends more or fewer bytes.
+   * The length of `snapshot.data` in bytes. The receiver checks it against its
+   * snapshotBytesMax, writes the chunks to a temporary file as they arrive (it never holds
+   * more than a few chunks in memory) and refuses a call that sends more or fewer bytes.
    */
   'totalBytes'?: (number | string | Long);
   /**
    * Every chunk (the first one too): the next bytes of `snapshot.data`.
    */
   'data'?: (Buffer | Uint8Array | string);
+  /**
+   * SHA-256 of the whole of `snapshot.data` (32 bytes): checked once the last chunk arrived,
+   * before anything is delivered; a mismatch ends the call with DATA_LOSS.
+   */
+  'dataDigest'?: (Buffer | Uint8Array | string);
+  /**
+   * Every chunk: CRC-32 (IEEE, as zlib) of `data`; a mismatch ends the call with DATA_LOSS and
+   * nothing of the snapshot is delivered or kept.
+   */
+  'dataCrc32'?: (number);
+  /**
+   * Every chunk: the offset of `data` in `snapshot.data` (chunks are contiguous and in order).
+   * The first chunk's offset is 0, or what SnapshotResume answered (a resumed transfer).
+   */
+  'offset'?: (number | string | Long);
 }
 
 export interface SnapshotChunk__Output {
@@ -39,12 +55,28 @@ export interface SnapshotChunk__Output {
    */
   'message': (Buffer);
   /**
-   * The length of `snapshot.data` in bytes; the receiver allocates it at once (after checking
-   * it against its snapshotBytesMax) and refuses a call that sends more or fewer bytes.
+   * The length of `snapshot.data` in bytes. The receiver checks it against its
+   * snapshotBytesMax, writes the chunks to a temporary file as they arrive (it never holds
+   * more than a few chunks in memory) and refuses a call that sends more or fewer bytes.
    */
   'totalBytes': (number);
   /**
    * Every chunk (the first one too): the next bytes of `snapshot.data`.
    */
   'data': (Buffer);
+  /**
+   * SHA-256 of the whole of `snapshot.data` (32 bytes): checked once the last chunk arrived,
+   * before anything is delivered; a mismatch ends the call with DATA_LOSS.
+   */
+  'dataDigest': (Buffer);
+  /**
+   * Every chunk: CRC-32 (IEEE, as zlib) of `data`; a mismatch ends the call with DATA_LOSS and
+   * nothing of the snapshot is delivered or kept.
+   */
+  'dataCrc32': (number);
+  /**
+   * Every chunk: the offset of `data` in `snapshot.data` (chunks are contiguous and in order).
+   * The first chunk's offset is 0, or what SnapshotResume answered (a resumed transfer).
+   */
+  'offset': (number);
 }
