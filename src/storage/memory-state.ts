@@ -4,6 +4,7 @@ import type { LogIndex, SnapshotMeta } from '../raft/index.js';
 import { compareStateKeys, validateStateKey } from './codec.js';
 import { StorageCorruptionError, assert } from './errors.js';
 import { assertSnapshotMeta } from './log-plan.js';
+import { StagedSnapshots } from './staged.js';
 import { copyBytes, copyMeta, type MemoryDisk } from './memory-disk.js';
 import type { SnapshotInfo, SnapshotStore, SnapshotWriter, StateOp, StateStore } from './types.js';
 
@@ -125,7 +126,7 @@ function assertIndex(index: number): void {
  * the digest, the stage of received snapshots.
  */
 export class MemorySnapshotStore implements SnapshotStore {
-  private readonly staged = new Map<string, { meta: SnapshotMeta; writer: SnapshotWriter }>();
+  private readonly staged = new StagedSnapshots();
 
   constructor(private readonly disk: MemoryDisk) {}
 
@@ -193,23 +194,11 @@ export class MemorySnapshotStore implements SnapshotStore {
   }
 
   stage(meta: SnapshotMeta, writer: SnapshotWriter): void {
-    const key = `${meta.index}/${meta.term}`;
-    const old = this.staged.get(key);
-    this.staged.set(key, { meta, writer });
-    if (old && old.writer !== writer) void old.writer.abort();
+    this.staged.stage(meta, writer);
   }
 
   takeStaged(meta: SnapshotMeta): SnapshotWriter | undefined {
-    const key = `${meta.index}/${meta.term}`;
-    const found = this.staged.get(key);
-    this.staged.delete(key);
-    for (const [other, entry] of this.staged) {
-      if (entry.meta.index < meta.index) {
-        this.staged.delete(other);
-        void entry.writer.abort();
-      }
-    }
-    return found?.writer;
+    return this.staged.take(meta);
   }
 
   async save(meta: SnapshotMeta, data: Uint8Array): Promise<void> {

@@ -31,6 +31,7 @@ import type { SnapshotMeta } from '../raft/index.js';
 import { decodeSnapshotMeta, encodeSnapshotMeta } from './codec.js';
 import { StorageCorruptionError, assert } from './errors.js';
 import { assertSnapshotMeta } from './log-plan.js';
+import { StagedSnapshots } from './staged.js';
 import { SerialQueue } from './serial.js';
 import type { SnapshotInfo, SnapshotStore, SnapshotWriter } from './types.js';
 
@@ -64,7 +65,7 @@ export class SnapshotFiles implements SnapshotStore {
   private readonly queue: SerialQueue;
   /** Temporary files of writers not yet committed or aborted: a commit must not remove them. */
   private readonly live = new Set<string>();
-  private readonly staged = new Map<string, { meta: SnapshotMeta; writer: SnapshotWriter }>();
+  private readonly staged = new StagedSnapshots();
   /** SRSNAP1 files' data digests (one full read each), by file name. */
   private readonly v1Digests = new Map<string, Located>();
 
@@ -145,23 +146,11 @@ export class SnapshotFiles implements SnapshotStore {
   }
 
   stage(meta: SnapshotMeta, writer: SnapshotWriter): void {
-    const key = stageKey(meta);
-    const old = this.staged.get(key);
-    this.staged.set(key, { meta, writer });
-    if (old && old.writer !== writer) void old.writer.abort();
+    this.staged.stage(meta, writer);
   }
 
   takeStaged(meta: SnapshotMeta): SnapshotWriter | undefined {
-    const key = stageKey(meta);
-    const found = this.staged.get(key);
-    this.staged.delete(key);
-    for (const [other, entry] of this.staged) {
-      if (entry.meta.index < meta.index) {
-        this.staged.delete(other);
-        void entry.writer.abort();
-      }
-    }
-    return found?.writer;
+    return this.staged.take(meta);
   }
 
   /** Resolves when every save queued so far has settled. */
@@ -384,10 +373,6 @@ function checkDigest(actual: Buffer, located: Located): void {
   if (!actual.equals(Buffer.from(located.digest))) {
     throw new StorageCorruptionError(`${located.path} is corrupt: sha256 mismatch over its ${located.bytes} bytes of data`);
   }
-}
-
-function stageKey(meta: SnapshotMeta): string {
-  return `${meta.index}/${meta.term}`;
 }
 
 function fileName(meta: SnapshotMeta): string {
