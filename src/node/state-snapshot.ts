@@ -16,7 +16,7 @@ const MAGIC = Buffer.from('SRKV1', 'ascii');
 /** Pairs encoded between two yields to the event loop. */
 const PAIRS_PER_SLICE_MAX = 2_048;
 
-/** Bytes of one chunk of encoded pairs (a chunk ends after the pair that reaches it). */
+/** Bytes of one chunk of encoded pairs at most (a pair larger than that gets a chunk of its own). */
 export const STATE_SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 
 /**
@@ -31,31 +31,34 @@ export async function* encodeStateSnapshotChunks(
   expectedIndex: LogIndex,
   chunkBytes = STATE_SNAPSHOT_CHUNK_BYTES,
 ): AsyncGenerator<Uint8Array> {
-  let parts: Buffer[] = [MAGIC];
-  let partsBytes = MAGIC.length;
+  // Pairs are written straight into the chunk: no small buffers per pair, so taking a snapshot
+  // of a large state adds little to the young generation's collections (each one pauses the
+  // loop, and with a large heap each pause is several milliseconds).
+  let chunk = Buffer.allocUnsafeSlow(chunkBytes);
+  let used = MAGIC.copy(chunk, 0);
   let applied: number | undefined;
   let pairs = 0;
   for await (const [key, value] of entries) {
-    const keyBytes = Buffer.from(key, 'utf8');
-    const header = Buffer.allocUnsafe(4 + keyBytes.length + 4);
-    header.writeUInt32BE(keyBytes.length, 0);
-    keyBytes.copy(header, 4);
-    header.writeUInt32BE(value.length, 4 + keyBytes.length);
-    parts.push(header, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-    partsBytes += header.length + value.length;
-    if (key === APPLIED_KEY) applied = unpack(value) as number;
-    if (partsBytes >= chunkBytes) {
-      const chunk = Buffer.concat(parts, partsBytes);
-      parts = [];
-      partsBytes = 0;
-      yield chunk;
-      await new Promise((resolve) => setImmediate(resolve));
+    const pairBytes = 8 + Buffer.byteLength(key, 'utf8') + value.length;
+    if (used + pairBytes > chunk.length) {
+      if (used > 0) {
+        yield chunk.subarray(0, used);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      chunk = Buffer.allocUnsafeSlow(Math.max(chunkBytes, pairBytes));
+      used = 0;
     } else if (++pairs % PAIRS_PER_SLICE_MAX === 0) {
       await new Promise((resolve) => setImmediate(resolve));
     }
+    const keyLength = chunk.write(key, used + 4, 'utf8');
+    chunk.writeUInt32BE(keyLength, used);
+    chunk.writeUInt32BE(value.length, used + 4 + keyLength);
+    chunk.set(value, used + 8 + keyLength);
+    used += 8 + keyLength + value.length;
+    if (key === APPLIED_KEY) applied = unpack(value) as number;
   }
   invariant(applied === expectedIndex, () => `the state read for snapshot ${expectedIndex} is at applied index ${String(applied)}`);
-  if (partsBytes > 0) yield Buffer.concat(parts, partsBytes);
+  if (used > 0) yield chunk.subarray(0, used);
 }
 
 /** encodeStateSnapshotChunks in one buffer: small states only (tests, tools). */

@@ -67,6 +67,21 @@ describe('state snapshots as streams of chunks', () => {
     }
   });
 
+  it('gives a pair larger than chunkBytes a chunk of its own, and no chunk exceeds chunkBytes otherwise', async () => {
+    const big: [string, Uint8Array][] = [
+      ['d/a/1', Uint8Array.of(7)],
+      ['m/applied', pack(42)],
+      ['s/big', Uint8Array.from({ length: 10_000 }, (_, i) => i % 253)],
+      ['s/small', Uint8Array.of(1, 2)],
+    ];
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of encodeStateSnapshotChunks(pairsOf(big), 42 as LogIndex, 1024)) chunks.push(chunk);
+    expect(chunks.map((c) => c.length)).toEqual([5 + 14 + 18, 8 + 5 + 10_000, 8 + 7 + 2]);
+    const decoded: [string, number[]][] = [];
+    for await (const [k, v] of decodeStateSnapshotChunks(chunksOf(Buffer.concat(chunks), [333]))) decoded.push([k, [...v]]);
+    expect(decoded).toEqual(big.map(([k, v]) => [k, [...v]]));
+  });
+
   it('refuses a truncated stream and a bad magic', async () => {
     const data = await encodeStateSnapshot(pairsOf(state), 42 as LogIndex);
     const drain = async (chunks: AsyncIterable<Uint8Array>): Promise<void> => {
