@@ -4,25 +4,13 @@
  * before it started is in it, none applied after its index is), with the header's digest; copies
  * are bounded per node; a copy whose pairs do not match its header fails.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BACKUPS_CONCURRENT_MAX, BackupSource, type RestingState } from '../../../src/node/backup-source.js';
-import { OverloadedError, SYSTEM_CLOCK, SessionNode, resolveNodeOptions, type NodeStatus, type NodeTransport } from '../../../src/node/index.js';
-import type { LogIndex, NodeId } from '../../../src/raft/index.js';
+import { OverloadedError, SYSTEM_CLOCK, SessionNode, type NodeStatus } from '../../../src/node/index.js';
+import type { LogIndex } from '../../../src/raft/index.js';
 import { SessionStateMachine, type SessionCommand } from '../../../src/session/index.js';
 import { openLevelStorage, type Storage } from '../../../src/storage/index.js';
-
-const logger = pino({ level: 'silent' });
-const dirs: string[] = [];
-const nodes: SessionNode[] = [];
-
-afterEach(async () => {
-  for (const node of nodes.splice(0)) await node.stop({ transferLeadership: false }).catch(() => undefined);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+import { oneNodeOptions, silentLogger, stopAfterTest, tempDir, testTransport } from './helpers.js';
 
 /**
  * A one-node cluster on real LevelDB. `stateCommitDelayMs` holds every state commit that long
@@ -30,16 +18,8 @@ afterEach(async () => {
  * apply in flight) is wide enough to be hit.
  */
 async function startNode(stateCommitDelayMs = 0): Promise<SessionNode> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'sessionraft-backup-node-'));
-  dirs.push(dataDir);
-  const options = resolveNodeOptions({
-    id: 1 as NodeId,
-    clusterId: 'unit-backup',
-    listenAddress: '127.0.0.1:1',
-    peers: new Map([[1 as NodeId, '127.0.0.1:1']]),
-    dataDir,
-    tickIntervalMs: 5,
-  });
+  const dataDir = tempDir('backup-node');
+  const options = oneNodeOptions(dataDir, { clusterId: 'unit-backup' });
   const level = await openLevelStorage(dataDir);
   const state = level.state;
   const storage: Storage = {
@@ -61,10 +41,9 @@ async function startNode(stateCommitDelayMs = 0): Promise<SessionNode> {
     },
     close: () => level.close(),
   };
-  const transport: NodeTransport = { send: () => undefined, onMessage: () => undefined, onUnreachable: () => undefined, onSnapshotStatus: () => undefined, addPeer: () => undefined, removePeer: () => undefined, close: () => undefined };
-  const node = await SessionNode.open({ options, logger, storage, transport, clock: SYSTEM_CLOCK, random: Math.random });
+  const node = await SessionNode.open({ options, logger: silentLogger, storage, transport: testTransport(), clock: SYSTEM_CLOCK, random: Math.random });
   node.start();
-  nodes.push(node);
+  stopAfterTest(node);
   for (let i = 0; i < 400 && node.status().raft.role !== 'leader'; i++) await new Promise((r) => setTimeout(r, 5));
   expect(node.status().raft.role).toBe('leader');
   return node;

@@ -6,15 +6,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SYSTEM_CLOCK, SessionNode, bootstrapLog, resolveNodeOptions, type NodeTransport } from '../../../src/node/index.js';
+import { SYSTEM_CLOCK, SessionNode, bootstrapLog, resolveNodeOptions } from '../../../src/node/index.js';
 import { INSTALL_BATCH_BYTES, installSnapshotFile } from '../../../src/node/install.js';
 import { decodeStateSnapshot, encodeStateSnapshot } from '../../../src/node/state-snapshot.js';
 import type { LogIndex, NodeId, SnapshotMeta, Term } from '../../../src/raft/index.js';
 import { APPLIED_KEY, SessionStateMachine } from '../../../src/session/index.js';
 import { packValue } from '../../../src/session/codec.js';
 import { createMemoryStorage, openLevelStorage, type Storage } from '../../../src/storage/index.js';
+import { silentLogger, testTransport } from './helpers.js';
 
 const peers = new Map<NodeId, string>([
   [1 as NodeId, 'n1:1'],
@@ -59,19 +59,9 @@ function expected(data: Uint8Array): [string, string][] {
   return [...decodeStateSnapshot(data)].map(([key, value]) => [key, Buffer.from(value).toString('hex')]);
 }
 
-const transport: NodeTransport = {
-  send: () => undefined,
-  onMessage: () => undefined,
-  onUnreachable: () => undefined,
-  onSnapshotStatus: () => undefined,
-  addPeer: () => undefined,
-  removePeer: () => undefined,
-  close: () => undefined,
-};
-
 async function openNode(storage: Storage): Promise<SessionNode> {
   const options = resolveNodeOptions({ id: 2 as NodeId, clusterId: 'unit', listenAddress: 'n2:1', peers, dataDir: '/nonexistent', tickIntervalMs: 1_000 });
-  return SessionNode.open({ options, logger: pino({ level: 'silent' }), storage, transport, clock: SYSTEM_CLOCK, random: Math.random });
+  return SessionNode.open({ options, logger: silentLogger, storage, transport: testTransport(), clock: SYSTEM_CLOCK, random: Math.random });
 }
 
 /** The disk after a crash between two batches of an install: file and log first, then part of the state. */

@@ -2,48 +2,13 @@
  * SessionNode in-process on real LevelDB: a one-node cluster, so the loop, persistence, apply,
  * restart recovery, snapshots and the waiters are tested without other processes.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  NotLeaderError,
-  SessionNode,
-  TimeoutError,
-  openNodeOnDisk,
-  resolveNodeOptions,
-  type NodeOptions,
-} from '../../../src/node/index.js';
+import { describe, expect, it } from 'vitest';
+import { NotLeaderError, TimeoutError, type SessionNode } from '../../../src/node/index.js';
 import type { LogIndex, NodeId, Term } from '../../../src/raft/index.js';
 import { encodeCommand, type SessionCommand } from '../../../src/session/index.js';
 import { openLevelStorage } from '../../../src/storage/index.js';
 import { bootstrapLog } from '../../../src/node/membership.js';
-
-const logger = pino({ level: 'silent' });
-const dirs: string[] = [];
-const nodes: SessionNode[] = [];
-
-function options(dataDir: string, overrides: Partial<NodeOptions> = {}): NodeOptions {
-  return resolveNodeOptions({
-    id: 1 as NodeId,
-    clusterId: 'unit',
-    listenAddress: '127.0.0.1:1',
-    peers: new Map([[1 as NodeId, '127.0.0.1:1']]),
-    dataDir,
-    tickIntervalMs: 5,
-    ...overrides,
-  });
-}
-
-async function open(nodeOptions: NodeOptions): Promise<SessionNode> {
-  const { node, transport } = await openNodeOnDisk(nodeOptions, logger);
-  transport.bindTo(new grpc.Server());
-  node.start();
-  nodes.push(node);
-  return node;
-}
+import { oneNodeOptions, openOneNode, tempDir } from './helpers.js';
 
 async function untilLeader(node: SessionNode): Promise<void> {
   for (let i = 0; i < 400 && node.status().raft.role !== 'leader'; i++) await new Promise((r) => setTimeout(r, 5));
@@ -66,20 +31,9 @@ function create(i: number): SessionCommand {
   };
 }
 
-afterEach(async () => {
-  for (const node of nodes.splice(0)) await node.stop({ transferLeadership: false }).catch(() => undefined);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'sessionraft-node-'));
-  dirs.push(dir);
-  return dir;
-}
-
 describe('SessionNode (one node, real LevelDB)', () => {
   it('packs the writes of one loop turn into one entry, and answers each with its own applied result', async () => {
-    const node = await open(options(tempDir()));
+    const node = await openOneNode(oneNodeOptions(tempDir('node')));
     await untilLeader(node);
     const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => node.write(create(i))));
     const indexes = outcomes.map((o) => o.index);
@@ -95,7 +49,7 @@ describe('SessionNode (one node, real LevelDB)', () => {
   });
 
   it('answers an ASYNC write after its fsync, and a read with minIndex sees it', async () => {
-    const node = await open(options(tempDir()));
+    const node = await openOneNode(oneNodeOptions(tempDir('node')));
     await untilLeader(node);
     const outcome = await node.write(create(1), { durability: 'async' });
     expect(outcome.durability).toBe('async');
@@ -107,7 +61,7 @@ describe('SessionNode (one node, real LevelDB)', () => {
   });
 
   it('answers a retried request id from the dedup table or the first request in flight, with no new entry', async () => {
-    const node = await open(options(tempDir()));
+    const node = await openOneNode(oneNodeOptions(tempDir('node')));
     await untilLeader(node);
     const requestId = { clientId: 'sdk-1', seq: 7 };
     const [first, concurrent] = await Promise.all([node.write(create(1), { requestId }), node.write(create(2), { requestId })]);
@@ -122,10 +76,10 @@ describe('SessionNode (one node, real LevelDB)', () => {
 
   it('answers a retry of a request an earlier leader logged but did not apply with the first session, not a new one', async () => {
     // The log an earlier leader left: a create with a request id, durable, never committed or applied.
-    const dir = tempDir();
+    const dir = tempDir('node');
     const requestId = { clientId: 'sdk-1', seq: 1 };
     const storage = await openLevelStorage(dir);
-    const bootstrap = bootstrapLog(options(dir).peers);
+    const bootstrap = bootstrapLog(oneNodeOptions(dir).peers);
     await storage.log.save({
       hardState: { term: 1 as Term, vote: 1 as NodeId, commit: 1 as LogIndex },
       entries: [
@@ -136,7 +90,7 @@ describe('SessionNode (one node, real LevelDB)', () => {
     await storage.close();
 
     // The client retries (new session id in the command, same request id) as soon as the node leads.
-    const node = await open(options(dir));
+    const node = await openOneNode(oneNodeOptions(dir));
     let outcome: Awaited<ReturnType<SessionNode['write']>> | undefined;
     for (let attempt = 0; outcome === undefined; attempt++) {
       expect(attempt, 'the node never took the write').toBeLessThan(100_000);
@@ -154,15 +108,14 @@ describe('SessionNode (one node, real LevelDB)', () => {
   });
 
   it('recovers term, log and state after a restart, with the same digest', async () => {
-    const dir = tempDir();
-    const first = await open(options(dir));
+    const dir = tempDir('node');
+    const first = await openOneNode(oneNodeOptions(dir));
     await untilLeader(first);
     for (let i = 0; i < 30; i++) await first.write(create(i));
     const before = first.status();
     await first.stop({ transferLeadership: false });
-    nodes.splice(nodes.indexOf(first), 1);
 
-    const second = await open(options(dir));
+    const second = await openOneNode(oneNodeOptions(dir));
     expect(second.status().appliedIndex).toBe(before.appliedIndex);
     expect(second.status().stateDigest).toBe(before.stateDigest);
     await untilLeader(second);
@@ -171,22 +124,21 @@ describe('SessionNode (one node, real LevelDB)', () => {
   });
 
   it('takes snapshots and compacts the log, and recovers from snapshot + log', async () => {
-    const dir = tempDir();
-    const first = await open(options(dir, { snapshotEntriesThreshold: 10 }));
+    const dir = tempDir('node');
+    const first = await openOneNode(oneNodeOptions(dir, { snapshotEntriesThreshold: 10 }));
     await untilLeader(first);
     for (let i = 0; i < 45; i++) await first.write(create(i));
     await new Promise((r) => setTimeout(r, 50));
     expect(first.status().raft.firstIndex).toBeGreaterThan(1);
     const digest = first.status().stateDigest;
     await first.stop({ transferLeadership: false });
-    nodes.splice(nodes.indexOf(first), 1);
-    const second = await open(options(dir, { snapshotEntriesThreshold: 10 }));
+    const second = await openOneNode(oneNodeOptions(dir, { snapshotEntriesThreshold: 10 }));
     expect(second.status().stateDigest).toBe(digest);
   });
 
   it('refuses a write before it leads with NotLeaderError, and times a read out with TimeoutError', async () => {
-    const node = await open(
-      options(tempDir(), {
+    const node = await openOneNode(
+      oneNodeOptions(tempDir('node'), {
         peers: new Map([
           [1 as NodeId, '127.0.0.1:1'],
           [2 as NodeId, '127.0.0.1:2'],
@@ -201,7 +153,7 @@ describe('SessionNode (one node, real LevelDB)', () => {
   });
 
   it('under concurrent writes, Status and STALE reads describe exactly the state at the index they report', async () => {
-    const node = await open(options(tempDir()));
+    const node = await openOneNode(oneNodeOptions(tempDir('node')));
     await untilLeader(node);
     await Promise.all(Array.from({ length: 6 }, (_, w) => node.write(create(w))));
     const digestAt = new Map<number, string>();

@@ -4,14 +4,14 @@
  * seed 580: the file stayed on disk as the newest, another leader's older snapshot could not be
  * saved over it, and the node loop died on it).
  */
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { SYSTEM_CLOCK, SessionNode, bootstrapLog, resolveNodeOptions, type NodeTransport } from '../../../src/node/index.js';
+import { SYSTEM_CLOCK, SessionNode, bootstrapLog, resolveNodeOptions } from '../../../src/node/index.js';
 import { encodeStateSnapshot } from '../../../src/node/state-snapshot.js';
-import type { LogIndex, Message, NodeId, SnapshotMeta, Term } from '../../../src/raft/index.js';
+import type { LogIndex, NodeId, SnapshotMeta, Term } from '../../../src/raft/index.js';
 import { APPLIED_KEY } from '../../../src/session/index.js';
 import { packValue } from '../../../src/session/codec.js';
 import { createMemoryStorage } from '../../../src/storage/index.js';
+import { silentLogger, testTransport } from './helpers.js';
 
 const peers = new Map<NodeId, string>([
   [1 as NodeId, 'n1:1'],
@@ -36,18 +36,9 @@ describe('recovery', () => {
     await storage.state.commit([], 2 as LogIndex);
     // A leader's snapshot at 6 made durable as a file; the process died before the log save.
     await storage.snapshots.save(metaAt(6), await dataAt(6));
-    let deliver: ((message: Message) => void) | undefined;
-    const transport: NodeTransport = {
-      send: () => undefined,
-      onMessage: (handler) => (deliver = handler),
-      onUnreachable: () => undefined,
-      onSnapshotStatus: () => undefined,
-      addPeer: () => undefined,
-      removePeer: () => undefined,
-      close: () => undefined,
-    };
+    const transport = testTransport();
     const options = resolveNodeOptions({ id: 2 as NodeId, clusterId: 'unit', listenAddress: 'n2:1', peers, dataDir: '/nonexistent', tickIntervalMs: 1_000 });
-    const node = await SessionNode.open({ options, logger: pino({ level: 'silent' }), storage, transport, clock: SYSTEM_CLOCK, random: Math.random });
+    const node = await SessionNode.open({ options, logger: silentLogger, storage, transport, clock: SYSTEM_CLOCK, random: Math.random });
     expect(node.status().appliedIndex).toBe(6);
     expect(node.status().raft.commit).toBe(6);
     expect((await storage.log.load()).snapshot?.index).toBe(6);
@@ -57,7 +48,7 @@ describe('recovery', () => {
     let failure: Error | undefined;
     void node.failed.promise.then((error) => (failure = error));
     node.start();
-    deliver!({ type: 'snapshot', from: 1 as NodeId, to: 2 as NodeId, term: 1 as Term, snapshot: { meta: metaAt(4), data: await dataAt(4) } });
+    transport.deliver({ type: 'snapshot', from: 1 as NodeId, to: 2 as NodeId, term: 1 as Term, snapshot: { meta: metaAt(4), data: await dataAt(4) } });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(failure).toBeUndefined();
     expect(node.status().appliedIndex).toBe(6);

@@ -2,12 +2,7 @@
  * NodeStats: the histogram buckets, the failure reasons, and what a one-node SessionNode on real
  * LevelDB counts in it (commits, failures, fsync and apply timings, snapshots, expirations).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DurationHistogram,
   NodeError,
@@ -18,41 +13,16 @@ import {
   ProposalDroppedError,
   ShuttingDownError,
   TimeoutError,
-  openNodeOnDisk,
   proposalFailureReason,
-  resolveNodeOptions,
   type NodeOptions,
   type SessionNode,
 } from '../../../src/node/index.js';
 import type { NodeId } from '../../../src/raft/index.js';
 import type { SessionCommand } from '../../../src/session/index.js';
-
-const logger = pino({ level: 'silent' });
-const dirs: string[] = [];
-const nodes: SessionNode[] = [];
-
-afterEach(async () => {
-  for (const node of nodes.splice(0)) await node.stop({ transferLeadership: false }).catch(() => undefined);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+import { oneNodeOptions, openOneNode, tempDir } from './helpers.js';
 
 async function open(overrides: Partial<NodeOptions> = {}): Promise<SessionNode> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'sessionraft-stats-'));
-  dirs.push(dataDir);
-  const options = resolveNodeOptions({
-    id: 1 as NodeId,
-    clusterId: 'unit',
-    listenAddress: '127.0.0.1:1',
-    peers: new Map([[1 as NodeId, '127.0.0.1:1']]),
-    dataDir,
-    tickIntervalMs: 5,
-    ...overrides,
-  });
-  const { node, transport } = await openNodeOnDisk(options, logger);
-  transport.bindTo(new grpc.Server());
-  node.start();
-  nodes.push(node);
-  return node;
+  return openOneNode(oneNodeOptions(tempDir('stats'), overrides));
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {

@@ -2,43 +2,14 @@
  * The node feeds its WatchHub: every change it applies, the expiry sweep's included, in order;
  * and after a restart the hub starts at the applied index the node recovered.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import { openNodeOnDisk, resolveNodeOptions, type NodeOptions, type SessionNode } from '../../../src/node/index.js';
-import type { NodeId } from '../../../src/raft/index.js';
+import { describe, expect, it } from 'vitest';
+import type { SessionNode } from '../../../src/node/index.js';
 import { WatchHub, WatchOutOfRangeError } from '../../../src/watch/index.js';
 import { RecordingOutput } from '../watch/helpers.js';
-
-const logger = pino({ level: 'silent' });
-const dirs: string[] = [];
-const nodes: SessionNode[] = [];
-
-afterEach(async () => {
-  for (const node of nodes.splice(0)) await node.stop({ transferLeadership: false }).catch(() => undefined);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function options(dataDir: string): NodeOptions {
-  return resolveNodeOptions({
-    id: 1 as NodeId,
-    clusterId: 'unit',
-    listenAddress: '127.0.0.1:1',
-    peers: new Map([[1 as NodeId, '127.0.0.1:1']]),
-    dataDir,
-    tickIntervalMs: 5,
-    expirySweepIntervalMs: 20,
-  });
-}
+import { oneNodeOptions, openOneNode, tempDir } from './helpers.js';
 
 async function open(dataDir: string, hub: WatchHub): Promise<SessionNode> {
-  const { node, transport } = await openNodeOnDisk(options(dataDir), logger, { changes: hub });
-  transport.bindTo(new grpc.Server());
-  node.start();
-  nodes.push(node);
+  const node = await openOneNode(oneNodeOptions(dataDir, { expirySweepIntervalMs: 20 }), hub);
   for (let i = 0; i < 400 && node.status().raft.role !== 'leader'; i++) await new Promise((r) => setTimeout(r, 5));
   expect(node.status().raft.role).toBe('leader');
   return node;
@@ -49,8 +20,7 @@ const create = (sessionId: string, ttlMs = 3_600_000) =>
 
 describe('SessionNode → WatchHub', () => {
   it('feeds every applied change in order, the expiry sweep too, and restarts the hub at the recovered index', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'sessionraft-watch-feed-'));
-    dirs.push(dir);
+    const dir = tempDir('watch-feed');
     const hub = new WatchHub();
     const node = await open(dir, hub);
     const out = new RecordingOutput();
@@ -79,7 +49,6 @@ describe('SessionNode → WatchHub', () => {
     expect(hub.stats().appliedIndex).toBe(applied);
 
     await node.stop({ transferLeadership: false });
-    nodes.splice(0);
     const after = new WatchHub();
     const restarted = await open(dir, after);
     // the node recovered its state at `applied` (LevelDB); the changes before it are not known to the new hub
