@@ -43,9 +43,8 @@ export interface NodeTransport {
    * The node's snapshot store, handed over when the node is created: a snapshot message is sent
    * with the stored snapshot read from it in chunks (the message's own data is ignored), and a
    * received snapshot is written to it and staged (SnapshotStore.stage) before its message, with
-   * empty data, is delivered. A transport without it cannot carry snapshots whole-file-free; the
-   * node then accepts snapshot messages that carry their data (tests).
+   * empty data, is delivered.
    */
-  useSnapshots?(store: SnapshotStore): void;
+  useSnapshots(store: SnapshotStore): void;
   close(): void;
 }

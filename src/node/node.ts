@@ -156,7 +156,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
     const nonce = Array.from({ length: 4 }, () => Math.floor(io.random() * 0x1_0000).toString(16).padStart(4, '0')).join('');
     this.reads = new ReadBatches(`${io.options.id}.${nonce}.`);
     this.addressBook = new PeerAddressBook(io.transport, io.options.id, new Map([...io.options.peers, ...(io.options.peerHints ?? [])]));
-    io.transport.useSnapshots?.(io.storage.snapshots);
+    io.transport.useSnapshots(io.storage.snapshots);
     this.addressBook.sync(core.configuration());
   }
 
@@ -627,7 +627,7 @@ export class SessionNode implements SessionBackend, StateCopySource {
     // that points at it, then the state. A crash in between leaves the state behind the file, and
     // open() finishes the install from the file. The transport wrote the data to a staged file
     // and checked its digest before it delivered the message.
-    const received = ready.snapshot ? this.receivedSnapshot(ready.snapshot) : undefined;
+    const received = ready.snapshot ? this.receivedSnapshot(ready.snapshot.meta) : undefined;
     const bugs = this.bugs;
     const syncAckBeforeCommit = bugs.syncAckBeforeCommit === true;
     if (bugs.asyncAckBeforeFsync) this.writes.acknowledgeAsync(ready.entries, syncAckBeforeCommit);
@@ -699,27 +699,11 @@ export class SessionNode implements SessionBackend, StateCopySource {
     for (const read of this.appliedWaiters.takeUpTo(this.applied)) read.deferred.resolve();
   }
 
-  /**
-   * The writer of a snapshot the core accepted: the one the transport staged for it, or (a
-   * transport without a snapshot store, tests) one written from the data the message carried.
-   */
-  private receivedSnapshot(snapshot: { readonly meta: SnapshotMeta; readonly data: Uint8Array }): SnapshotWriter {
-    const staged = this.storage.snapshots.takeStaged(snapshot.meta);
-    if (staged) return staged;
-    invariant(snapshot.data.length > 0, () => `snapshot ${snapshot.meta.index} at term ${snapshot.meta.term} accepted, but no staged file and no data`);
-    const writer = this.storage.snapshots.create();
-    return {
-      get bytes() {
-        return writer.bytes;
-      },
-      digest: () => writer.digest(),
-      write: (chunk) => writer.write(chunk),
-      abort: () => writer.abort(),
-      commit: async (meta) => {
-        await writer.write(snapshot.data);
-        return writer.commit(meta);
-      },
-    };
+  /** The writer of a snapshot the core accepted: the transport staged it before delivering its message. */
+  private receivedSnapshot(meta: SnapshotMeta): SnapshotWriter {
+    const staged = this.storage.snapshots.takeStaged(meta);
+    invariant(staged !== undefined, () => `snapshot ${meta.index} at term ${meta.term} accepted, but the transport staged no file for it`);
+    return staged;
   }
 
   /** Replaces the state machine and its LevelDB copy with the snapshot stored on disk (`info`). */
