@@ -2,7 +2,7 @@
  * A sorted set as a list of sorted chunks (the layout of Python's sortedcontainers): add and
  * delete cost a binary search plus a splice of at most `chunkMax` elements, so a million
  * entries stay cheap to update, to scan in order from any position, and to count a prefix of.
- * Used for the expiry index (sessions by expiresAtMs, sessionId) and the per-client index.
+ * Used for the per-client index and the expiry index's distinct times.
  */
 export type Comparator<T> = (a: T, b: T) => number;
 
@@ -129,33 +129,6 @@ export class SortedList<T> {
     if (first === undefined) return;
     for (let i = this.#position(first, after, true); i < first.length; i++) yield first[i] as T;
     for (ci++; ci < this.#chunks.length; ci++) yield* this.#chunks[ci] as T[];
-  }
-
-  /**
-   * How many leading values satisfy `pred`, which must be monotone over the order (true for
-   * a prefix, false after). O(log n + number of chunks).
-   */
-  prefixCount(pred: (value: T) => boolean): number {
-    let lo = 0;
-    let hi = this.#chunks.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const chunk = this.#chunks[mid] as T[];
-      if (pred(chunk[chunk.length - 1] as T)) lo = mid + 1;
-      else hi = mid;
-    }
-    let count = 0;
-    for (let i = 0; i < lo; i++) count += (this.#chunks[i] as T[]).length;
-    const chunk = this.#chunks[lo];
-    if (chunk === undefined) return count;
-    let a = 0;
-    let b = chunk.length;
-    while (a < b) {
-      const mid = (a + b) >>> 1;
-      if (pred(chunk[mid] as T)) a = mid + 1;
-      else b = mid;
-    }
-    return count + a;
   }
 
   /** Checks the structural invariants (tests and debugging); throws with the numbers on a break. */

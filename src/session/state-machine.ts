@@ -15,6 +15,7 @@ import {
   type ResolvedSessionStateMachineOptions,
   type SessionStateMachineOptions,
 } from './options.js';
+import { ExpiryIndex } from './expiry-index.js';
 import { SortedList, compareStrings } from './sorted-list.js';
 import type {
   AppliedResult,
@@ -86,10 +87,6 @@ export function sessionKey(sessionId: string): string {
   return `${SESSION_KEY_PREFIX}${sessionId}`;
 }
 
-function compareExpiry(a: Session, b: Session): number {
-  return a.expiresAtMs - b.expiresAtMs || compareStrings(a.sessionId, b.sessionId);
-}
-
 /** min(lastActivity + ttl, createdAt + maxLifetime when set). */
 export function computeExpiresAtMs(
   lastActivityMs: number,
@@ -145,8 +142,8 @@ export class SessionStateMachine implements SessionQueries {
   readonly #sessions = new Map<string, Held>();
   /** clientId → its session ids, sorted (paged listing). */
   #byClient = new Map<string, SortedList<string>>();
-  /** Every session, by (expiresAtMs, sessionId): the sweeper's and count()'s view. */
-  #byExpiry = new SortedList<Session>(compareExpiry);
+  /** Every session, by expiresAtMs: the sweeper's and count()'s view. */
+  #byExpiry = new ExpiryIndex();
   readonly #dedup: DedupTable;
   readonly #sessionHash = new SetHash();
   #clockMs = 0;
@@ -529,11 +526,11 @@ export class SessionStateMachine implements SessionQueries {
   }
 
   /**
-   * Live sessions at nowMs. The total is O(log n + n/1024); one client's count scans the
-   * smaller of its sessions and the expired-but-unswept ones.
+
+
    */
   count(nowMs: number, clientId?: string): number {
-    const expired = this.#byExpiry.prefixCount((s) => s.expiresAtMs <= nowMs);
+    const expired = this.#byExpiry.countDue(nowMs);
     if (clientId === undefined) return this.#sessions.size - expired;
     const ids = this.#byClient.get(clientId);
     if (ids === undefined) return 0;
@@ -544,23 +541,13 @@ export class SessionStateMachine implements SessionQueries {
       return live;
     }
     let expiredOfClient = 0;
-    let seen = 0;
-    for (const session of this.#byExpiry.values()) {
-      if (seen++ >= expired) break;
-      if (session.clientId === clientId) expiredOfClient++;
-    }
+    for (const session of this.#byExpiry.due(nowMs)) if (session.clientId === clientId) expiredOfClient++;
     return ids.size - expiredOfClient;
   }
 
   /** For the leader's sweeper: ids of sessions expired at nowMs, soonest first, at most `limit`. */
   dueForExpiry(nowMs: number, limit: number): string[] {
-    const out: string[] = [];
-    if (!(limit > 0)) return out;
-    for (const session of this.#byExpiry.values()) {
-      if (session.expiresAtMs > nowMs || out.length >= limit) break;
-      out.push(session.sessionId);
-    }
-    return out;
+    return limit > 0 ? this.#byExpiry.dueIds(nowMs, limit) : [];
   }
 
   /**
@@ -637,7 +624,8 @@ export class SessionStateMachine implements SessionQueries {
     }
     this.#byClient = new Map();
     for (const [clientId, ids] of grouped) this.#byClient.set(clientId, SortedList.fromSorted(ids, compareStrings));
-    this.#byExpiry = SortedList.fromSorted(byId.map(([session]) => session).sort(compareExpiry), compareExpiry);
+    this.#byExpiry = new ExpiryIndex();
+    for (const [session] of byId) this.#byExpiry.add(session);
     const dedup = state.dedup.slice().sort((a, b) => logPosition(a[0]) - logPosition(b[0]));
     for (const [record, hash] of dedup) this.#dedup.install(record, hash);
     this.#clockMs = state.clockMs;

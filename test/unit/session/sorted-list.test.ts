@@ -26,7 +26,6 @@ describe('SortedList', () => {
     expect(list.size).toBe(sorted.length);
     for (const after of [-1, 0, 100, 250, 399, 400]) {
       expect([...list.valuesAfter(after)]).toEqual(sorted.filter((v) => v > after));
-      expect(list.prefixCount((v) => v <= after)).toBe(sorted.filter((v) => v <= after).length);
     }
     expect(list.first()).toBe(sorted[0]);
     list.checkInvariants();
@@ -50,7 +49,6 @@ describe('SortedList', () => {
     expect(list.delete(1)).toBe(false);
     expect(list.has(1)).toBe(false);
     expect([...list.valuesAfter(0)]).toEqual([]);
-    expect(list.prefixCount(() => true)).toBe(0);
     expect(list.first()).toBeUndefined();
     expect(() => new SortedList<number>(numbers, 2)).toThrow(RangeError);
   });
