@@ -114,6 +114,7 @@ export function createHandlers(backend: SessionBackend, options: ResolvedSession
         data: valid.data,
         ttlMs: valid.ttlMs,
         maxLifetimeMs: valid.maxLifetimeMs,
+        dataBytes: valid.dataBytes,
       };
       const outcome = await backend.write(command, writeOptions(valid.write, context));
       const proposed = outcome.proposed?.type === 'create' ? outcome.proposed : command;

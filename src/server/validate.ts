@@ -105,7 +105,12 @@ function readFields(request: WireReadFields): ValidRead {
  * parsing) and as re-encoded; depth and key rules are session/'s. '' = {}.
  */
 export function parseDataJson(field: string, text: string, limits: Limits): JsonObject {
-  if (text === '') return {};
+  return parseMeasuredDataJson(field, text, limits).data;
+}
+
+/** parseDataJson, with the object's size as session/ measures it (UTF-8 of its JSON). */
+export function parseMeasuredDataJson(field: string, text: string, limits: Limits): { data: JsonObject; dataBytes: number } {
+  if (text === '') return { data: {}, dataBytes: 2 };
   // UTF-8 bytes >= UTF-16 code units, so only a long string needs counting.
   const bytes = text.length * 3 <= limits.dataBytesMax ? text.length : Buffer.byteLength(text, 'utf8');
   if (bytes > limits.dataBytesMax) {
@@ -122,8 +127,8 @@ export function parseDataJson(field: string, text: string, limits: Limits): Json
     const at = pathOf(value, Number(inexact), field) ?? field;
     throw invalidArgument(at, `the integer ${inexact} is beyond 2^53 and would be stored rounded; send it as a string`);
   }
-  validateData(value, limits.dataBytesMax, field);
-  return value as JsonObject;
+  const dataBytes = validateData(value, limits.dataBytesMax, field);
+  return { data: value as JsonObject, dataBytes };
 }
 
 /** Integers of more digits than this may be beyond 2^53 (9007199254740991 has 16). */
@@ -175,6 +180,8 @@ export interface ValidCreate {
   readonly clientId: string;
   readonly transport: string;
   readonly data: JsonObject;
+  /** UTF-8 JSON size of data, carried in the command so the replicas need not measure it. */
+  readonly dataBytes: number;
   readonly ttlMs: number;
   readonly maxLifetimeMs: number;
   readonly write: ValidWrite;
@@ -185,7 +192,7 @@ export function validateCreate(request: WireCreateRequest, limits: Limits): Vali
     sessionId: request.sessionId === '' ? undefined : validateSessionId(request.sessionId, 'session_id'),
     clientId: validateClientId(request.clientId, 'client_id'),
     transport: validateTransport(request.transport, 'transport'),
-    data: parseDataJson('data_json', request.dataJson, limits),
+    ...parseMeasuredDataJson('data_json', request.dataJson, limits),
     ttlMs: request.ttlMs === 0 ? limits.defaultTtlMs : validateTtlMs(request.ttlMs, 'ttl_ms'),
     maxLifetimeMs: validateMaxLifetimeMs(request.maxLifetimeMs, 'max_lifetime_ms'),
     write: writeFields(request),

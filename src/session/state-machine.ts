@@ -277,7 +277,7 @@ export class SessionStateMachine implements SessionQueries {
     const measured: MeasuredSizes = { dataBytes: -1 };
     try {
       // Only the limits: defaultTtlMs is the proposer's business, never apply()'s.
-      command = validateCommand(raw, { dataBytesMax: this.options.dataBytesMax }, measured);
+      command = validateCommand(raw, { dataBytesMax: this.options.dataBytesMax, proposerMeasured: true }, measured);
     } catch (error) {
       // Validation changes nothing, so any failure is the entry's fault: answer, never crash
       // (every replica would crash on the same entry, forever).

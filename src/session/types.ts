@@ -42,6 +42,11 @@ export type SessionCommand =
       readonly data: { readonly [key: string]: JsonValue };
       readonly ttlMs: number;
       readonly maxLifetimeMs: number;
+      /**
+       * UTF-8 JSON size of `data` as the proposing node measured it: in the log, so every replica
+       * takes the same number instead of walking the data again. Absent: apply() measures it.
+       */
+      readonly dataBytes?: number;
     }
   | {
       readonly type: 'update';

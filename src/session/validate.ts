@@ -54,6 +54,12 @@ export interface ValidateCommandOptions extends ValidationLimits {
    * apply() never passes it, so the log always carries explicit values.
    */
   readonly defaultTtlMs?: number;
+  /**
+   * apply() only: a create's `dataBytes` (its proposer's measurement, carried in the log) is
+   * taken instead of checking and measuring the data again. The proposer checked it; every
+   * replica takes the same number, so they still agree.
+   */
+  readonly proposerMeasured?: boolean;
 }
 
 /** A short, printable rendering of a bad value for an error message. */
@@ -163,6 +169,12 @@ export function validateData(value: unknown, dataBytesMax: number, field = 'data
   return bytes;
 }
 
+/** A data object whose size its proposer measured: only its kind and the number are checked. */
+function measuredData(data: unknown, dataBytes: unknown, dataBytesMax: number): number {
+  if (!isPlainObject(data)) throw new ValidationError('data', `must be a JSON object, got ${show(data)}`);
+  return validateInteger(dataBytes, 'dataBytes', 2, dataBytesMax);
+}
+
 export function validateRequestId(value: unknown, field = 'requestId'): RequestId {
   if (!isPlainObject(value)) throw new ValidationError(field, `must be an object { clientId, seq }, got ${show(value)}`);
   const clientId = validateClientId(value.clientId, `${field}.clientId`);
@@ -183,7 +195,10 @@ function validateCreate(c: Record<string, unknown>, options: ValidateCommandOpti
   const sessionId = validateSessionId(c.sessionId);
   const clientId = validateClientId(c.clientId);
   const transport = validateTransport(c.transport);
-  const dataBytes = validateData(c.data, options.dataBytesMax);
+  const dataBytes =
+    options.proposerMeasured === true && c.dataBytes !== undefined
+      ? measuredData(c.data, c.dataBytes, options.dataBytesMax)
+      : validateData(c.data, options.dataBytesMax);
   if (measured !== undefined) measured.dataBytes = dataBytes;
   const ttlRequested = optionalZero(c.ttlMs);
   const ttlMs = validateTtlMs(ttlRequested === 0 && options.defaultTtlMs !== undefined ? options.defaultTtlMs : ttlRequested);

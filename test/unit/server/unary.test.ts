@@ -52,6 +52,14 @@ describe('SessionService unary', () => {
     expect(command).toMatchObject({ type: 'create', clientId: 'client-a', transport: 'http', ttlMs: 3_600_000, maxLifetimeMs: 0 });
   });
 
+  it("puts the data's measured size into the create command (the replicas take it instead of measuring again)", async () => {
+    // Re-encoded size, not the sent text's: spaces do not count, a two-byte character counts twice.
+    await create({ dataJson: '{ "user" : "ánn" }' });
+    expect(backend.writes[0]!.command).toMatchObject({ type: 'create', data: { user: 'ánn' }, dataBytes: Buffer.byteLength('{"user":"ánn"}') });
+    await create({ dataJson: '' });
+    expect(backend.writes[1]!.command).toMatchObject({ data: {}, dataBytes: 2 });
+  });
+
   it('passes durability and request id through to the backend', async () => {
     const response = await create({ durability: 'DURABILITY_ASYNC', requestId: { clientId: 'sdk-1', seq: 7 }, ttlMs: 60_000 });
     expect(response.durability).toBe('DURABILITY_ASYNC');

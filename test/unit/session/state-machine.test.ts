@@ -69,6 +69,36 @@ describe('create', () => {
     expect(d.sm.sessionCount).toBe(0);
   });
 
+  it("takes a create's data size from the entry (the proposer measured it) and checks only its kind and range", () => {
+    // The size is what the change and the dedup estimate carry: an honest proposer's number
+    // equals the measured one; apply() takes the number without walking the data again.
+    const measured = new Driver();
+    const carried = new Driver();
+    const data = { cart: [1, 2], note: 'é' };
+    const bytes = Buffer.byteLength(JSON.stringify(data));
+    const a = measured.sm.applyEntries([entry(1, { type: 'create', sessionId: uuid(1), clientId: 'a', transport: 'http', data, ttlMs: HOUR, maxLifetimeMs: 0 }, T0)]);
+    const b = carried.sm.applyEntries([entry(1, { type: 'create', sessionId: uuid(1), clientId: 'a', transport: 'http', data, ttlMs: HOUR, maxLifetimeMs: 0, dataBytes: bytes }, T0)]);
+    expect(a.changes[0]!.dataBytes).toBe(bytes);
+    expect(b.changes[0]!.dataBytes).toBe(bytes);
+    expect(carried.sm.digest()).toBe(measured.sm.digest());
+    // A number the entry carries is what counts (deterministic on every replica): it is not re-measured.
+    const trusted = new Driver().sm.applyEntries([entry(1, { type: 'create', sessionId: uuid(1), clientId: 'a', transport: 'http', data, ttlMs: HOUR, maxLifetimeMs: 0, dataBytes: 999 }, T0)]);
+    expect(trusted.changes[0]!.dataBytes).toBe(999);
+    // Out of range, not an integer, or data that is not an object: invalid, nothing stored.
+    for (const [dataBytes, bad, message] of [
+      [1, data, /^dataBytes: 1 is outside \[2, 65536\]/],
+      [65_537, data, /^dataBytes: 65537 is outside/],
+      ['12', data, /^dataBytes: must be an integer/],
+      [12, [1, 2], /^data: must be a JSON object/],
+    ] as const) {
+      const d = new Driver();
+      const r = d.apply({ type: 'create', sessionId: uuid(1), clientId: 'a', transport: 'http', data: bad as never, ttlMs: HOUR, maxLifetimeMs: 0, dataBytes: dataBytes as number }, T0);
+      expect(errorCode(r)).toBe('invalid');
+      expect(r.ok ? '' : r.message).toMatch(message);
+      expect(d.sm.sessionCount).toBe(0);
+    }
+  });
+
   it('does not apply the default TTL inside apply (0 is invalid in the log)', () => {
     const d = new Driver();
     expect(errorCode(d.create(1, T0, { ttlMs: 0 }))).toBe('invalid');
