@@ -50,7 +50,6 @@ export const STATE_KEY_LOW = Uint8Array.of(PREFIX_STATE);
 export const STATE_KEY_HIGH = Uint8Array.of(PREFIX_STATE + 1);
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
-const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 /** With the u flag a paired surrogate is one code point, so this matches only lone ones. */
 const LONE_SURROGATE = /\p{Surrogate}/u;
@@ -85,11 +84,12 @@ export function validateStateKey(key: string): void {
   }
 }
 
+/** The LevelDB key of a state key: the prefix byte, then its UTF-8 (one copy, from Buffer's pool). */
 export function stateKey(key: string): Uint8Array {
-  const body = utf8.encode(key);
-  const out = new Uint8Array(body.length + 1);
+  const bytes = Buffer.byteLength(key, 'utf8');
+  const out = Buffer.allocUnsafe(bytes + 1);
   out[0] = PREFIX_STATE;
-  out.set(body, 1);
+  out.write(key, 1, bytes, 'utf8');
   return out;
 }
 
