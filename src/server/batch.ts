@@ -17,6 +17,7 @@
  *   results are dropped (as on any broken stream the client does not know those writes'
  *   outcomes; a retry with the same request id is answered exactly once).
  */
+import { setMaxListeners } from 'node:events';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -82,6 +83,9 @@ export class BatchStream {
     /** Told each item answered, with its operation and status code (the request counter). */
     private readonly onItemAnswered: (operation: Operation | undefined, code: status) => void = () => {},
   ) {
+    // Every item in flight listens on this one signal (up to batchInflightItemsMax): without this,
+    // the 11th printed a MaxListenersExceededWarning ("possible memory leak") on the node's stderr.
+    setMaxListeners(options.batchInflightItemsMax + 1, this.controller.signal);
     const remaining = remainingMs(call.getDeadline(), Date.now());
     this.deadlineAtMs = remaining === undefined ? undefined : Date.now() + remaining;
     call.on('data', (request: WireBatchRequest) => this.onRequest(request));

@@ -112,6 +112,23 @@ describe('Batch stream', () => {
     expect(responses.flat()[1]!.id).toBe(1);
   });
 
+  it('lets every item in flight listen for the stream being cancelled, without a listener-leak warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    cleanups.push(() => void process.off('warning', onWarning));
+    const backend = new FakeBackend();
+    const { client } = await setup({}, backend);
+    const { stream, results } = open(client);
+    const release = backend.hold(); // each held write listens on the stream's signal, as the node does
+    stream.write({ items: Array.from({ length: 50 }, (_, i) => create(i + 1)) });
+    await expect.poll(() => backend.writes.length).toBe(50);
+    release();
+    await expect.poll(() => results().size).toBe(50);
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
   it('coalesces results finished in one turn into one BatchResponse', async () => {
     const { client } = await setup();
     const { stream, responses, results } = open(client);
