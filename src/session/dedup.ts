@@ -75,6 +75,14 @@ class EvictionQueue {
     this.#evicted = 0;
   }
 
+  /** The records not evicted, oldest first. The queue must not change while this is in use. */
+  *live(): Generator<Held, void, undefined> {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const held = this.#items[i]!;
+      if (!held.evicted) yield held;
+    }
+  }
+
   /** Records held, evicted ones included (tests: the queue stays within a constant of the table). */
   get length(): number {
     return this.#items.length - this.#head;
@@ -136,9 +144,9 @@ export function dedupKey(clientId: string, seq: number): string {
 
 export class DedupTable {
   readonly #limits: DedupLimits;
-  /** All records by key, and in log-index order. */
-  readonly #byKey = new Map<string, Held>();
+  /** All records in log-index order. */
   #order = new EvictionQueue();
+  #count = 0;
   /** Per request client: seq → record, and its records in log-index order. */
   readonly #byClient = new Map<string, ClientRecords>();
   readonly #hash = new SetHash();
@@ -150,7 +158,7 @@ export class DedupTable {
   }
 
   get size(): number {
-    return this.#byKey.size;
+    return this.#count;
   }
 
   get bytes(): number {
@@ -168,12 +176,12 @@ export class DedupTable {
 
   /** Records in log-index order (oldest first). */
   *records(): Generator<DedupRecord, void, undefined> {
-    for (const held of this.#byKey.values()) yield held.record;
+    for (const held of this.#order.live()) yield held.record;
   }
 
   clear(): void {
-    this.#byKey.clear();
     this.#order = new EvictionQueue();
+    this.#count = 0;
     this.#byClient.clear();
     this.#hash.reset();
     this.#bytes = 0;
@@ -186,16 +194,16 @@ export class DedupTable {
     if (position <= this.#lastPosition) {
       throw new Error(`dedup record ${dedupKey(record.clientId, record.seq)} at index ${record.index} slot ${record.slot ?? 0} is not after position ${this.#lastPosition}`);
     }
-    const key = dedupKey(record.clientId, record.seq);
-    if (this.#byKey.has(key)) throw new Error(`dedup record ${key} is present twice`);
-    const held: Held = { record, hash, evicted: false };
-    this.#byKey.set(key, held);
-    this.#order.push(held);
     let perClient = this.#byClient.get(record.clientId);
     if (perClient === undefined) {
       perClient = { bySeq: new Map(), order: new EvictionQueue() };
       this.#byClient.set(record.clientId, perClient);
+    } else if (perClient.bySeq.has(record.seq)) {
+      throw new Error(`dedup record ${dedupKey(record.clientId, record.seq)} is present twice`);
     }
+    const held: Held = { record, hash, evicted: false };
+    this.#count++;
+    this.#order.push(held);
     perClient.bySeq.set(record.seq, held);
     perClient.order.push(held);
     this.#hash.add(hash);
@@ -216,8 +224,8 @@ export class DedupTable {
       evicted.push(this.#evict(perClient.order.oldest() as Held));
     }
     while (
-      this.#byKey.size > 1 &&
-      (this.#byKey.size > this.#limits.dedupEntriesMax || this.#bytes > this.#limits.dedupBytesMax)
+      this.#count > 1 &&
+      (this.#count > this.#limits.dedupEntriesMax || this.#bytes > this.#limits.dedupBytesMax)
     ) {
       evicted.push(this.#evict(this.#order.oldest() as Held));
     }
@@ -226,14 +234,13 @@ export class DedupTable {
 
   #evict(held: Held): DedupRecord {
     const record = held.record;
-    const key = dedupKey(record.clientId, record.seq);
-    if (this.#byKey.get(key) !== held) throw new Error(`dedup evict: ${key} is not held`);
-    this.#byKey.delete(key);
-    held.evicted = true;
     const perClient = this.#byClient.get(record.clientId);
-    if (perClient === undefined || !perClient.bySeq.delete(record.seq)) {
-      throw new Error(`dedup evict: ${key} missing from the per-client index`);
+    if (held.evicted || perClient === undefined || perClient.bySeq.get(record.seq) !== held) {
+      throw new Error(`dedup evict: ${dedupKey(record.clientId, record.seq)} is not held`);
     }
+    perClient.bySeq.delete(record.seq);
+    held.evicted = true;
+    this.#count--;
     this.#order.noteEvicted();
     perClient.order.noteEvicted();
     if (perClient.bySeq.size === 0) this.#byClient.delete(record.clientId);
@@ -246,23 +253,26 @@ export class DedupTable {
   checkInvariants(): void {
     let perClientTotal = 0;
     for (const perClient of this.#byClient.values()) perClientTotal += perClient.bySeq.size;
-    if (perClientTotal !== this.#byKey.size) {
-      throw new Error(`dedup: ${this.#byKey.size} records but ${perClientTotal} in the per-client index`);
+    if (perClientTotal !== this.#count) {
+      throw new Error(`dedup: ${this.#count} records but ${perClientTotal} in the per-client index`);
     }
     const queued = (queue: EvictionQueue, live: number, what: string): void => {
       if (queue.length > 2 * live + 2_048) throw new Error(`dedup: the eviction order of ${what} holds ${queue.length} records for ${live} live`);
     };
-    queued(this.#order, this.#byKey.size, 'all records');
+    queued(this.#order, this.#count, 'all records');
     for (const [clientId, perClient] of this.#byClient) queued(perClient.order, perClient.bySeq.size, `client ${clientId}`);
     let bytes = 0;
     let previous = 0;
-    for (const { record } of this.#byKey.values()) {
+    let live = 0;
+    for (const { record } of this.#order.live()) {
+      live++;
       bytes += record.bytes;
       if (logPosition(record) <= previous) throw new Error(`dedup: position ${logPosition(record)} after ${previous}`);
       previous = logPosition(record);
     }
     if (bytes !== this.#bytes) throw new Error(`dedup: byte count ${this.#bytes} but records sum to ${bytes}`);
-    if (this.#hash.count !== this.#byKey.size) throw new Error(`dedup: hash counts ${this.#hash.count}, table ${this.#byKey.size}`);
+    if (live !== this.#count) throw new Error(`dedup: ${live} records in the order, ${this.#count} counted`);
+    if (this.#hash.count !== this.#count) throw new Error(`dedup: hash counts ${this.#hash.count}, table ${this.#count}`);
   }
 }
 
