@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { EntryType, LogIndex } from '../raft/index.js';
 import type { StateOp } from '../storage/index.js';
 import { decodeEntryValue, packValue, unpackValue } from './codec.js';
-import { DedupTable, dedupKey, encodeDedupRecord, estimateDedupBytes, logPosition, type DedupRecord } from './dedup.js';
+import { DedupTable, dedupKey, encodeDedupRecord, estimateDedupBytes, logPosition, makeDedupRecord, type DedupRecord } from './dedup.js';
 import { SetHash, sha256Big } from './digest.js';
 import {
   resolveSessionStateMachineOptions,
@@ -399,7 +399,7 @@ export class SessionStateMachine implements SessionQueries {
   }
 
   #remember(requestId: RequestId, index: LogIndex, slot: number | undefined, result: CommandResult, batch: Batch): void {
-    const record: DedupRecord = Object.freeze({
+    const record = makeDedupRecord({
       clientId: requestId.clientId,
       seq: requestId.seq,
       index,
@@ -709,7 +709,7 @@ function checkStoredDedup(value: unknown, where: string): DedupRecord {
   if (r === null || typeof r !== 'object' || typeof r.clientId !== 'string') {
     throw new Error(`corrupt state at ${where}: not a dedup record`);
   }
-  return Object.freeze({
+  return makeDedupRecord({
     clientId: r.clientId,
     seq: checkNumber(r.seq, `${where}.seq`),
     index: checkNumber(r.index, `${where}.index`) as LogIndex,

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { packValue } from '../../../src/session/codec.js';
-import { encodeDedupRecord } from '../../../src/session/dedup.js';
+import { encodeDedupRecord, makeDedupRecord } from '../../../src/session/dedup.js';
 import type { DedupRecord, JsonValue, Session } from './imports.js';
 import { Driver, HOUR, T0, prng, sortedPairs, uuid } from './helpers.js';
 
@@ -53,12 +53,38 @@ describe('dedup records', () => {
     return reloaded.sm.load(sortedPairs(d.store)).then(() => expect(reloaded.sm.digest()).toBe(d.sm.digest()));
   });
 
-  it('fall back to packing the whole record when the session is not its last value', () => {
+  it('are made in one key order, whatever order the fields come in, since the stored bytes depend on it', () => {
     const session = { sessionId: uuid(1), clientId: 'c', transport: 'http', data: { a: 1 } } as unknown as Session;
-    const reordered = { result: { ok: true, session }, clientId: 'c', seq: 1, index: 5, bytes: 100 } as unknown as DedupRecord;
-    const wrongBytes = Uint8Array.of(0xc0);
-    expect(Buffer.from(encodeDedupRecord(reordered, wrongBytes)).equals(Buffer.from(packValue(reordered)))).toBe(true);
-    const plain = { clientId: 'c', seq: 1, index: 5, bytes: 100, result: { ok: true, session } } as unknown as DedupRecord;
-    expect(Buffer.from(encodeDedupRecord(plain, packValue(session))).equals(Buffer.from(packValue(plain)))).toBe(true);
+    const reordered = { result: { ok: true, session }, bytes: 100, clientId: 'c', index: 5, seq: 1 } as unknown as DedupRecord;
+    const record = makeDedupRecord(reordered);
+    expect(Object.keys(record)).toEqual(['clientId', 'seq', 'index', 'bytes', 'result']);
+    expect(Object.keys(makeDedupRecord({ ...reordered, slot: 3 }))).toEqual(['clientId', 'seq', 'index', 'slot', 'bytes', 'result']);
+    expect(Buffer.from(encodeDedupRecord(record, packValue(session))).equals(Buffer.from(packValue(record)))).toBe(true);
+  });
+
+  it('writes the record around a session by hand exactly as packValue would, for every width of every field', () => {
+    const random = prng(11);
+    const widths = [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 40, Number.MAX_SAFE_INTEGER];
+    const pick = <T,>(values: readonly T[]): T => values[Math.floor(random() * values.length)]!;
+    const d = new Driver();
+    const session = (d.create(1, T0, { data: randomData(random) }) as { session: Session }).session;
+    const sessionBytes = packValue(session);
+    let byHand = 0;
+    for (let i = 0; i < 2_000; i++) {
+      const clientId = pick(['a', 'sdk-1', 'x'.repeat(31), 'y'.repeat(32), `sdk-${uuid(i)}`, 'z'.repeat(128), 'w'.repeat(255), 'v'.repeat(256), 'é'.repeat(20)]);
+      const record: DedupRecord = makeDedupRecord({
+        clientId,
+        seq: pick(widths),
+        index: pick(widths) as DedupRecord['index'],
+        ...(random() < 0.5 ? { slot: pick(widths) } : {}),
+        bytes: pick(widths),
+        result: random() < 0.9 ? Object.freeze({ ok: true as const, session }) : Object.freeze({ ok: false as const, code: 'notFound' as const, message: 'gone' }),
+      });
+      const encoded = encodeDedupRecord(record, sessionBytes);
+      expect(Buffer.from(encoded).equals(Buffer.from(packValue(record))), JSON.stringify({ ...record, result: record.result.ok })).toBe(true);
+      if (record.result.ok && clientId.length <= 255 && !clientId.includes('é') && [record.seq, record.index, record.bytes, record.slot ?? 0].every((n) => n < 2 ** 32)) byHand++;
+    }
+    expect(byHand).toBeGreaterThan(100); // the hand-written path was taken, not only the fallback
   });
 });
+
