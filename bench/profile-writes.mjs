@@ -4,8 +4,7 @@
 // and attributes every CPU sample of the load window to the innermost matching part of the
 // write path on its stack. Prints µs per write per node by part, leader first. Needs make build.
 //   node bench/profile-writes.mjs [--conc 256] [--seconds 10] [--durability sync|async] [--keep DIR]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -48,6 +47,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const load = (p) => import(pathToFileURL(path.join(root, p)).href);
 const { SessionClient } = await load('dist/src/client/index.js');
 const { sessionRecord } = await load('bench/lib/load.mjs');
+const { LOCAL_NODE_ADDRESSES, startLocalNodes, waitForWrites } = await load('bench/lib/local-nodes.mjs');
 
 /** Parts of the write path, innermost first wins; matched on (function name, script url). */
 const PARTS = [
@@ -67,31 +67,17 @@ const OTHER = 'gRPC/HTTP2 I/O, timers, other';
 const dir = mkdtempSync(path.join(tmpdir(), 'sessionraft-profile-writes-'));
 const profDir = values.keep ? path.resolve(values.keep) : path.join(dir, 'profiles');
 mkdirSync(profDir, { recursive: true });
-const peers = '1=127.0.0.1:7401,2=127.0.0.1:7402,3=127.0.0.1:7403';
-const nodes = [];
+const cluster = startLocalNodes({
+  root,
+  dir,
+  clusterId: 'profile',
+  nodeFlags: (id) => ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=node${id}.cpuprofile`],
+});
 let client;
-const stopNodes = async () => {
-  const exits = nodes.filter((n) => n.exitCode === null && n.signalCode === null).map((n) => new Promise((r) => n.once('exit', r)));
-  for (const n of nodes) if (n.exitCode === null && n.signalCode === null) n.kill('SIGTERM');
-  await Promise.all(exits);
-};
-process.once('SIGINT', () => void stopNodes().finally(() => process.exit(130)));
+process.once('SIGINT', () => void cluster.stop().finally(() => process.exit(130)));
 try {
-  for (const id of [1, 2, 3]) {
-    nodes.push(
-      spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=node${id}.cpuprofile`, path.join(root, 'dist/src/cli/main.js'), 'node', '--id', String(id), '--peers', peers, '--data-dir', path.join(dir, `n${id}`), '--cluster-id', 'profile', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] }),
-    );
-  }
-  client = await SessionClient.connect({ endpoints: ['127.0.0.1:7401', '127.0.0.1:7402', '127.0.0.1:7403'], deadlineMsDefault: 30_000 });
-  for (let tries = 0; ; tries++) {
-    try {
-      await client.create({ clientId: 'warmup', transport: 'http' });
-      break;
-    } catch (error) {
-      if (tries > 100) throw error;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  client = await SessionClient.connect({ endpoints: LOCAL_NODE_ADDRESSES, deadlineMsDefault: 30_000 });
+  await waitForWrites(client);
   const record = sessionRecord('x', 300);
   const stamps = []; // completion times (ms) of every write
   let stop = false;
@@ -110,10 +96,10 @@ try {
   clearInterval(ticker);
   const loadEndMs = Date.now();
   process.stderr.write('\n');
-  const leader = (await client.status('127.0.0.1:7401')).leaderId;
+  const leader = (await client.status(LOCAL_NODE_ADDRESSES[0])).leaderId;
   client.close();
   client = undefined;
-  await stopNodes();
+  await cluster.stop();
   const stoppedMs = Date.now();
   // The window: from 1 s after the start to 1 s before the end of the load, on both clocks.
   const windowStartMs = startedMs + 1000;
@@ -131,7 +117,7 @@ try {
   printTable(rows);
 } finally {
   client?.close();
-  await stopNodes();
+  await cluster.stop();
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -3,7 +3,6 @@
 // a core each node process and this client process used meanwhile (utime+stime from /proc). A
 // share well below 1 everywhere means the reads wait on something other than CPU. Needs make build.
 //   node bench/read-cpu.mjs [--consistency linearizable|stale] [--conc 256] [--seconds 8] [--spread]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,11 +45,11 @@ if (!(seconds >= 1)) throw new Error(`--seconds must be at least 1, got ${values
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { SessionClient } = await import(pathToFileURL(path.join(root, 'dist/src/client/index.js')).href);
 const { sessionRecord } = await import(pathToFileURL(path.join(root, 'bench/lib/load.mjs')).href);
+const { LOCAL_NODE_ADDRESSES: addresses, startLocalNodes, waitForWrites } = await import(pathToFileURL(path.join(root, 'bench/lib/local-nodes.mjs')).href);
 
-const addresses = ['127.0.0.1:7401', '127.0.0.1:7402', '127.0.0.1:7403'];
-const peers = addresses.map((a, i) => `${i + 1}=${a}`).join(',');
 const dir = mkdtempSync(path.join(tmpdir(), 'sessionraft-read-cpu-'));
-const nodes = [];
+const cluster = startLocalNodes({ root, dir, clusterId: 'read-cpu' });
+const nodes = cluster.nodes;
 const clients = [];
 /** CPU milliseconds a process has used (utime + stime; clock ticks of 10 ms). */
 const cpuMs = (pid) => {
@@ -58,20 +57,9 @@ const cpuMs = (pid) => {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 };
 try {
-  for (const [i] of addresses.entries()) {
-    nodes.push(spawn(process.execPath, [path.join(root, 'dist/src/cli/main.js'), 'node', '--id', String(i + 1), '--peers', peers, '--data-dir', path.join(dir, `n${i + 1}`), '--cluster-id', 'read-cpu', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] }));
-  }
   const writer = await SessionClient.connect({ endpoints: addresses, deadlineMsDefault: 30_000 });
   clients.push(writer);
-  for (let tries = 0; ; tries++) {
-    try {
-      await writer.create({ clientId: 'warmup', transport: 'http' });
-      break;
-    } catch (error) {
-      if (tries > 100) throw error;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  await waitForWrites(writer);
   const ids = [];
   await Promise.all(
     Array.from({ length: 50 }, async () => {
@@ -103,8 +91,6 @@ try {
   );
 } finally {
   for (const c of clients) c.close();
-  const exits = nodes.filter((n) => n.exitCode === null && n.signalCode === null).map((n) => new Promise((r) => n.once('exit', r)));
-  for (const n of nodes) if (n.exitCode === null && n.signalCode === null) n.kill('SIGTERM');
-  await Promise.all(exits);
+  await cluster.stop();
   rmSync(dir, { recursive: true, force: true });
 }
