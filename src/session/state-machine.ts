@@ -399,35 +399,28 @@ export class SessionStateMachine implements SessionQueries {
   }
 
   #remember(requestId: RequestId, index: LogIndex, slot: number | undefined, result: CommandResult, batch: Batch): void {
+    const held = this.#currentHeld(result);
+    if (held !== undefined && held.dataBytes < 0) held.dataBytes = jsonBytes(held.session.data);
     const record = makeDedupRecord({
       clientId: requestId.clientId,
       seq: requestId.seq,
       index,
       ...(slot !== undefined ? { slot } : {}),
-      bytes: estimateDedupBytes(requestId.clientId, result, this.#dataBytesOf(result)),
+      bytes: estimateDedupBytes(requestId.clientId, result, held?.dataBytes),
       result,
     });
-    const encoded = encodeDedupRecord(record, this.#packedOf(result));
+    // The session's packed bytes are kept on `held` for its row in #finish.
+    const encoded = encodeDedupRecord(record, held === undefined ? undefined : (held.packed ??= packValue(held.session)));
     const evicted = this.#dedup.add(record, encoded);
     batch.dedup.set(dedupKey(record.clientId, record.seq), encoded);
     for (const old of evicted) batch.dedup.set(dedupKey(old.clientId, old.seq), null);
   }
 
-  /** The packed bytes of the session in a result when it is the current version (kept for its row in #finish). */
-  #packedOf(result: CommandResult): Uint8Array | undefined {
+  /** What is held of the session in a result, when that session is its current version. */
+  #currentHeld(result: CommandResult): Held | undefined {
     if (!result.ok || result.session === undefined) return undefined;
     const held = this.#sessions.get(result.session.sessionId);
-    if (held === undefined || held.session !== result.session) return undefined;
-    return (held.packed ??= packValue(held.session));
-  }
-
-  /** The data size of the session in a result, from the cache when it is the current version. */
-  #dataBytesOf(result: CommandResult): number | undefined {
-    if (!result.ok || result.session === undefined) return undefined;
-    const held = this.#sessions.get(result.session.sessionId);
-    if (held === undefined || held.session !== result.session) return undefined;
-    if (held.dataBytes < 0) held.dataBytes = jsonBytes(held.session.data);
-    return held.dataBytes;
+    return held !== undefined && held.session === result.session ? held : undefined;
   }
 
   // ---- index maintenance -------------------------------------------------------------------
