@@ -72,8 +72,8 @@ export function logIndexOfKey(key: Uint8Array): number {
   return view.getUint32(1) * 2 ** 32 + view.getUint32(5);
 }
 
-/** Rejects keys that UTF-8 cannot round-trip (lone surrogates) and oversized ones. */
-export function validateStateKey(key: string): void {
+/** Rejects keys that UTF-8 cannot round-trip (lone surrogates) and oversized ones; returns the key's UTF-8 length. */
+export function validateStateKey(key: string): number {
   if (typeof key !== 'string') throw new RangeError(`state key must be a string, got ${typeof key}`);
   if (LONE_SURROGATE.test(key)) {
     throw new RangeError(`state key ${JSON.stringify(key)} holds a lone UTF-16 surrogate`);
@@ -82,11 +82,11 @@ export function validateStateKey(key: string): void {
   if (bytes > STATE_KEY_BYTES_MAX) {
     throw new RangeError(`state key is ${bytes} UTF-8 bytes, more than STATE_KEY_BYTES_MAX (${STATE_KEY_BYTES_MAX})`);
   }
+  return bytes;
 }
 
-/** The LevelDB key of a state key: the prefix byte, then its UTF-8 (one copy, from Buffer's pool). */
-export function stateKey(key: string): Uint8Array {
-  const bytes = Buffer.byteLength(key, 'utf8');
+/** The LevelDB key of a state key: the prefix byte, then its UTF-8 (one copy, from Buffer's pool); `bytes` from validateStateKey. */
+export function stateKey(key: string, bytes: number): Uint8Array {
   const out = Buffer.allocUnsafe(bytes + 1);
   out[0] = PREFIX_STATE;
   out.write(key, 1, bytes, 'utf8');

@@ -144,9 +144,9 @@ function encodeApplied(index: LogIndex): Uint8Array {
 
 /** Validates before anything is written, so a bad op fails the whole commit. */
 function toBatchOp(op: StateOp): BatchOp {
-  validateStateKey(op.key);
-  if (op.type === 'del') return { type: 'del', key: stateKey(op.key) };
+  const keyBytes = validateStateKey(op.key);
+  if (op.type === 'del') return { type: 'del', key: stateKey(op.key, keyBytes) };
   assert(op.type === 'put', () => `state op type must be 'put' or 'del', got ${String((op as { type: unknown }).type)}`);
   if (!(op.value instanceof Uint8Array)) throw new RangeError(`state value of ${JSON.stringify(op.key)} must be a Uint8Array`);
-  return { type: 'put', key: stateKey(op.key), value: op.value };
+  return { type: 'put', key: stateKey(op.key, keyBytes), value: op.value };
 }
